@@ -1,0 +1,32 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from clients.demo import demo_seed
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo clients, application, templates and one user per role. "
+        "Idempotent. Refuses to run without DEBUG unless --force: the demo "
+        "logins and the demo secret key are public."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--force", action="store_true", help="Run even with DEBUG off.")
+
+    def handle(self, *args, force, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "seed_demo creates public demo logins; run it with DEBUG on or --force."
+            )
+        summary = demo_seed()
+        self.stdout.write("Demo data is loaded. Demo logins (username / password):")
+        for username, password, purpose in summary.users:
+            self.stdout.write(f"  {username:<10} / {password:<24} {purpose}")
+        if summary.secret_key:
+            self.stdout.write(
+                f"Client 8002 API secret key (demo only, {summary.secret_key_note}): "
+                f"{summary.secret_key}"
+            )
+        else:
+            self.stdout.write(f"Client 8002 demo secret key not issued: {summary.secret_key_note}")

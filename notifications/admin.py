@@ -1,0 +1,142 @@
+from django.contrib import admin
+from django.db.models import Exists, OuterRef
+from django.utils.html import format_html, format_html_join
+
+from clients.admin_scoping import (
+    ApplicationFilter,
+    ClientFilter,
+    ClientScopedAdmin,
+    EstimatedCountPaginator,
+    ReadOnlyAdminMixin,
+)
+from notifications.media import medium_choices
+from notifications.models import Delivery, DeliveryEvent, Notification
+
+
+class MediumFilter(admin.SimpleListFilter):
+    title = "medium"
+    parameter_name = "medium"
+
+    def lookups(self, request, model_admin):
+        return medium_choices()
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(
+            Exists(Delivery.objects.filter(notification=OuterRef("pk"), medium=self.value()))
+        )
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    fields = ["medium", "recipient", "status", "attempts", "provider", "last_error", "updated_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ExactReferenceSearchMixin:
+    """Search is an exact clientNotifRefId match: support pastes the id the customer gave.
+
+    An exact match uses the reference index; the admin's default icontains
+    search would scan the whole table.
+    """
+
+    reference_lookup = "reference"
+    search_help_text = "Exact clientNotifRefId, across every client you can see."
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(**{self.reference_lookup: term}), False
+
+
+@admin.register(Notification)
+class NotificationAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
+    list_display = ["reference", "client", "application", "status", "source", "created_at"]
+    list_select_related = ["client", "application"]
+    list_filter = [ClientFilter, ApplicationFilter, "status", MediumFilter, "source", "created_at"]
+    search_fields = ["reference"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    fields = [
+        "reference",
+        "client",
+        "application",
+        "status",
+        "source",
+        "batch",
+        "parameters",
+        "created_at",
+        "updated_at",
+        "timeline",
+    ]
+    readonly_fields = ["parameters", "timeline"]
+    inlines = [DeliveryInline]
+
+    @admin.display(description="parameters")
+    def parameters(self, obj):
+        return (
+            format_html_join("", "<div><code>{}</code> = {}</div>", sorted(obj.params.items()))
+            or "—"
+        )
+
+    @admin.display(description="status history")
+    def timeline(self, obj):
+        events = (
+            DeliveryEvent.objects.filter(delivery__notification=obj)
+            .select_related("delivery")
+            .order_by("at", "id")
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
+            (
+                (
+                    event.at.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                    event.delivery.get_medium_display(),
+                    event.old_status or "—",
+                    event.new_status,
+                    event.detail,
+                )
+                for event in events
+            ),
+        )
+        if not rows:
+            return "No status changes yet."
+        return format_html(
+            "<table><thead><tr><th>time</th><th>medium</th><th>change</th><th>detail</th>"
+            "</tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+
+class DeliveryEventInline(admin.TabularInline):
+    model = DeliveryEvent
+    fields = ["at", "old_status", "new_status", "detail"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
+    client_path = "notification__client"
+    application_path = "notification__application"
+    reference_lookup = "notification__reference"
+    list_display = ["notification", "medium", "recipient", "status", "attempts", "updated_at"]
+    list_select_related = ["notification__client"]
+    list_filter = [ClientFilter, ApplicationFilter, "status", "medium"]
+    search_fields = ["notification__reference"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    inlines = [DeliveryEventInline]

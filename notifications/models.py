@@ -1,0 +1,128 @@
+from django.db import models
+
+from clients.models import Application, Client
+from notifications.media import medium_choices
+
+
+class NotificationStatus(models.TextChoices):
+    ACCEPTED = "ACCEPTED", "Accepted"
+    PROCESSING = "PROCESSING", "Processing"
+    SENT = "SENT", "Sent"
+    DELIVERED = "DELIVERED", "Delivered"
+    FAILED = "FAILED", "Failed"
+    CANCELLED = "CANCELLED", "Cancelled"
+
+
+class Source(models.TextChoices):
+    API = "api", "API"
+    BATCH = "batch", "Batch"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    SENDING = "SENDING", "Sending"
+    SENT = "SENT", "Sent"
+    DELIVERED = "DELIVERED", "Delivered"
+    UNDELIVERED = "UNDELIVERED", "Undelivered"
+    FAILED = "FAILED", "Failed"
+    CANCELLED = "CANCELLED", "Cancelled"
+    EXPIRED = "EXPIRED", "Expired"
+
+
+class Notification(models.Model):
+    """One customer to notify, as asked by a client through the API or a batch line."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="notifications")
+    application = models.ForeignKey(
+        Application, on_delete=models.PROTECT, related_name="notifications"
+    )
+    reference = models.CharField("clientNotifRefId", max_length=100)
+    params = models.JSONField(
+        "parameters", help_text="The validated application fields, as the client sent them."
+    )
+    source = models.CharField(max_length=8, choices=Source.choices)
+    batch = models.ForeignKey(
+        "batches.Batch",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    status = models.CharField(
+        max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.ACCEPTED
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "reference"], name="unique_reference_per_client"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(source="api", batch__isnull=True)
+                    | models.Q(source="batch", batch__isnull=False)
+                ),
+                name="batch_set_exactly_for_batch_source",
+            ),
+        ]
+        # Support looks a reference up across all clients.
+        indexes = [models.Index(fields=["reference"], name="notification_reference_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.client.client_id}:{self.reference}"
+
+
+class Delivery(models.Model):
+    """One medium of a notification: what was (or will be) sent to whom, and what happened."""
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    medium = models.CharField(max_length=16, choices=medium_choices)
+    recipient = models.CharField(max_length=254)
+    subject = models.CharField(max_length=255, blank=True)
+    body = models.TextField(blank=True, help_text="The rendered content, once rendered.")
+    html_body = models.TextField("HTML body", blank=True)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    provider = models.CharField(max_length=64, blank=True)
+    provider_message_id = models.CharField(max_length=128, blank=True, db_index=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["notification", "medium"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "medium"], name="one_delivery_per_medium"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "updated_at"], name="delivery_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.notification} {self.get_medium_display()}"
+
+
+class DeliveryEvent(models.Model):
+    """An append-only record of one status change of a delivery."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    old_status = models.CharField(max_length=16, blank=True, choices=DeliveryStatus.choices)
+    new_status = models.CharField(max_length=16, choices=DeliveryStatus.choices)
+    detail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["delivery", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.old_status or '∅'} → {self.new_status}"

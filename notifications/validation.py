@@ -1,0 +1,207 @@
+"""The one validator for notification parameters, shared by the API and batches.
+
+`validate_parameters` checks a notification's values against its application's
+field schema and returns every problem at once, keyed by field name, so a
+client fixes a request or a batch line in one go.
+"""
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Protocol
+
+import phonenumbers
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+# Parameters of the platform itself; an application's fields cannot reuse them.
+RESERVED_PARAMETERS = frozenset(
+    {
+        "clientId",
+        "appType",
+        "operation",
+        "clientNotifRefId",
+        "timestamp",
+        "signature",
+        "format",
+        "sendAt",
+        "expiresAt",
+    }
+)
+REFERENCE_MAX_LENGTH = 100
+
+_DATE_TOKENS = {
+    "yyyy": "%Y",
+    "yy": "%y",
+    "MM": "%m",
+    "dd": "%d",
+    "HH": "%H",
+    "mm": "%M",
+    "ss": "%S",
+}
+_DATE_LITERALS = "-/.: T,"
+_DATE_PATTERN = re.compile("|".join(sorted(_DATE_TOKENS, key=len, reverse=True)) + "|.")
+_INTEGER = re.compile(r"^[+-]?\d{1,18}$")
+_DECIMAL = re.compile(r"^[+-]?\d{1,18}(\.\d{1,6})?$")
+
+
+class FieldSpec(Protocol):
+    """What the validator needs of a field: clients.models.Field has it."""
+
+    name: str
+    type: str
+    required: bool
+    max_length: int | None
+    date_format: str
+
+
+@dataclass
+class ValidationResult:
+    values: dict[str, object] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.errors
+
+    def add_error(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+
+def java_date_format_to_strftime(pattern: str) -> str:
+    """Translate a pre-agreed date pattern such as dd-MM-yyyy to strftime's %d-%m-%Y.
+
+    Raises ValueError naming the first letter that is not a known pattern part.
+    """
+    parts = []
+    for match in _DATE_PATTERN.finditer(pattern):
+        token = match.group()
+        if token in _DATE_TOKENS:
+            parts.append(_DATE_TOKENS[token])
+        elif token in _DATE_LITERALS:
+            parts.append(token)
+        else:
+            raise ValueError(
+                f"{token!r} is not part of a date pattern; use dd, MM, yyyy, yy, HH, mm, ss."
+            )
+    return "".join(parts)
+
+
+def has_control_characters(value: str) -> bool:
+    return any(unicodedata.category(char) == "Cc" for char in value)
+
+
+def reference_errors(reference: str | None) -> list[str]:
+    """The problems with a clientNotifRefId: 1 to 100 characters, no control characters."""
+    if reference is None or reference == "":
+        return ["This field is required."]
+    errors = []
+    if len(reference) > REFERENCE_MAX_LENGTH:
+        errors.append(f"At most {REFERENCE_MAX_LENGTH} characters (got {len(reference)}).")
+    if has_control_characters(reference):
+        errors.append("Control characters are not allowed.")
+    return errors
+
+
+def validate_parameters(
+    *, fields: Iterable[FieldSpec], values: Mapping[str, str], application_code: str
+) -> ValidationResult:
+    """Check `values` (field name -> submitted text) against an application's fields.
+
+    Returns a ValidationResult with the parsed value of every valid field and,
+    for each bad one, its list of messages. Keys that are not fields of the
+    application are errors too: a misspelt optional field must not vanish.
+    """
+    result = ValidationResult()
+    fields = list(fields)
+    known = {spec.name for spec in fields}
+    for name in values:
+        if name not in known:
+            result.add_error(
+                name, f"Unknown field: application {application_code} has no {name!r}."
+            )
+    for spec in fields:
+        raw = values.get(spec.name)
+        if raw is None or raw == "":
+            if spec.required:
+                result.add_error(spec.name, "This field is required.")
+            continue
+        if spec.max_length is not None and len(raw) > spec.max_length:
+            result.add_error(spec.name, f"At most {spec.max_length} characters (got {len(raw)}).")
+            continue
+        try:
+            result.values[spec.name] = parse_value(spec, raw)
+        except ValueError as exc:
+            result.add_error(spec.name, str(exc))
+    return result
+
+
+def parse_value(spec: FieldSpec, raw: str) -> object:
+    """Parse one submitted value by its field's type; raises ValueError with a message."""
+    if has_control_characters(raw):
+        raise ValueError("Control characters are not allowed.")
+    parser = _PARSERS[spec.type]
+    return parser(spec, raw)
+
+
+def _parse_text(spec: FieldSpec, raw: str) -> str:
+    return raw
+
+
+def _parse_integer(spec: FieldSpec, raw: str) -> int:
+    if not _INTEGER.match(raw):
+        raise ValueError(f"Expected a whole number, e.g. 1230000; got {raw!r}.")
+    return int(raw)
+
+
+def _parse_decimal(spec: FieldSpec, raw: str) -> Decimal:
+    if not _DECIMAL.match(raw):
+        raise ValueError(f"Expected a number such as 1230000.50; got {raw!r}.")
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        raise ValueError(f"Expected a number such as 1230000.50; got {raw!r}.") from None
+
+
+def _parse_date(spec: FieldSpec, raw: str) -> datetime:
+    strftime_format = java_date_format_to_strftime(spec.date_format)
+    try:
+        parsed = datetime.strptime(raw, strftime_format)
+    except ValueError:
+        parsed = None
+    # strptime accepts 9-9-2015 for dd-MM-yyyy; the pre-agreed format is exact.
+    if parsed is None or parsed.strftime(strftime_format) != raw:
+        raise ValueError(f"Expected a date as {spec.date_format}; got {raw!r}.")
+    return parsed
+
+
+def _parse_phone(spec: FieldSpec, raw: str) -> str:
+    try:
+        number = phonenumbers.parse(raw, settings.PHONE_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValueError(f"Expected a phone number such as +6281234567890; got {raw!r}.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse_email(spec: FieldSpec, raw: str) -> str:
+    try:
+        validate_email(raw)
+    except ValidationError:
+        raise ValueError(f"Expected an email address; got {raw!r}.") from None
+    return raw
+
+
+_PARSERS = {
+    "text": _parse_text,
+    "integer": _parse_integer,
+    "decimal": _parse_decimal,
+    "date": _parse_date,
+    "phone": _parse_phone,
+    "email": _parse_email,
+}

@@ -1,0 +1,38 @@
+import pytest
+
+from tests.factories import ApplicationFactory, ClientFactory, UserFactory
+
+
+@pytest.fixture
+def client_8002(db):
+    return ClientFactory(client_id="8002", name="PT Bank Demo Nusantara")
+
+
+@pytest.fixture
+def client_8003(db):
+    return ClientFactory(client_id="8003", name="PT Pembiayaan Contoh")
+
+
+@pytest.fixture
+def app_8002(client_8002):
+    return ApplicationFactory(client=client_8002, code="ABC")
+
+
+@pytest.fixture
+def app_8003(client_8003):
+    return ApplicationFactory(client=client_8003, code="XYZ")
+
+
+@pytest.fixture
+def staff_8002(client_8002):
+    return UserFactory(username="staff8002", role="client_staff", clients=[client_8002])
+
+
+@pytest.fixture
+def operator_user(db):
+    return UserFactory(username="operator", role="operator")
+
+
+@pytest.fixture
+def support_user(db):
+    return UserFactory(username="support", role="support")

@@ -1,6 +1,5 @@
 from django import forms
 from django.contrib import admin, messages
-from django.db import models
 from django.template.response import TemplateResponse
 
 from clients.admin_scoping import ClientFilter, ClientScopedAdmin
@@ -10,6 +9,12 @@ from clients.roles import is_operator, visible_clients
 
 
 class ClientAdminForm(forms.ModelForm):
+    callback_url = forms.URLField(
+        label="Status callback URL",
+        required=False,
+        assume_scheme="https",
+        help_text=Client._meta.get_field("callback_url").help_text,
+    )
     new_batch_password = forms.CharField(
         label="New batch password",
         required=False,
@@ -48,7 +53,6 @@ class ClientAdmin(ClientScopedAdmin):
     search_fields = ["client_id", "name"]
     filter_horizontal = ["staff"]
     inlines = [SecretKeyInline]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["generate_secret_key"]
 
     def get_fields(self, request, obj=None):

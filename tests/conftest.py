@@ -36,3 +36,9 @@ def operator_user(db):
 @pytest.fixture
 def support_user(db):
     return UserFactory(username="support", role="support")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness protects real logins, not test users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -39,7 +39,9 @@ class ApplicationFactory(factory.django.DjangoModelFactory):
         if not create or extracted is False:
             return
         fields = {
-            "customerName": FieldFactory(application=application, name="customerName"),
+            "customerName": FieldFactory(
+                application=application, name="customerName", max_length=100
+            ),
             "balance": FieldFactory(application=application, name="balance", type="integer"),
             "dueDate": FieldFactory(
                 application=application, name="dueDate", type="date", date_format="dd-MM-yyyy"

@@ -1,0 +1,147 @@
+"""The shared validator of notification parameters (used by the API and batches)."""
+
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from notifications.validation import (
+    java_date_format_to_strftime,
+    reference_errors,
+    validate_parameters,
+)
+from tests.factories import ApplicationFactory
+
+
+@pytest.fixture
+def fields(db):
+    application = ApplicationFactory(code="ABC")
+    return list(application.fields.all())
+
+
+def validate(fields, **values):
+    return validate_parameters(fields=fields, values=values, application_code="ABC")
+
+
+GOOD = {
+    "customerName": "Budi Śantoso & Sons",
+    "balance": "1230000",
+    "dueDate": "09-09-2015",
+    "msisdn": "081234567890",
+    "email": "budi@example.co.id",
+}
+
+
+def test_good_values_are_parsed_by_type(fields):
+    result = validate(fields, **GOOD)
+
+    assert result.is_valid, result.errors
+    assert result.values == {
+        "customerName": "Budi Śantoso & Sons",
+        "balance": 1230000,
+        "dueDate": datetime(2015, 9, 9),
+        "msisdn": "+6281234567890",
+        "email": "budi@example.co.id",
+    }
+
+
+def test_optional_fields_may_be_missing_or_empty(fields):
+    values = {**GOOD, "msisdn": ""}
+    del values["email"]
+
+    result = validate(fields, **values)
+
+    assert result.is_valid
+    assert "msisdn" not in result.values
+
+
+def test_every_problem_is_reported_at_once_by_field_name(fields):
+    result = validate(
+        fields, balance="12,5", dueDate="2015-09-09", msisdn="12", email="nope", colour="red"
+    )
+
+    assert not result.is_valid
+    assert set(result.errors) == {"customerName", "balance", "dueDate", "msisdn", "email", "colour"}
+    assert result.errors["customerName"] == ["This field is required."]
+    assert "whole number" in result.errors["balance"][0]
+    assert "dd-MM-yyyy" in result.errors["dueDate"][0]
+    assert "phone number" in result.errors["msisdn"][0]
+    assert "email address" in result.errors["email"][0]
+    assert "Unknown field" in result.errors["colour"][0]
+
+
+@pytest.mark.parametrize(
+    ("field_name", "bad_value"),
+    [
+        ("balance", "1.5"),
+        ("balance", "abc"),
+        ("balance", " 12"),
+        ("balance", "1" * 19),
+        ("dueDate", "9-9-2015"),  # the pre-agreed format has two-digit days
+        ("dueDate", "31-02-2015"),
+        ("dueDate", "09/09/2015"),
+        ("msisdn", "+1 555"),
+        ("msisdn", "phone"),
+        ("email", "budi@"),
+        ("customerName", "John\x00Doe"),
+        ("customerName", "x" * 101),
+    ],
+)
+def test_bad_values_are_refused(fields, field_name, bad_value):
+    result = validate(fields, **{**GOOD, field_name: bad_value})
+
+    assert list(result.errors) == [field_name]
+
+
+def test_decimal_fields_accept_fractions(db):
+    from tests.factories import FieldFactory
+
+    amount = FieldFactory(name="amount", type="decimal")
+
+    assert validate([amount], amount="1230000.50").values == {"amount": Decimal("1230000.50")}
+    assert "amount" in validate([amount], amount="1,5").errors
+
+
+def test_max_length_counts_characters_not_bytes(db):
+    from tests.factories import FieldFactory
+
+    name = FieldFactory(name="name", max_length=5)
+
+    assert validate([name], name="Śąćęł").is_valid
+    assert "At most 5 characters" in validate([name], name="Śąćęłx").errors["name"][0]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("dd-MM-yyyy", "%d-%m-%Y"),
+        ("yyyy-MM-dd HH:mm:ss", "%Y-%m-%d %H:%M:%S"),
+        ("ddMMyy", "%d%m%y"),
+    ],
+)
+def test_date_patterns_translate_to_strftime(pattern, expected):
+    assert java_date_format_to_strftime(pattern) == expected
+
+
+def test_an_unknown_date_pattern_letter_is_named():
+    with pytest.raises(ValueError, match="'Q'"):
+        java_date_format_to_strftime("dd-Q-yyyy")
+
+
+@pytest.mark.parametrize(
+    ("reference", "problem"),
+    [
+        ("", "required"),
+        (None, "required"),
+        ("x" * 101, "At most 100"),
+        ("REF\n1", "Control characters"),
+        ("REF\t1", "Control characters"),
+    ],
+)
+def test_bad_references_are_refused(reference, problem):
+    assert problem in " ".join(reference_errors(reference))
+
+
+@pytest.mark.parametrize("reference", ["UNIQ-REFERENCE-ID", "x" * 100, "Budi Śantoso & Sons+=/"])
+def test_good_references_pass(reference):
+    assert reference_errors(reference) == []

@@ -60,7 +60,7 @@ class ExactReferenceSearchMixin:
 @admin.register(Notification)
 class NotificationAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
     list_display = ["reference", "client", "application", "status", "source", "created_at"]
-    list_select_related = ["client", "application"]
+    list_select_related = ["client", "application__client"]
     list_filter = [ClientFilter, ApplicationFilter, "status", MediumFilter, "source", "created_at"]
     search_fields = ["reference"]
     show_full_result_count = False

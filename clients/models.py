@@ -48,6 +48,11 @@ class Client(models.Model):
         blank=True,
         help_text="Where the platform POSTs final notification statuses. Optional.",
     )
+    api_rate_per_minute = models.PositiveIntegerField(
+        "API rate limit (requests per minute)",
+        default=6000,
+        help_text="Requests above this rate are answered 429 RATE_LIMITED.",
+    )
     staff = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,

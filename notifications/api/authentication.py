@@ -1,0 +1,66 @@
+"""DRF's hooks for /notif: the signature as authentication, a per-client rate limit."""
+
+import re
+import time
+
+from django.core.cache import cache
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.throttling import BaseThrottle
+
+from clients.authentication import AuthenticationError, authenticate_request
+from notifications.api.errors import AUTHENTICATE_HEADER, ApiError
+from notifications.api.parameters import read_parameters
+
+_UNIX_TIME = re.compile(r"^\d{1,12}$")
+_AUTH_STATUS = {"INVALID_SIGNATURE": 401, "EXPIRED_TIMESTAMP": 401, "CLIENT_INACTIVE": 403}
+
+
+class SignatureAuthentication(BaseAuthentication):
+    """request.user becomes the calling Client, request.auth the SecretKey that signed."""
+
+    def authenticate(self, request):
+        parameters = read_parameters(request)
+        if not _UNIX_TIME.match(parameters.get("timestamp", "")):
+            raise ApiError(
+                code="VALIDATION_ERROR",
+                message="Some parameters are missing or invalid.",
+                http_status=400,
+                errors={"timestamp": ["Required: Unix time in seconds, e.g. 1764000000."]},
+            )
+        try:
+            return authenticate_request(parameters)
+        except AuthenticationError as exc:
+            raise ApiError(
+                code=exc.code, message=exc.message, http_status=_AUTH_STATUS[exc.code]
+            ) from None
+
+    def authenticate_header(self, request):
+        return AUTHENTICATE_HEADER
+
+
+class ClientRateThrottle(BaseThrottle):
+    """A fixed one-minute window per client, counted in the shared cache (Redis in production).
+
+    A counter per window costs one increment per request, where DRF's
+    SimpleRateThrottle would store and rewrite a list of every request's time.
+    """
+
+    WINDOW_SECONDS = 60
+
+    def allow_request(self, request, view):
+        client = request.user
+        now = time.time()
+        window_start = int(now // self.WINDOW_SECONDS) * self.WINDOW_SECONDS
+        key = f"kokatto:notif-rate:{client.pk}:{window_start}"
+        cache.add(key, 0, timeout=self.WINDOW_SECONDS + 5)
+        try:
+            count = cache.incr(key)
+        except ValueError:
+            # The window's key expired between add and incr.
+            cache.set(key, 1, timeout=self.WINDOW_SECONDS + 5)
+            count = 1
+        self._wait = window_start + self.WINDOW_SECONDS - now
+        return count <= client.api_rate_per_minute
+
+    def wait(self):
+        return self._wait

@@ -26,6 +26,18 @@ def scoped_foreign_key_queryset(db_field, request):
     return None
 
 
+def parse_id(value: str) -> int | None:
+    """A primary key from a URL parameter, or None for anything that is not one.
+
+    str.isdigit() alone accepts "²" (int() fails) and Arabic-Indic digits, and an
+    unbounded number overflows SQLite's integers: each would crash the page or
+    be misread.
+    """
+    if value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
+
+
 class ScopedForeignKeysMixin:
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         queryset = scoped_foreign_key_queryset(db_field, request)
@@ -48,12 +60,12 @@ class ClientFilter(admin.SimpleListFilter):
         return [(str(client.pk), str(client)) for client in visible_clients(request.user)]
 
     def queryset(self, request, queryset):
-        value = self.value()
-        if value is None:
+        if self.value() is None:
             return queryset
-        if not value.isdigit():
+        client_pk = parse_id(self.value())
+        if client_pk is None:
             return queryset.none()
-        return queryset.filter(**{self.client_path: int(value)})
+        return queryset.filter(**{self.client_path: client_pk})
 
 
 class ApplicationFilter(admin.SimpleListFilter):
@@ -71,12 +83,12 @@ class ApplicationFilter(admin.SimpleListFilter):
         return [(str(app.pk), str(app)) for app in applications]
 
     def queryset(self, request, queryset):
-        value = self.value()
-        if value is None:
+        if self.value() is None:
             return queryset
-        if not value.isdigit():
+        application_pk = parse_id(self.value())
+        if application_pk is None:
             return queryset.none()
-        return queryset.filter(**{self.application_path: int(value)})
+        return queryset.filter(**{self.application_path: application_pk})
 
 
 class EstimatedCountPaginator(Paginator):

@@ -1,4 +1,5 @@
 import pytest
+from django.core.cache import cache
 
 from tests.factories import ApplicationFactory, ClientFactory, UserFactory
 
@@ -42,3 +43,11 @@ def support_user(db):
 def fast_password_hashing(settings):
     # PBKDF2's deliberate slowness protects real logins, not test users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    # Rate-limit counters live in the cache; each test starts with none.
+    cache.clear()
+    yield
+    cache.clear()

@@ -1,9 +1,9 @@
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from notifications.api.views import NotifView
+from notifications.api.views import NotifTrailingSlashView, NotifView
 
 admin.site.site_header = "Kokatto notification platform"
 admin.site.site_title = "Kokatto"
@@ -12,7 +12,8 @@ admin.site.index_title = "Control panel"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
-    re_path(r"^notif/?$", NotifView.as_view(), name="notif"),
+    path("notif", NotifView.as_view(), name="notif"),
+    path("notif/", NotifTrailingSlashView.as_view()),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -2,6 +2,7 @@
 
 import uuid
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -93,6 +94,11 @@ class NotifView(APIView):
                 http_status=_INTAKE_STATUS[exc.code],
                 errors=exc.errors,
             ) from None
+
+
+@extend_schema(exclude=True)
+class NotifTrailingSlashView(NotifView):
+    """/notif/ answers like /notif; the schema documents it once."""
 
 
 def create(*, client, parameters):

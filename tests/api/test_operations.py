@@ -167,3 +167,9 @@ def test_a_wrong_method_gets_a_json_405(api):
 
     assert response.status_code == 405
     assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_the_endpoint_answers_with_a_trailing_slash_too(api):
+    response = api.http.get("/notif/", api.signed(operation="status", clientNotifRefId="R"))
+
+    assert response.json()["code"] == "NOT_FOUND"

@@ -16,7 +16,7 @@ pytestmark = [
     pytest.mark.skipif(
         connection.vendor != "postgresql", reason="SQLite serialises writers; PG shows the race"
     ),
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
 

@@ -18,7 +18,7 @@ def readme_api_example() -> str:
     return re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_readme_curl_example_creates_a_notification(live_server):
     call_command("seed_demo", force=True, stdout=io.StringIO())
 

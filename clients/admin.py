@@ -171,7 +171,15 @@ class ApplicationAdmin(ClientScopedAdmin):
     list_filter = [ClientFilter, "is_active"]
     list_select_related = ["client"]
     search_fields = ["code", "name", "client__client_id"]
-    fields = ["client", "code", "name", "brand_name", "is_active"]
+    fields = [
+        "client",
+        "code",
+        "name",
+        "brand_name",
+        "is_active",
+        "sms_segment_limit",
+        "sample_values",
+    ]
     inlines = [FieldInline, ApplicationMediumInline]
 
     def get_changeform_initial_data(self, request):

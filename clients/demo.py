@@ -15,6 +15,7 @@ from clients.keys import SecretKeyError, fingerprint_of, secret_key_create
 from clients.models import Application, ApplicationMedium, Client, Field, FieldType
 from clients.roles import CLIENT_STAFF, OPERATORS, SUPPORT
 from templates_app.models import ContentTemplate
+from templates_app.versions import template_save
 
 DEMO_SECRET_KEY = "kokatto-demo-secret-0123456789abcdef"  # noqa: S105 (public by design)
 
@@ -23,14 +24,26 @@ DEMO_SMS_BODY = (
     "We would like to inform you that you have a balance of Rp [balance] due on [dueDate]. "
     "Please ignore if you have paid."
 )
-DEMO_EMAIL_SUBJECT = "Payment reminder: Rp [balance] due on [dueDate]"
-DEMO_EMAIL_BODY = DEMO_SMS_BODY + "\n\nPT Bank Demo Nusantara"
+DEMO_EMAIL_SUBJECT = "Payment reminder: Rp [balance|rupiah] due on [dueDate|date:d MMMM yyyy]"
+DEMO_EMAIL_BODY = (
+    "Dear Mr. [customerName],\n\n"
+    "We would like to inform you that you have a balance of Rp [balance|rupiah] due on "
+    "[dueDate|date:d MMMM yyyy]. Please ignore if you have paid.\n\nPT Bank Demo Nusantara"
+)
 DEMO_EMAIL_HTML = (
     "<p>Dear Mr. [customerName],</p>\n"
-    "<p>We would like to inform you that you have a balance of <strong>Rp [balance]</strong> "
-    "due on <strong>[dueDate]</strong>. Please ignore if you have paid.</p>\n"
+    "<p>We would like to inform you that you have a balance of "
+    "<strong>Rp [balance|rupiah]</strong> due on <strong>[dueDate|date:d MMMM yyyy]</strong>. "
+    "Please ignore if you have paid.</p>\n"
     "<p>PT Bank Demo Nusantara</p>"
 )
+DEMO_SAMPLE_VALUES = {
+    "customerName": "John Doe",
+    "balance": "1230000",
+    "dueDate": "09-09-2015",
+    "msisdn": "+6281234567890",
+    "email": "john.doe@example.co.id",
+}
 
 # (username, password, role group, client ids, what the role is for)
 DEMO_USERS = [
@@ -83,7 +96,9 @@ def demo_seed() -> DemoSummary:
 
 def _demo_application(client: Client, *, code: str, name: str, brand: str) -> Application:
     application, _ = Application.objects.get_or_create(
-        client=client, code=code, defaults={"name": name, "brand_name": brand}
+        client=client,
+        code=code,
+        defaults={"name": name, "brand_name": brand, "sample_values": DEMO_SAMPLE_VALUES},
     )
     fields = {}
     for spec in DEMO_FIELDS:
@@ -96,19 +111,21 @@ def _demo_application(client: Client, *, code: str, name: str, brand: str) -> Ap
         ApplicationMedium.objects.get_or_create(
             application=application, medium=medium, defaults={"recipient_field": fields[recipient]}
         )
-    ContentTemplate.objects.get_or_create(
-        application=application, medium="sms", defaults={"body": DEMO_SMS_BODY}
-    )
-    ContentTemplate.objects.get_or_create(
-        application=application,
-        medium="email",
-        defaults={
-            "subject": DEMO_EMAIL_SUBJECT,
-            "body": DEMO_EMAIL_BODY,
-            "html_body": DEMO_EMAIL_HTML,
-        },
+    _demo_template(application, "sms", {"body": DEMO_SMS_BODY})
+    _demo_template(
+        application,
+        "email",
+        {"subject": DEMO_EMAIL_SUBJECT, "body": DEMO_EMAIL_BODY, "html_body": DEMO_EMAIL_HTML},
     )
     return application
+
+
+def _demo_template(application: Application, medium: str, content: dict) -> None:
+    template, created = ContentTemplate.objects.get_or_create(
+        application=application, medium=medium, defaults=content
+    )
+    if created:
+        template_save(template=template, summary="demo data")
 
 
 def _demo_user(username: str, password: str, group_name: str):

@@ -8,7 +8,11 @@ from django.db.models import Q
 
 from clients.encryption import decrypt_text, encrypt_text
 from notifications.media import get_medium, medium_choices
-from notifications.validation import RESERVED_PARAMETERS, java_date_format_to_strftime
+from notifications.validation import (
+    RESERVED_PARAMETERS,
+    java_date_format_to_strftime,
+    validate_parameters,
+)
 
 code_validator = RegexValidator(
     r"^[A-Za-z0-9_-]+$", "Use only letters, digits, '-' and '_'.", code="invalid_code"
@@ -139,6 +143,17 @@ class Application(models.Model):
         help_text="The sender's brand; Indonesian operators block SMS without it.",
     )
     is_active = models.BooleanField("active", default=True)
+    sms_segment_limit = models.PositiveSmallIntegerField(
+        "SMS segment limit",
+        default=3,
+        help_text="An SMS template whose sample renders longer than this cannot be saved.",
+    )
+    sample_values = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Values that template previews render, e.g. {"customerName": "John Doe"}. '
+        "They must pass the field schema (save new fields first).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -150,6 +165,25 @@ class Application(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client.client_id}/{self.code}"
+
+    def clean(self) -> None:
+        if not isinstance(self.sample_values, dict) or not all(
+            isinstance(value, str) for value in self.sample_values.values()
+        ):
+            raise ValidationError(
+                {"sample_values": 'A JSON object of texts, e.g. {"balance": "1230000"}.'}
+            )
+        # An empty sample means "none yet"; a given one must be a valid notification.
+        if self.pk is None or not self.sample_values:
+            return
+        result = validate_parameters(
+            fields=self.fields.all(), values=self.sample_values, application_code=self.code
+        )
+        if not result.is_valid:
+            problems = "; ".join(f"{name}: {' '.join(m)}" for name, m in result.errors.items())
+            raise ValidationError(
+                {"sample_values": f"The sample does not pass the schema: {problems}"}
+            )
 
 
 class FieldType(models.TextChoices):

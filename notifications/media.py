@@ -1,8 +1,8 @@
 """The media a notification can go out over, as a registry.
 
-A new medium is one class here: its code, its label, and which field types
-may hold its recipient address. Later layers (templates, channel backends)
-look media up by code through `get_medium`.
+A new medium is one class here: its code, its label, which field types may
+hold its recipient address, which parts its content template has, and the
+rules its content must follow. Other layers look media up with `get_medium`.
 """
 
 from typing import ClassVar
@@ -32,6 +32,16 @@ class Medium:
     label: ClassVar[str]
     # Field types (clients.models.FieldType values) that can hold the address.
     recipient_field_types: ClassVar[tuple[str, ...]]
+    # The parts of its content template (ContentTemplate fields).
+    template_parts: ClassVar[tuple[str, ...]] = ("body",)
+
+    @classmethod
+    def check_template(cls, *, check, application, parts) -> None:
+        """Add this medium's errors and warnings to `check` (a TemplateCheck).
+
+        `check.preview` holds the parts rendered with the application's sample;
+        `parts` the compiled templates, by part.
+        """
 
 
 @register
@@ -40,12 +50,43 @@ class SMS(Medium):
     label = "SMS"
     recipient_field_types = ("phone",)
 
+    @classmethod
+    def check_template(cls, *, check, application, parts) -> None:
+        from templates_app.sms import sms_stats
+
+        check.sms = stats = sms_stats(check.preview.get("body", ""))
+        if stats.segments > application.sms_segment_limit:
+            check.add_error(
+                "body",
+                f"The sample renders to {stats.segments} SMS segments ({stats.encoding}, "
+                f"{stats.characters} characters); {application.code} allows at most "
+                f"{application.sms_segment_limit}.",
+            )
+        brand = application.brand_name.strip()
+        literal_text = parts["body"].literal_text.lower() if "body" in parts else ""
+        if not brand:
+            check.warnings.append(
+                f"{application.code} has no brand name: Indonesian operators block SMS "
+                "that do not name the sender."
+            )
+        elif brand.lower() not in literal_text:
+            check.warnings.append(
+                f"The SMS does not contain the brand name {brand!r}: Indonesian operators "
+                "block SMS that do not name the sender."
+            )
+
 
 @register
 class Email(Medium):
     code = "email"
     label = "Email"
     recipient_field_types = ("email",)
+    template_parts = ("subject", "body", "html_body")
+
+    @classmethod
+    def check_template(cls, *, check, application, parts) -> None:
+        if not check.preview.get("subject", "").strip():
+            check.add_error("subject", "An email needs a subject.")
 
 
 @register
@@ -53,3 +94,15 @@ class WhatsApp(Medium):
     code = "whatsapp"
     label = "WhatsApp"
     recipient_field_types = ("phone",)
+    # The WhatsApp Business API refuses template bodies longer than this.
+    MAX_BODY_CHARACTERS = 1024
+
+    @classmethod
+    def check_template(cls, *, check, application, parts) -> None:
+        length = len(check.preview.get("body", ""))
+        if length > cls.MAX_BODY_CHARACTERS:
+            check.add_error(
+                "body",
+                f"The sample renders to {length} characters; WhatsApp allows "
+                f"{cls.MAX_BODY_CHARACTERS}.",
+            )

@@ -86,6 +86,14 @@ class Delivery(models.Model):
     subject = models.CharField(max_length=255, blank=True)
     body = models.TextField(blank=True, help_text="The rendered content, once rendered.")
     html_body = models.TextField("HTML body", blank=True)
+    template_version = models.ForeignKey(
+        "templates_app.TemplateVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        help_text="The template version the content was rendered with.",
+    )
     status = models.CharField(
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )

@@ -1,15 +1,201 @@
-from django.contrib import admin
+import difflib
 
-from clients.admin_scoping import ApplicationFilter, ClientFilter, ClientScopedAdmin
-from templates_app.models import ContentTemplate
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from clients.admin_scoping import ApplicationFilter, ClientFilter, ClientScopedAdmin, parse_id
+from clients.models import Application
+from clients.roles import visible_clients
+from templates_app.models import CONTENT_FIELDS, ContentTemplate, TemplateVersion
+from templates_app.sanitizing import sanitize_html
+from templates_app.validation import PART_ESCAPES_HTML, template_check
+from templates_app.versions import template_restore, template_save
+
+
+class ContentTemplateForm(forms.ModelForm):
+    class Meta:
+        model = ContentTemplate
+        fields = ["application", "medium", "subject", "body", "html_body", "provider_template_name"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 8, "cols": 80})}
+
+    def clean_html_body(self):
+        return sanitize_html(self.cleaned_data.get("html_body", ""))
+
+    def clean(self):
+        cleaned = super().clean()
+        self.template_warnings = []
+        application, medium = cleaned.get("application"), cleaned.get("medium")
+        if application is None or not medium:
+            return cleaned
+        parts = {part: cleaned.get(part) or "" for part in PART_ESCAPES_HTML}
+        check = template_check(
+            application=application, medium=medium, parts=parts, template_pk=self.instance.pk
+        )
+        for part, problems in check.errors.items():
+            for problem in problems:
+                self.add_error(part, problem)
+        self.template_warnings = check.warnings
+        return cleaned
+
+
+class TemplateVersionInline(admin.TabularInline):
+    model = TemplateVersion
+    fields = ["number", "created_at", "created_by", "change_summary", "compare"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-number"]
+    verbose_name_plural = "history"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="")
+    def compare(self, version):
+        url = reverse(
+            "admin:templates_app_contenttemplate_version",
+            args=[version.template_id, version.number],
+        )
+        return format_html('<a href="{}">show, diff, restore</a>', url)
 
 
 @admin.register(ContentTemplate)
 class ContentTemplateAdmin(ClientScopedAdmin):
+    form = ContentTemplateForm
     client_path = "application__client"
     list_display = ["application", "medium", "updated_at"]
     list_filter = [ClientFilter, ApplicationFilter, "medium"]
     list_select_related = ["application__client"]
     search_fields = ["application__code", "subject", "body"]
     autocomplete_fields = ["application"]
-    fields = ["application", "medium", "subject", "body", "html_body"]
+    fields = ["application", "medium", "subject", "body", "html_body", "provider_template_name"]
+    inlines = [TemplateVersionInline]
+    change_form_template = "admin/templates_app/contenttemplate/change_form.html"
+
+    class Media:
+        js = ["templates_app/preview.js"]
+        css = {"all": ["templates_app/preview.css"]}
+
+    def save_model(self, request, obj, form, change):
+        version = template_save(template=obj, user=request.user)
+        self.message_user(request, f"Saved as version {version.number}.")
+        for warning in getattr(form, "template_warnings", []):
+            self.message_user(request, warning, messages.WARNING)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("preview/", wrap(self.preview_view), name="templates_app_contenttemplate_preview"),
+            path(
+                "<path:object_id>/versions/<int:number>/",
+                wrap(self.version_view),
+                name="templates_app_contenttemplate_version",
+            ),
+            path(
+                "<path:object_id>/versions/<int:number>/restore/",
+                wrap(self.restore_view),
+                name="templates_app_contenttemplate_restore",
+            ),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request):
+        """Render the typed template with the application's sample, with the real renderer."""
+        if request.method != "POST":
+            return JsonResponse({"error": "POST the template form."}, status=405)
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        application_pk = parse_id(request.POST.get("application", ""))
+        application = Application.objects.filter(
+            pk=application_pk, client__in=visible_clients(request.user)
+        ).first()
+        if application is None:
+            return JsonResponse({"error": "Choose one of your applications."}, status=404)
+        medium = request.POST.get("medium", "")
+        if not application.media.filter(medium=medium).exists():
+            return JsonResponse(
+                {"error": f"{application.code} does not send {medium!r}."}, status=400
+            )
+        parts = {part: request.POST.get(part, "") for part in PART_ESCAPES_HTML}
+        parts["html_body"] = sanitize_html(parts["html_body"])
+        object_pk = parse_id(request.POST.get("template", ""))
+        check = template_check(
+            application=application, medium=medium, parts=parts, template_pk=object_pk
+        )
+        sms = check.sms
+        return JsonResponse(
+            {
+                "valid": check.is_valid,
+                "errors": check.errors,
+                "warnings": check.warnings,
+                "preview": check.preview,
+                "sms": sms
+                and {
+                    "characters": sms.characters,
+                    "encoding": sms.encoding,
+                    "segments": sms.segments,
+                    "units": sms.units,
+                    "remaining": sms.remaining,
+                },
+            }
+        )
+
+    def _version(self, request, object_id, number):
+        template = self.get_object(request, object_id)
+        if template is None:
+            raise Http404
+        return template, get_object_or_404(template.versions, number=number)
+
+    def version_view(self, request, object_id, number):
+        template, version = self._version(request, object_id, number)
+        previous = template.versions.filter(number__lt=number).order_by("-number").first()
+        diffs = []
+        for part in CONTENT_FIELDS:
+            before = getattr(previous, part) if previous else ""
+            after = getattr(version, part)
+            if before or after:
+                # HtmlDiff escapes the texts it compares.
+                table = difflib.HtmlDiff(wrapcolumn=70).make_table(
+                    before.splitlines(),
+                    after.splitlines(),
+                    f"version {previous.number}" if previous else "(nothing)",
+                    f"version {version.number}",
+                )
+                diffs.append((part.replace("_", " "), mark_safe(table)))  # noqa: S308
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{template}: version {version.number}",
+            "template_obj": template,
+            "version": version,
+            "previous": previous,
+            "diffs": diffs,
+            "can_restore": self.has_change_permission(request, template),
+        }
+        return TemplateResponse(
+            request, "admin/templates_app/contenttemplate/version.html", context
+        )
+
+    def restore_view(self, request, object_id, number):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        template, version = self._version(request, object_id, number)
+        if not self.has_change_permission(request, template):
+            raise PermissionDenied
+        restored = template_restore(version=version, user=request.user)
+        self.message_user(
+            request, f"Version {number} restored as version {restored.number}.", messages.SUCCESS
+        )
+        return HttpResponseRedirect(
+            reverse("admin:templates_app_contenttemplate_change", args=[template.pk])
+        )

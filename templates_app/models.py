@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -17,6 +18,11 @@ class ContentTemplate(models.Model):
     subject = models.CharField(max_length=200, blank=True, help_text="Email only.")
     body = models.TextField(help_text="Plain text; for SMS and WhatsApp the whole message.")
     html_body = models.TextField("HTML body", blank=True, help_text="Email only. Optional.")
+    provider_template_name = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="WhatsApp only: the provider's approved template name, where it requires one.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -45,3 +51,42 @@ class ContentTemplate(models.Model):
             )
         if self.medium != "email" and (self.subject or self.html_body):
             raise ValidationError("Only email templates have a subject and an HTML body.")
+        if self.medium != "whatsapp" and self.provider_template_name:
+            raise ValidationError("Only WhatsApp templates have a provider template name.")
+
+
+# The parts of a template that versions keep.
+CONTENT_FIELDS = ("subject", "body", "html_body", "provider_template_name")
+
+
+class TemplateVersion(models.Model):
+    """An immutable copy of a template's content as it was saved.
+
+    A delivery records the version it was rendered with, so support can tell
+    what exactly a customer was sent after the template has changed.
+    """
+
+    template = models.ForeignKey(ContentTemplate, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    html_body = models.TextField("HTML body", blank=True)
+    provider_template_name = models.CharField(max_length=100, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    change_summary = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["template", "-number"]
+        get_latest_by = "number"
+        constraints = [
+            models.UniqueConstraint(fields=["template", "number"], name="unique_version_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} v{self.number}"
+
+    def content(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in CONTENT_FIELDS}

@@ -10,6 +10,7 @@ from clients.models import Application, ApplicationMedium, Client, Field, FieldT
 from clients.roles import CLIENT_STAFF, OPERATORS, SUPPORT
 from notifications.models import Delivery, DeliveryEvent, Notification, Source
 from templates_app.models import ContentTemplate
+from templates_app.versions import template_save
 
 TEST_PASSWORD = "a-test-password-1234"
 
@@ -33,6 +34,7 @@ class ApplicationFactory(factory.django.DjangoModelFactory):
     client = factory.SubFactory(ClientFactory)
     code = factory.Sequence(lambda n: f"APP{n}")
     name = "Payment reminder"
+    brand_name = "Bank Demo"
 
     @factory.post_generation
     def with_demo_schema(application, create, extracted, **kwargs):
@@ -72,12 +74,20 @@ class FieldFactory(factory.django.DjangoModelFactory):
 
 
 class ContentTemplateFactory(factory.django.DjangoModelFactory):
+    """A template saved the way the admin saves it: with its first version."""
+
     class Meta:
         model = ContentTemplate
 
     application = factory.SubFactory(ApplicationFactory)
     medium = "sms"
     body = "Dear Mr. [customerName], you owe Rp [balance] due on [dueDate]."
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        template = model_class(*args, **kwargs)
+        template_save(template=template)
+        return template
 
 
 class BatchFactory(factory.django.DjangoModelFactory):

@@ -27,6 +27,9 @@ SCOPED_MODELS = [
     pytest.param("clients/client", "client", id="clients"),
 ]
 
+# The application form's fields that have defaults, as a browser would send them.
+NEW_APPLICATION_DEFAULTS = {"sms_segment_limit": "3", "sample_values": "{}"}
+
 ADD_FORM_MANAGEMENT = {
     "fields-TOTAL_FORMS": "0",
     "fields-INITIAL_FORMS": "0",
@@ -117,8 +120,8 @@ def test_client_staff_cannot_change_another_clients_application_by_post(staff_cl
     assert response["Location"] == "/admin/"
     other.refresh_from_db()
     own.refresh_from_db()
-    assert (other.name, other.brand_name) == ("Payment reminder", "")
-    assert own.brand_name == ""
+    assert (other.name, other.brand_name) == ("Payment reminder", "Bank Demo")
+    assert own.brand_name == "Bank Demo"
     assert not Application.objects.filter(brand_name="HACKED").exists()
 
 
@@ -215,7 +218,13 @@ def test_client_staff_cannot_reach_another_applications_rows_through_its_own_inl
 def test_client_staff_cannot_create_an_application_for_another_client(
     staff_client, client_8002, client_8003
 ):
-    data = {"client": str(client_8003.pk), "code": "NEWAPP", "name": "x", "is_active": "on"}
+    data = {
+        "client": str(client_8003.pk),
+        "code": "NEWAPP",
+        "name": "x",
+        "is_active": "on",
+        **NEW_APPLICATION_DEFAULTS,
+    }
 
     response = staff_client.post("/admin/clients/application/add/", {**data, **ADD_FORM_MANAGEMENT})
 
@@ -225,7 +234,13 @@ def test_client_staff_cannot_create_an_application_for_another_client(
 
 
 def test_client_staff_creates_an_application_for_its_own_client(staff_client, client_8002):
-    data = {"client": str(client_8002.pk), "code": "NEWAPP", "name": "x", "is_active": "on"}
+    data = {
+        "client": str(client_8002.pk),
+        "code": "NEWAPP",
+        "name": "x",
+        "is_active": "on",
+        **NEW_APPLICATION_DEFAULTS,
+    }
 
     response = staff_client.post("/admin/clients/application/add/", {**data, **ADD_FORM_MANAGEMENT})
 

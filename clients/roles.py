@@ -23,6 +23,7 @@ CLIENT_STAFF_PERMISSIONS = {
     "clients.field": ("view", "add", "change", "delete"),
     "clients.applicationmedium": ("view", "add", "change", "delete"),
     "templates_app.contenttemplate": ("view", "add", "change", "delete"),
+    "templates_app.templateversion": ("view",),
     "notifications.notification": ("view",),
     "notifications.delivery": ("view",),
     "notifications.deliveryevent": ("view",),

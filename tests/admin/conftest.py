@@ -6,7 +6,6 @@ test can prove that a page shows one client's data and not the other's.
 """
 
 from dataclasses import dataclass
-from html.parser import HTMLParser
 
 import pytest
 from django.contrib.messages import get_messages
@@ -14,6 +13,7 @@ from django.contrib.messages import get_messages
 from clients.models import Application, Client
 from notifications.models import Delivery, DeliveryEvent, Notification
 from templates_app.models import ContentTemplate
+from tests.admin_forms import form_data
 from tests.factories import (
     BatchFactory,
     ContentTemplateFactory,
@@ -121,67 +121,4 @@ def assert_no_8003_data(text: str) -> None:
     assert not leaked, f"data of client 8003 in the page: {leaked}"
 
 
-class _FormParser(HTMLParser):
-    """Collects what a browser would submit from the admin's change form."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.data: dict[str, list[str]] = {}
-        self._in_form = False
-        self._select: tuple[str, bool] | None = None
-        self._select_options: list[tuple[str, bool]] = []
-        self._textarea: str | None = None
-        self._textarea_text: list[str] = []
-
-    def _add(self, name, value):
-        self.data.setdefault(name, []).append(value)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "form":
-            self._in_form = (attrs.get("id") or "").endswith("_form")
-        if not self._in_form:
-            return
-        name = attrs.get("name")
-        if tag == "input" and name:
-            kind = (attrs.get("type") or "text").lower()
-            if kind in ("checkbox", "radio"):
-                if "checked" in attrs:
-                    self._add(name, attrs.get("value") or "on")
-            elif kind not in ("submit", "button", "image", "reset", "file"):
-                self._add(name, attrs.get("value") or "")
-        elif tag == "select" and name:
-            self._select = (name, "multiple" in attrs)
-            self._select_options = []
-        elif tag == "option" and self._select:
-            self._select_options.append((attrs.get("value") or "", "selected" in attrs))
-        elif tag == "textarea" and name:
-            self._textarea = name
-            self._textarea_text = []
-
-    def handle_data(self, data):
-        if self._textarea is not None:
-            self._textarea_text.append(data)
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._in_form = False
-        elif tag == "select" and self._select:
-            name, multiple = self._select
-            chosen = [value for value, selected in self._select_options if selected]
-            if not chosen and not multiple and self._select_options:
-                chosen = [self._select_options[0][0]]
-            self.data[name] = chosen
-            self._select = None
-        elif tag == "textarea" and self._textarea is not None:
-            text = "".join(self._textarea_text)
-            # Browsers drop the newline that follows the opening tag.
-            self._add(self._textarea, text.removeprefix("\r\n").removeprefix("\n"))
-            self._textarea = None
-
-
-def form_data(response) -> dict[str, list[str] | str]:
-    """The POST data of the admin form on `response`'s page, as a browser would send it."""
-    parser = _FormParser()
-    parser.feed(html(response))
-    return {name: values[0] if len(values) == 1 else values for name, values in parser.data.items()}
+__all__ = ["form_data"]

@@ -274,7 +274,13 @@ def test_client_staff_cannot_create_a_template_for_another_clients_application(
 
 
 def test_client_staff_creates_a_template_for_its_own_application(staff_client, app_8002):
-    data = {"application": str(app_8002.pk), "medium": "sms", "body": "Hello [customerName]"}
+    data = {
+        "application": str(app_8002.pk),
+        "medium": "sms",
+        "body": "Hello [customerName]",
+        "versions-TOTAL_FORMS": "0",
+        "versions-INITIAL_FORMS": "0",
+    }
 
     response = staff_client.post("/admin/templates_app/contenttemplate/add/", data)
 

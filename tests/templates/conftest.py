@@ -1,0 +1,51 @@
+import pytest
+
+from tests.admin_forms import form_data
+from tests.factories import ContentTemplateFactory
+
+SAMPLE = {
+    "customerName": "John Doe",
+    "balance": "1230000",
+    "dueDate": "09-09-2015",
+    "msisdn": "+6281234567890",
+    "email": "john@example.co.id",
+}
+
+
+@pytest.fixture
+def sms_template(app_8002):
+    app_8002.sample_values = SAMPLE
+    app_8002.save()
+    return ContentTemplateFactory(
+        application=app_8002,
+        medium="sms",
+        body="Bank Demo: Dear [customerName], Rp [balance|rupiah] due [dueDate].",
+    )
+
+
+@pytest.fixture
+def email_template(app_8002):
+    return ContentTemplateFactory(
+        application=app_8002,
+        medium="email",
+        subject="Reminder for [customerName]",
+        body="Dear [customerName]",
+        html_body="<p>Dear [customerName]</p>",
+    )
+
+
+@pytest.fixture
+def staff(client, staff_8002):
+    client.force_login(staff_8002)
+    return client
+
+
+def change_url(template) -> str:
+    return f"/admin/templates_app/contenttemplate/{template.pk}/change/"
+
+
+def submit(http, template, **changes):
+    """Submit the template's change form with some fields changed, as a browser would."""
+    data = form_data(http.get(change_url(template)))
+    data.update(changes)
+    return http.post(change_url(template), data, follow=True)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from clients.config_cache import cached
 from clients.models import Client, SecretKey
 from clients.signing import sign, signature_matches
 
@@ -37,10 +38,11 @@ def authenticate_request(parameters: dict[str, str]) -> tuple[Client, SecretKey]
     """
     client_id = parameters.get("clientId", "")
     signature = parameters.get("signature", "")
-    client = Client.objects.filter(client_id=client_id).first() if client_id else None
-    keys = _usable_keys(client) if client else []
+    keys = cached(("api-keys", client_id), lambda: _active_keys(client_id)) if client_id else []
+    now = timezone.now()
+    keys = [(key, secret) for key, secret in keys if key.expires_at is None or key.expires_at > now]
 
-    key = next((k for k in keys if signature_matches(parameters, k.secret(), signature)), None)
+    key = next((k for k, secret in keys if signature_matches(parameters, secret, signature)), None)
     if key is None:
         if not keys:
             sign(parameters, _DECOY_SECRET)
@@ -60,19 +62,19 @@ def authenticate_request(parameters: dict[str, str]) -> tuple[Client, SecretKey]
             f"The timestamp is {int(skew)} s away from the server's clock; "
             f"at most {settings.API_TIMESTAMP_TOLERANCE_SECONDS} s is accepted.",
         )
+    client = key.client
     if not client.is_active:
         raise AuthenticationError("CLIENT_INACTIVE", f"Client {client.client_id} is inactive.")
     _record_use(key)
     return client, key
 
 
-def _usable_keys(client: Client) -> list[SecretKey]:
-    now = timezone.now()
-    return [
-        key
-        for key in client.secret_keys.filter(is_active=True)
-        if key.expires_at is None or key.expires_at > now
-    ]
+def _active_keys(client_id: str) -> list[tuple[SecretKey, str]]:
+    """The client's active keys (with its Client joined) and their decrypted secrets."""
+    keys = SecretKey.objects.filter(client__client_id=client_id, is_active=True).select_related(
+        "client"
+    )
+    return [(key, key.secret()) for key in keys]
 
 
 def _record_use(key: SecretKey) -> None:
@@ -80,3 +82,4 @@ def _record_use(key: SecretKey) -> None:
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
         SecretKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now  # the cached copy too

@@ -185,6 +185,8 @@ SPECTACULAR_SETTINGS = {
 
 # How far a request's `timestamp` may be from the server's clock.
 API_TIMESTAMP_TOLERANCE_SECONDS = env.int("API_TIMESTAMP_TOLERANCE_SECONDS", default=300)
+# How long each worker keeps a client's keys and application schema (clients/config_cache.py).
+API_CONFIG_CACHE_SECONDS = env.int("API_CONFIG_CACHE_SECONDS", default=10)
 
 # Phone numbers without a country code are read as Indonesian numbers.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="ID")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from clients.config_cache import cached
 from clients.models import Application, Client
 from notifications.events import events_record
 from notifications.models import (
@@ -42,6 +43,16 @@ class IntakeError(Exception):
 class CreateResult:
     notification: Notification
     created: bool  # False: an identical earlier request (a retry); nothing was created
+    deliveries: list[Delivery]
+
+
+@dataclass(frozen=True)
+class ApplicationSchema:
+    """What accepting a notification needs of its application, read once and cached."""
+
+    application: Application
+    fields: list  # clients.models.Field rows
+    recipients: dict[str, str]  # medium -> name of the field holding its address
 
 
 def notification_create(
@@ -59,12 +70,12 @@ def notification_create(
     (inactive application), VALIDATION_ERROR (every problem at once), or
     DUPLICATE_REFERENCE (the reference was used with other parameters).
     """
-    application = _active_application(client, application_code)
-    recipients = _validated_recipients(application, reference, values)
-
-    existing = Notification.objects.filter(client=client, reference=reference).first()
-    if existing is not None:
-        return _retry_of(existing, application, values)
+    schema = cached(
+        ("application-schema", client.pk, application_code),
+        lambda: _application_schema(client, application_code),
+    )
+    application = _active_application(schema, client, application_code)
+    recipients = _validated_recipients(schema, reference, values)
     try:
         with transaction.atomic():
             notification = Notification.objects.create(
@@ -80,10 +91,10 @@ def notification_create(
             )
             events_record(deliveries=deliveries, old_status="", detail=f"accepted via {source}")
     except IntegrityError:
-        # A concurrent request with this reference committed first.
+        # The reference is taken: by this same request earlier (a retry) or another.
         existing = Notification.objects.get(client=client, reference=reference)
         return _retry_of(existing, application, values)
-    return CreateResult(notification=notification, created=True)
+    return CreateResult(notification=notification, created=True, deliveries=deliveries)
 
 
 def notification_get(*, client: Client, reference: str) -> Notification:
@@ -129,38 +140,45 @@ def notification_cancel(*, notification: Notification) -> Notification:
     return notification
 
 
-def _active_application(client: Client, code: str) -> Application:
-    application = (
-        client.applications.filter(code=code)
-        .prefetch_related("fields", "media__recipient_field")
-        .first()
-    )
+def _application_schema(client: Client, code: str) -> ApplicationSchema | None:
+    application = client.applications.filter(code=code).first()
     if application is None:
+        return None
+    fields = list(application.fields.all())
+    names = {field.pk: field.name for field in fields}
+    recipients = {
+        medium: names[field_pk]
+        for medium, field_pk in application.media.values_list("medium", "recipient_field_id")
+    }
+    return ApplicationSchema(application=application, fields=fields, recipients=recipients)
+
+
+def _active_application(schema: ApplicationSchema | None, client: Client, code: str):
+    if schema is None:
         raise IntakeError("UNKNOWN_APP_TYPE", f"Client {client.client_id} has no appType {code!r}.")
-    if not application.is_active:
+    if not schema.application.is_active:
         raise IntakeError("CLIENT_INACTIVE", f"Application {code} is inactive.")
-    return application
+    return schema.application
 
 
 def _validated_recipients(
-    application: Application, reference: str, values: dict[str, str]
+    schema: ApplicationSchema, reference: str, values: dict[str, str]
 ) -> dict[str, str]:
     """Validate everything; return {medium: normalised recipient} for media with an address."""
     errors = {}
     if problems := reference_errors(reference):
         errors["clientNotifRefId"] = problems
     result = validate_parameters(
-        fields=application.fields.all(), values=values, application_code=application.code
+        fields=schema.fields, values=values, application_code=schema.application.code
     )
     errors.update(result.errors)
-    media = list(application.media.all())
     recipients = {
-        medium.medium: result.values[medium.recipient_field.name]
-        for medium in media
-        if medium.recipient_field.name in result.values
+        medium: result.values[field_name]
+        for medium, field_name in schema.recipients.items()
+        if field_name in result.values
     }
     if not errors and not recipients:
-        names = ", ".join(sorted(medium.recipient_field.name for medium in media))
+        names = ", ".join(sorted(schema.recipients.values()))
         errors["recipient"] = [f"Give at least one recipient: {names or 'no medium is set up'}."]
     if errors:
         raise IntakeError("VALIDATION_ERROR", "Some parameters are missing or invalid.", errors)
@@ -169,7 +187,9 @@ def _validated_recipients(
 
 def _retry_of(existing: Notification, application: Application, values: dict) -> CreateResult:
     if existing.application_id == application.pk and existing.params == values:
-        return CreateResult(notification=existing, created=False)
+        return CreateResult(
+            notification=existing, created=False, deliveries=list(existing.deliveries.all())
+        )
     raise IntakeError(
         "DUPLICATE_REFERENCE",
         f"clientNotifRefId {existing.reference!r} was already used with other parameters.",

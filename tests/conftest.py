@@ -1,6 +1,7 @@
 import pytest
 from django.core.cache import cache
 
+from clients import config_cache
 from tests.factories import ApplicationFactory, ClientFactory, UserFactory
 
 
@@ -51,3 +52,10 @@ def empty_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def no_config_cache(settings):
+    # Tests change keys and schemas between calls; tests of the cache turn it on.
+    settings.API_CONFIG_CACHE_SECONDS = 0
+    config_cache.clear()

@@ -1,6 +1,6 @@
 """The body of every /notif answer, before it is rendered as JSON or XML."""
 
-from notifications.models import Notification
+from notifications.models import Delivery, Notification
 
 REJECTED = "REJECTED"
 
@@ -12,28 +12,33 @@ def response_body(
     message: str,
     status: str = REJECTED,
     errors: dict[str, list[str]] | None = None,
-    notification: Notification | None = None,
+    deliveries: list[Delivery] | None = None,
 ) -> dict:
     body = {"requestId": reference, "status": status, "code": code, "message": message}
     if errors:
         body["errors"] = errors
-    if notification is not None:
+    if deliveries is not None:
         body["deliveries"] = [
             {
                 "media": delivery.medium,
                 "status": delivery.status,
                 "updatedAt": delivery.updated_at.isoformat(timespec="seconds"),
             }
-            for delivery in notification.deliveries.all()
+            for delivery in deliveries
         ]
     return body
 
 
-def notification_body(notification: Notification, *, message: str) -> dict:
+def notification_body(
+    notification: Notification, *, message: str, deliveries: list[Delivery] | None = None
+) -> dict:
+    """The OK answer about `notification`; its deliveries are read unless given."""
+    if deliveries is None:
+        deliveries = list(notification.deliveries.all())
     return response_body(
         reference=notification.reference,
         code="OK",
         message=message,
         status=notification.status,
-        notification=notification,
+        deliveries=deliveries,
     )

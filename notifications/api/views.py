@@ -116,9 +116,13 @@ def create(*, client, parameters):
         values=values,
     )
     if result.created:
-        return Response(notification_body(result.notification, message="Accepted."), status=201)
+        body = notification_body(
+            result.notification, message="Accepted.", deliveries=result.deliveries
+        )
+        return Response(body, status=201)
     message = "Already accepted; nothing was created or sent again."
-    return Response(notification_body(result.notification, message=message), status=200)
+    body = notification_body(result.notification, message=message, deliveries=result.deliveries)
+    return Response(body, status=200)
 
 
 def status(*, client, parameters):

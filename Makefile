@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test lint format clean
+.PHONY: run test chromium lint format clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0] if sys.version_info < (3, 11) else 0)'
@@ -27,11 +27,29 @@ run: $(VENV)/.installed-run
 	@echo
 	DEBUG=true PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port $(PORT)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
+
+# The end-to-end tests drive Debian's Chromium, never a browser downloaded by
+# Playwright. Installed when missing and possible (root with apt-get); otherwise
+# those tests skip. Silent when it is already there.
+CHROMIUM := /usr/bin/chromium
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium for the end-to-end tests (apt-get)..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends chromium >/dev/null; } \
+	      || echo "Could not install chromium: the end-to-end tests (tests/e2e) will be skipped."; \
+	  else \
+	    echo "$(CHROMIUM) is missing and installing it needs root and apt-get: the end-to-end"; \
+	    echo "tests (tests/e2e) will be skipped. To run them: sudo apt-get install chromium"; \
+	  fi; \
+	fi
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

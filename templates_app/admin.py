@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.text import normalize_newlines
 
 from clients.admin_scoping import ApplicationFilter, ClientFilter, ClientScopedAdmin, parse_id
 from clients.models import Application
@@ -25,8 +26,15 @@ class ContentTemplateForm(forms.ModelForm):
         fields = ["application", "medium", "subject", "body", "html_body", "provider_template_name"]
         widgets = {"body": forms.Textarea(attrs={"rows": 8, "cols": 80})}
 
+    # Browsers post line breaks as CRLF; an SMS would pay a character for every \r.
+    def clean_subject(self):
+        return normalize_newlines(self.cleaned_data.get("subject", ""))
+
+    def clean_body(self):
+        return normalize_newlines(self.cleaned_data.get("body", ""))
+
     def clean_html_body(self):
-        return sanitize_html(self.cleaned_data.get("html_body", ""))
+        return sanitize_html(normalize_newlines(self.cleaned_data.get("html_body", "")))
 
     def clean(self):
         cleaned = super().clean()
@@ -126,7 +134,7 @@ class ContentTemplateAdmin(ClientScopedAdmin):
             return JsonResponse(
                 {"error": f"{application.code} does not send {medium!r}."}, status=400
             )
-        parts = {part: request.POST.get(part, "") for part in PART_ESCAPES_HTML}
+        parts = {part: normalize_newlines(request.POST.get(part, "")) for part in PART_ESCAPES_HTML}
         parts["html_body"] = sanitize_html(parts["html_body"])
         object_pk = parse_id(request.POST.get("template", ""))
         check = template_check(

@@ -125,3 +125,12 @@ def test_versions_cannot_be_edited_in_the_admin(staff, sms_template):
     response = staff.get("/admin/templates_app/templateversion/")
 
     assert response.status_code == 404
+
+
+def test_line_breaks_posted_as_crlf_are_stored_as_lf(staff, sms_template):
+    submit(staff, sms_template, body="Bank Demo:\r\nDear [customerName]\r\n[balance] [dueDate]")
+
+    assert (
+        sms_template.versions.latest().body
+        == "Bank Demo:\nDear [customerName]\n[balance] [dueDate]"
+    )

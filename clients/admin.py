@@ -26,7 +26,15 @@ class ClientAdminForm(forms.ModelForm):
 
     class Meta:
         model = Client
-        fields = ["client_id", "name", "is_active", "time_zone", "callback_url", "staff"]
+        fields = [
+            "client_id",
+            "name",
+            "is_active",
+            "time_zone",
+            "callback_url",
+            "api_rate_per_minute",
+            "staff",
+        ]
 
 
 class SecretKeyInline(admin.TabularInline):
@@ -58,7 +66,12 @@ class ClientAdmin(ClientScopedAdmin):
     def get_fields(self, request, obj=None):
         fields = ["client_id", "name", "is_active", "time_zone", "callback_url"]
         if is_operator(request.user):
-            fields += ["staff", "batch_password_status", "new_batch_password"]
+            fields += [
+                "api_rate_per_minute",
+                "staff",
+                "batch_password_status",
+                "new_batch_password",
+            ]
         return fields
 
     def get_readonly_fields(self, request, obj=None):

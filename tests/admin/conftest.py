@@ -5,6 +5,7 @@ the admin shows, each carrying a marker that is unique to its client, so a
 test can prove that a page shows one client's data and not the other's.
 """
 
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -117,6 +118,8 @@ def message_texts(response) -> list[str]:
 
 
 def assert_no_8003_data(text: str) -> None:
+    # A random CSRF token can contain a short marker such as "XYZ" by chance.
+    text = re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", text)
     leaked = {name: marker for name, marker in MARKERS_8003.items() if marker in text}
     assert not leaked, f"data of client 8003 in the page: {leaked}"
 

@@ -188,6 +188,48 @@ API_TIMESTAMP_TOLERANCE_SECONDS = env.int("API_TIMESTAMP_TOLERANCE_SECONDS", def
 # How long each worker keeps a client's keys and application schema (clients/config_cache.py).
 API_CONFIG_CACHE_SECONDS = env.int("API_CONFIG_CACHE_SECONDS", default=10)
 
+# Delivery pipeline (notifications/dispatch.py).
+DELIVERY_CHUNK_SIZE = env.int("DELIVERY_CHUNK_SIZE", default=100)
+DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=120)
+DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
+DELIVERY_RETRY_BASE_SECONDS = env.int("DELIVERY_RETRY_BASE_SECONDS", default=30)
+DELIVERY_RETRY_MAX_SECONDS = env.int("DELIVERY_RETRY_MAX_SECONDS", default=3600)
+
+# Email: EMAIL_URL in django-environ's form (smtp://user:pass@host:587, smtp+tls://…);
+# the console by default, so `make run` prints what it would send.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kokatto <no-reply@kokatto.local>")
+
+# Channel backends per medium, in failover order (notifications/backends/).
+_CONSOLE = {"BACKEND": "notifications.backends.console.ConsoleBackend"}
+_SMS_BACKENDS = {
+    "console": _CONSOLE,
+    "twilio": {
+        "BACKEND": "notifications.backends.http_sms.TwilioSmsBackend",
+        "OPTIONS": {
+            "account_sid": env.str("TWILIO_ACCOUNT_SID", default=""),
+            "auth_token": env.str("TWILIO_AUTH_TOKEN", default=""),
+            "sender_id": env.str("SMS_SENDER_ID", default=""),
+            "base_url": env.str("TWILIO_BASE_URL", default="https://api.twilio.com"),
+        },
+    },
+    "http": {
+        "BACKEND": "notifications.backends.http_sms.HttpSmsBackend",
+        "OPTIONS": {
+            "url": env.str("SMS_GATEWAY_URL", default=""),
+            "username": env.str("SMS_GATEWAY_USERNAME", default=""),
+            "password": env.str("SMS_GATEWAY_PASSWORD", default=""),
+            "token": env.str("SMS_GATEWAY_TOKEN", default=""),
+            "sender_id": env.str("SMS_SENDER_ID", default=""),
+        },
+    },
+}
+KOKATTO_CHANNEL_BACKENDS = {
+    "sms": [_SMS_BACKENDS[name] for name in env.list("SMS_BACKENDS", default=["console"])],
+    "email": [{"BACKEND": "notifications.backends.email.DjangoEmailBackend"}],
+    "whatsapp": [_CONSOLE],
+}
+
 # Phone numbers without a country code are read as Indonesian numbers.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="ID")
 

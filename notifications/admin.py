@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef
 from django.utils.html import format_html, format_html_join
 
@@ -9,8 +9,12 @@ from clients.admin_scoping import (
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
 )
+from clients.roles import is_operator
+from notifications.dispatch import delivery_retry
+from notifications.intake import IntakeError, notification_cancel
 from notifications.media import medium_choices
 from notifications.models import Delivery, DeliveryEvent, Notification
+from notifications.tasks import enqueue_dispatch
 
 
 class MediumFilter(admin.SimpleListFilter):
@@ -79,6 +83,25 @@ class NotificationAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientSco
     ]
     readonly_fields = ["parameters", "timeline"]
     inlines = [DeliveryInline]
+    actions = ["cancel_notifications"]
+
+    def has_operate_permission(self, request):
+        return is_operator(request.user)
+
+    @admin.action(
+        description="Cancel selected notifications (what is not sent yet)", permissions=["operate"]
+    )
+    def cancel_notifications(self, request, queryset):
+        cancelled, refused = 0, []
+        for notification in queryset:
+            try:
+                notification_cancel(notification=notification)
+                cancelled += 1
+            except IntakeError as exc:
+                refused.append(f"{notification.reference}: {exc.message}")
+        self.message_user(request, f"Cancelled {cancelled} notification(s).")
+        for reason in refused:
+            self.message_user(request, reason, messages.WARNING)
 
     @admin.display(description="parameters")
     def parameters(self, obj):
@@ -140,3 +163,17 @@ class DeliveryAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedA
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     inlines = [DeliveryEventInline]
+    actions = ["retry_deliveries"]
+
+    def has_operate_permission(self, request):
+        return is_operator(request.user)
+
+    @admin.action(description="Retry selected failed deliveries", permissions=["operate"])
+    def retry_deliveries(self, request, queryset):
+        detail = f"retried by {request.user.get_username()}"
+        retried = sum(delivery_retry(delivery=delivery, detail=detail) for delivery in queryset)
+        if retried:
+            enqueue_dispatch()
+        self.message_user(
+            request, f"{retried} failed deliveries queued again; others were not failed."
+        )

@@ -13,3 +13,16 @@ def events_record(*, deliveries: Iterable[Delivery], old_status: str, detail: st
         )
         for delivery in deliveries
     )
+
+
+def events_record_for_ids(delivery_ids: list[int], old: str, new: str, detail: str) -> None:
+    DeliveryEvent.objects.bulk_create(
+        DeliveryEvent(delivery_id=pk, old_status=old, new_status=new, detail=detail)
+        for pk in delivery_ids
+    )
+
+
+def event_record(delivery_id: int, old: str, new: str, detail: str) -> None:
+    DeliveryEvent.objects.create(
+        delivery_id=delivery_id, old_status=old, new_status=new, detail=detail
+    )

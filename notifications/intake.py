@@ -19,6 +19,7 @@ from notifications.models import (
     NotificationStatus,
     Source,
 )
+from notifications.tasks import enqueue_dispatch
 from notifications.validation import reference_errors, validate_parameters
 
 # Deliveries in these states have left (or may be leaving) the platform.
@@ -90,6 +91,8 @@ def notification_create(
                 for medium, recipient in recipients.items()
             )
             events_record(deliveries=deliveries, old_status="", detail=f"accepted via {source}")
+            # Work is queued only once the outbox rows are committed.
+            transaction.on_commit(enqueue_dispatch)
     except IntegrityError:
         # The reference is taken: by this same request earlier (a retry) or another.
         existing = Notification.objects.get(client=client, reference=reference)

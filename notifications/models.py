@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 
 from clients.models import Application, Client
 from notifications.media import medium_choices
@@ -98,6 +99,14 @@ class Delivery(models.Model):
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
     attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        default=timezone.now, help_text="A pending delivery is not sent before this time."
+    )
+    lease_expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A sending delivery whose worker has not finished by then is claimed again.",
+    )
     provider = models.CharField(max_length=64, blank=True)
     provider_message_id = models.CharField(max_length=128, blank=True, db_index=True)
     last_error = models.TextField(blank=True)
@@ -114,7 +123,20 @@ class Delivery(models.Model):
                 fields=["notification", "medium"], name="one_delivery_per_medium"
             )
         ]
-        indexes = [models.Index(fields=["status", "updated_at"], name="delivery_status_idx")]
+        indexes = [
+            models.Index(fields=["status", "updated_at"], name="delivery_status_idx"),
+            # The dispatcher's claim: due pending deliveries, and expired leases.
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=models.Q(status="PENDING"),
+                name="delivery_due_idx",
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(status="SENDING"),
+                name="delivery_lease_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.notification} {self.get_medium_display()}"

@@ -1,0 +1,44 @@
+"""The one interface every channel backend implements."""
+
+from dataclasses import dataclass
+
+SENT = "sent"
+TRANSIENT = "transient"  # worth retrying: timeouts, 5xx, 429, dropped connections
+PERMANENT = "permanent"  # will never succeed: invalid number, rejected content
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: str  # SENT, TRANSIENT or PERMANENT
+    provider_message_id: str = ""
+    error: str = ""
+
+    @classmethod
+    def sent(cls, provider_message_id: str = "", note: str = "") -> "SendResult":
+        return cls(SENT, provider_message_id, note)
+
+    @classmethod
+    def transient(cls, error: str) -> "SendResult":
+        return cls(TRANSIENT, error=error)
+
+    @classmethod
+    def permanent(cls, error: str) -> "SendResult":
+        return cls(PERMANENT, error=error)
+
+
+class ChannelBackend:
+    """Sends one delivery. Subclasses set `name` and implement `send`.
+
+    `send` must not raise for a provider's answer: it classifies it.
+    `idempotency_key(delivery)` identifies a delivery to providers that
+    deduplicate, so a re-send after a crash is recognised, not sent twice.
+    """
+
+    name = "backend"
+
+    def send(self, delivery) -> SendResult:
+        raise NotImplementedError
+
+
+def idempotency_key(delivery) -> str:
+    return f"kokatto-delivery-{delivery.pk}"

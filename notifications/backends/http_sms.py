@@ -1,0 +1,119 @@
+"""SMS through an HTTP gateway: one configurable backend, and a well-known provider on top."""
+
+import requests
+
+from notifications.backends.base import ChannelBackend, SendResult, idempotency_key
+
+
+class HttpSmsBackend(ChannelBackend):
+    """POST each SMS to a gateway URL; the field names and answer shape are configurable.
+
+    One requests.Session per worker process keeps connections to the gateway
+    open; every request has a connect and a read timeout.
+    """
+
+    name = "http-sms"
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        sender_id: str = "",
+        username: str = "",
+        password: str = "",
+        token: str = "",
+        encoding: str = "form",  # or "json"
+        field_names: dict | None = None,  # our "to", "from", "body" -> the gateway's names
+        message_id_field: str = "id",
+        error_field: str = "message",
+        idempotency_header: str = "Idempotency-Key",
+        timeout: tuple[float, float] = (3.05, 10),
+        name: str = "",
+    ):
+        self.url = url
+        self.sender_id = sender_id
+        self.encoding = encoding
+        self.field_names = {"to": "to", "from": "from", "body": "text", **(field_names or {})}
+        self.message_id_field = message_id_field
+        self.error_field = error_field
+        self.idempotency_header = idempotency_header
+        self.timeout = tuple(timeout)
+        self.name = name or self.name
+        self.session = requests.Session()
+        if username:
+            self.session.auth = (username, password)
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def payload(self, delivery) -> dict:
+        names = self.field_names
+        return {
+            names["to"]: delivery.recipient,
+            names["from"]: self.sender_id,
+            names["body"]: delivery.body,
+        }
+
+    def send(self, delivery) -> SendResult:
+        payload = self.payload(delivery)
+        body = {"json": payload} if self.encoding == "json" else {"data": payload}
+        headers = {self.idempotency_header: idempotency_key(delivery)}
+        try:
+            response = self.session.post(self.url, headers=headers, timeout=self.timeout, **body)
+        except requests.RequestException as exc:
+            return SendResult.transient(f"{type(exc).__name__}: {exc}")
+        return self.classify(response)
+
+    def classify(self, response: requests.Response) -> SendResult:
+        answer = _json_or_none(response)
+        if response.ok:
+            fields = answer if isinstance(answer, dict) else {}
+            message_id = str(fields.get(self.message_id_field) or "")
+            # Accepted but unreadable: sending again could deliver it twice.
+            note = "" if message_id else f"unreadable answer: {response.text[:200]!r}"
+            return SendResult.sent(message_id, note)
+        reason = f"HTTP {response.status_code}: {self.reason(answer, response)}"
+        if response.status_code == 429 or response.status_code >= 500:
+            return SendResult.transient(reason)
+        return SendResult.permanent(reason)
+
+    def reason(self, answer, response) -> str:
+        if isinstance(answer, dict) and answer.get(self.error_field):
+            return str(answer[self.error_field])
+        return response.text[:200]
+
+
+class TwilioSmsBackend(HttpSmsBackend):
+    """Twilio's Messages API: form POST, HTTP basic auth with the account SID and token.
+
+    `base_url` points elsewhere only in tests (a local stand-in for Twilio).
+    """
+
+    name = "twilio"
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        sender_id: str,
+        base_url: str = "https://api.twilio.com",
+        **options,
+    ):
+        super().__init__(
+            url=f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json",
+            sender_id=sender_id,
+            username=account_sid,
+            password=auth_token,
+            field_names={"to": "To", "from": "From", "body": "Body"},
+            message_id_field="sid",
+            error_field="message",
+            idempotency_header="I-Twilio-Idempotency-Token",
+            **options,
+        )
+
+
+def _json_or_none(response):
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -1,0 +1,23 @@
+"""django-q2 tasks: thin wrappers over notifications.dispatch, safe to run twice."""
+
+from django.conf import settings
+from django_q.tasks import async_task
+
+from notifications.dispatch import dispatch_due
+
+
+def dispatch_deliveries() -> int:
+    """Send one chunk of due deliveries; while chunks come back full, queue the next run.
+
+    Queued after every accepted notification and run every minute by the
+    "dispatch due deliveries" schedule (the sweeper), so a lost queue message
+    or a crashed worker delays deliveries but loses none.
+    """
+    claimed = dispatch_due()
+    if claimed >= settings.DELIVERY_CHUNK_SIZE:
+        async_task("notifications.tasks.dispatch_deliveries")
+    return claimed
+
+
+def enqueue_dispatch() -> None:
+    async_task("notifications.tasks.dispatch_deliveries")

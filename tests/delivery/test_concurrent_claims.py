@@ -1,0 +1,53 @@
+"""Workers on several machines never take the same delivery (PostgreSQL, SKIP LOCKED)."""
+
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+
+import pytest
+from django.db import connection, connections
+
+from notifications.dispatch import deliveries_claim
+from notifications.intake import notification_create
+from notifications.models import Delivery
+from tests.factories import ApplicationFactory, ClientFactory
+
+WORKERS = 4
+DELIVERIES = 200
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are PostgreSQL's")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_claims_take_disjoint_deliveries():
+    client = ClientFactory(client_id="8002")
+    ApplicationFactory(client=client, code="ABC")
+    for n in range(DELIVERIES):
+        notification_create(
+            client=client,
+            application_code="ABC",
+            reference=f"R-{n}",
+            values={
+                "customerName": "A",
+                "balance": "1",
+                "dueDate": "09-09-2015",
+                "msisdn": "081234567890",
+            },
+        )
+    barrier = Barrier(WORKERS)
+
+    def worker(_):
+        claimed = []
+        barrier.wait()
+        try:
+            while batch := deliveries_claim(limit=7):
+                claimed += batch
+        finally:
+            connections.close_all()
+        return claimed
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        claims = list(pool.map(worker, range(WORKERS)))
+
+    every_claim = [pk for claimed in claims for pk in claimed]
+    assert len(every_claim) == len(set(every_claim)) == DELIVERIES
+    assert sum(1 for claimed in claims if claimed) > 1  # the work was really shared
+    assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}

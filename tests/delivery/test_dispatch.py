@@ -1,0 +1,209 @@
+"""The delivery pipeline: claim, render, send, record; leases, retries and the timeline."""
+
+import socket
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_q.models import Schedule
+
+from notifications.dispatch import deliveries_claim, delivery_retry, dispatch_due
+from notifications.intake import notification_create
+from notifications.models import Delivery, DeliveryEvent, Notification
+from tests.factories import ContentTemplateFactory
+
+FIELDS = {
+    "customerName": "John Doe",
+    "balance": "1230000",
+    "dueDate": "09-09-2015",
+    "msisdn": "081234567890",
+}
+
+
+@pytest.fixture
+def sms_template(app_8002):
+    return ContentTemplateFactory(
+        application=app_8002,
+        medium="sms",
+        body="Bank Demo: Dear [customerName], Rp [balance|rupiah] due [dueDate|date:d MMMM yyyy].",
+    )
+
+
+def accept(client, reference="R-1", **fields):
+    return notification_create(
+        client=client, application_code="ABC", reference=reference, values={**FIELDS, **fields}
+    ).notification
+
+
+@pytest.fixture
+def unreachable_sms(settings):
+    """SMS through the Twilio backend to a port where nothing listens: a real transient failure."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.KOKATTO_CHANNEL_BACKENDS = {
+        "sms": [
+            {
+                "BACKEND": "notifications.backends.http_sms.TwilioSmsBackend",
+                "OPTIONS": {
+                    "account_sid": "AC0123",
+                    "auth_token": "token",
+                    "sender_id": "BANKDEMO",
+                    "base_url": f"http://127.0.0.1:{port}",
+                    "timeout": (1, 1),
+                },
+            }
+        ]
+    }
+    settings.DELIVERY_MAX_ATTEMPTS = 3
+    settings.DELIVERY_RETRY_BASE_SECONDS = 30
+
+
+def test_an_accepted_notification_is_rendered_sent_and_its_timeline_kept(
+    client_8002, sms_template, capsys
+):
+    notification = accept(client_8002)
+
+    assert dispatch_due() == 1
+
+    delivery = Delivery.objects.get(notification=notification)
+    assert delivery.status == "SENT"
+    assert delivery.provider == "console"
+    assert delivery.body == "Bank Demo: Dear John Doe, Rp 1.230.000 due 9 September 2015."
+    assert delivery.template_version.number == 1
+    assert delivery.attempts == 1
+    assert delivery.sent_at is not None
+    assert "[sms to +6281234567890] Bank Demo: Dear John Doe" in capsys.readouterr().out
+    timeline = [
+        (e.old_status, e.new_status, e.detail.split(" ")[0])
+        for e in DeliveryEvent.objects.filter(delivery=delivery).order_by("id")
+    ]
+    assert timeline == [
+        ("", "PENDING", "accepted"),
+        ("PENDING", "SENDING", "claimed"),
+        ("SENDING", "SENDING", "rendered"),
+        ("SENDING", "SENT", "sent"),
+    ]
+    notification.refresh_from_db()
+    assert notification.status == "SENT"
+
+
+def test_a_sent_delivery_is_never_claimed_again(client_8002, sms_template):
+    accept(client_8002)
+    dispatch_due()
+
+    assert dispatch_due() == 0
+    assert Delivery.objects.get().attempts == 1
+
+
+def test_a_delivery_is_not_claimed_before_its_next_attempt(client_8002, sms_template):
+    accept(client_8002)
+    Delivery.objects.update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+
+    assert deliveries_claim(limit=10) == []
+
+
+def test_an_expired_lease_is_claimed_again_and_a_live_one_is_not(client_8002, sms_template):
+    accept(client_8002, "R-1")
+    accept(client_8002, "R-2")
+    first, second = deliveries_claim(limit=10)
+    Delivery.objects.filter(pk=first).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert deliveries_claim(limit=10) == [first]
+    reclaimed = Delivery.objects.get(pk=first)
+    assert (reclaimed.status, reclaimed.attempts) == ("SENDING", 2)
+    assert reclaimed.events.filter(detail__contains="lease expired").exists()
+    assert Delivery.objects.get(pk=second).attempts == 1
+
+
+def test_claims_take_at_most_the_chunk_size(client_8002, sms_template):
+    for n in range(5):
+        accept(client_8002, f"R-{n}")
+
+    assert len(deliveries_claim(limit=3)) == 3
+    assert len(deliveries_claim(limit=3)) == 2
+
+
+def test_a_transient_failure_is_retried_later_with_backoff(
+    client_8002, sms_template, unreachable_sms
+):
+    notification = accept(client_8002)
+    before = timezone.now()
+
+    dispatch_due()
+
+    delivery = Delivery.objects.get()
+    assert delivery.status == "PENDING"
+    assert "ConnectionError" in delivery.last_error
+    delay = (delivery.next_attempt_at - before).total_seconds()
+    assert 24 <= delay <= 37  # 30 s ± 20% jitter
+    assert dispatch_due() == 0  # not due yet
+    notification.refresh_from_db()
+    assert notification.status == "PROCESSING"
+
+
+def test_a_delivery_fails_when_its_attempts_run_out(client_8002, sms_template, unreachable_sms):
+    notification = accept(client_8002)
+    for _ in range(3):
+        Delivery.objects.update(next_attempt_at=timezone.now())
+        dispatch_due()
+
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("FAILED", 3)
+    assert "ConnectionError" in delivery.last_error
+    notification.refresh_from_db()
+    assert notification.status == "FAILED"
+
+
+def test_a_delivery_without_a_template_fails_at_once_saying_why(client_8002, app_8002):
+    accept(client_8002)
+
+    dispatch_due()
+
+    delivery = Delivery.objects.get()
+    assert delivery.status == "FAILED"
+    assert delivery.attempts == 1
+    assert "has no sms template" in delivery.last_error
+
+
+def test_retrying_a_failed_delivery_sends_it(client_8002, app_8002):
+    accept(client_8002)
+    dispatch_due()  # fails: no template yet
+    ContentTemplateFactory(application=app_8002, medium="sms", body="Bank Demo [customerName]")
+    delivery = Delivery.objects.get()
+
+    assert delivery_retry(delivery=delivery, detail="retried by operator") is True
+    dispatch_due()
+
+    delivery.refresh_from_db()
+    assert delivery.status == "SENT"
+    assert Notification.objects.get().status == "SENT"
+    assert delivery_retry(delivery=delivery, detail="again") is False
+
+
+def test_the_sweeper_schedule_exists(db):
+    schedule = Schedule.objects.get(name="dispatch due deliveries")
+
+    assert schedule.func == "notifications.tasks.dispatch_deliveries"
+    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 1, -1)
+
+
+def test_transient_failures_exhausting_one_backend_move_to_the_next(
+    client_8002, sms_template, unreachable_sms, settings
+):
+    settings.DELIVERY_MAX_ATTEMPTS = 2
+    settings.KOKATTO_CHANNEL_BACKENDS = {
+        "sms": [
+            *settings.KOKATTO_CHANNEL_BACKENDS["sms"],
+            {"BACKEND": "notifications.backends.console.ConsoleBackend"},
+        ]
+    }
+    accept(client_8002)
+    for _ in range(3):
+        Delivery.objects.update(next_attempt_at=timezone.now())
+        dispatch_due()
+
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.provider) == ("SENT", 3, "console")
+    failures = delivery.events.filter(detail__contains="by twilio failed")
+    assert failures.count() == 2

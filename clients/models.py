@@ -148,6 +148,13 @@ class Application(models.Model):
         default=3,
         help_text="An SMS template whose sample renders longer than this cannot be saved.",
     )
+    expire_after_field = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="A date field (e.g. dueDate): notifications without expiresAt expire at the "
+        "end of that day, in the client's time zone. A reminder after the due date is worse "
+        "than none.",
+    )
     sample_values = models.JSONField(
         default=dict,
         blank=True,
@@ -174,7 +181,16 @@ class Application(models.Model):
                 {"sample_values": 'A JSON object of texts, e.g. {"balance": "1230000"}.'}
             )
         # An empty sample means "none yet"; a given one must be a valid notification.
-        if self.pk is None or not self.sample_values:
+        if self.pk is None:
+            return
+        if (
+            self.expire_after_field
+            and not self.fields.filter(name=self.expire_after_field, type=FieldType.DATE).exists()
+        ):
+            raise ValidationError(
+                {"expire_after_field": "Name one of this application's date fields."}
+            )
+        if not self.sample_values:
             return
         result = validate_parameters(
             fields=self.fields.all(), values=self.sample_values, application_code=self.code

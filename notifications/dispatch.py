@@ -106,6 +106,9 @@ def delivery_send(*, delivery_id: int) -> str:
     delivery = Delivery.objects.select_related("notification__application").get(pk=delivery_id)
     if delivery.status != DeliveryStatus.SENDING:
         return "skipped"
+    expires_at = delivery.notification.expires_at
+    if expires_at is not None and timezone.now() >= expires_at:
+        return _record(delivery, EXPIRED_RESULT, provider="")
     if delivery.template_version_id is None:
         try:
             delivery_render(delivery=delivery)
@@ -128,6 +131,10 @@ def delivery_send(*, delivery_id: int) -> str:
     return _record(delivery, result, provider=backend.name, backend_count=len(backends))
 
 
+# Not a provider's answer: the platform's own decision not to send late.
+EXPIRED_RESULT = SendResult("expired", error="expiresAt passed before it could be sent")
+
+
 def _backend_index(attempts: int, backend_count: int) -> int:
     """Failover: DELIVERY_MAX_ATTEMPTS attempts on each backend, in the configured order."""
     return min((attempts - 1) // settings.DELIVERY_MAX_ATTEMPTS, backend_count - 1)
@@ -146,18 +153,24 @@ def _record(
         detail = f"sent by {provider}" + (
             f" as {result.provider_message_id}" if result.provider_message_id else ""
         )
+    elif result.outcome == EXPIRED_RESULT.outcome:
+        new_status = DeliveryStatus.EXPIRED
+        detail = "not sent: expiresAt passed"
     elif (
         result.outcome == TRANSIENT
         and delivery.attempts < settings.DELIVERY_MAX_ATTEMPTS * backend_count
     ):
-        new_status = DeliveryStatus.PENDING
         # Each backend starts its own backoff from the base delay.
         retry_at = now + retry_delay((delivery.attempts - 1) % settings.DELIVERY_MAX_ATTEMPTS + 1)
-        changes["next_attempt_at"] = retry_at
-        detail = (
-            f"attempt {delivery.attempts} by {provider} failed ({result.error}); "
-            f"retry at {retry_at:%H:%M:%S}"
-        )
+        failure = f"attempt {delivery.attempts} by {provider} failed ({result.error})"
+        expires_at = delivery.notification.expires_at
+        if expires_at is not None and retry_at >= expires_at:
+            new_status = DeliveryStatus.EXPIRED
+            detail = f"{failure}; a retry would come after expiresAt"
+        else:
+            new_status = DeliveryStatus.PENDING
+            changes["next_attempt_at"] = retry_at
+            detail = f"{failure}; retry at {retry_at:%H:%M:%S}"
     else:
         new_status = DeliveryStatus.FAILED
         by = f", last by {provider}" if provider else ""

@@ -5,6 +5,8 @@ one transaction; that committed row is the delivery pipeline's work order.
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,7 +22,13 @@ from notifications.models import (
     Source,
 )
 from notifications.tasks import enqueue_dispatch
-from notifications.validation import reference_errors, validate_parameters
+from notifications.validation import (
+    parse_moment,
+    parse_value,
+    reference_errors,
+    schedule_errors,
+    validate_parameters,
+)
 
 # Deliveries in these states have left (or may be leaving) the platform.
 ALREADY_SENT = {
@@ -62,11 +70,15 @@ def notification_create(
     application_code: str,
     reference: str,
     values: dict[str, str],
+    send_at: str = "",
+    expires_at: str = "",
     source: str = Source.API,
 ) -> CreateResult:
     """Accept a notification, or recognise a retry of an accepted one.
 
-    `values` are the application's fields as the client sent them. Returns a
+    `values` are the application's fields as the client sent them; `send_at`
+    and `expires_at` the optional sendAt/expiresAt texts (Unix seconds or ISO
+    8601; without an offset, in the client's time zone). Returns a
     CreateResult. Raises IntakeError with UNKNOWN_APP_TYPE, CLIENT_INACTIVE
     (inactive application), VALIDATION_ERROR (every problem at once), or
     DUPLICATE_REFERENCE (the reference was used with other parameters).
@@ -76,7 +88,8 @@ def notification_create(
         lambda: _application_schema(client, application_code),
     )
     application = _active_application(schema, client, application_code)
-    recipients = _validated_recipients(schema, reference, values)
+    recipients, schedule = _validated(schema, client, reference, values, send_at, expires_at)
+    now = timezone.now()
     try:
         with transaction.atomic():
             notification = Notification.objects.create(
@@ -85,9 +98,15 @@ def notification_create(
                 reference=reference,
                 params=values,
                 source=source,
+                **schedule,
             )
             deliveries = Delivery.objects.bulk_create(
-                Delivery(notification=notification, medium=medium, recipient=recipient)
+                Delivery(
+                    notification=notification,
+                    medium=medium,
+                    recipient=recipient,
+                    next_attempt_at=schedule["send_at"] or now,
+                )
                 for medium, recipient in recipients.items()
             )
             events_record(deliveries=deliveries, old_status="", detail=f"accepted via {source}")
@@ -96,7 +115,7 @@ def notification_create(
     except IntegrityError:
         # The reference is taken: by this same request earlier (a retry) or another.
         existing = Notification.objects.get(client=client, reference=reference)
-        return _retry_of(existing, application, values)
+        return _retry_of(existing, application, values, schedule)
     return CreateResult(notification=notification, created=True, deliveries=deliveries)
 
 
@@ -164,11 +183,50 @@ def _active_application(schema: ApplicationSchema | None, client: Client, code: 
     return schema.application
 
 
-def _validated_recipients(
-    schema: ApplicationSchema, reference: str, values: dict[str, str]
-) -> dict[str, str]:
-    """Validate everything; return {medium: normalised recipient} for media with an address."""
+def _validated(schema, client, reference, values, send_at, expires_at):
+    """Validate everything at once; return the recipients by medium and the schedule.
+
+    Raises IntakeError VALIDATION_ERROR naming every bad parameter.
+    """
     errors = {}
+    schedule = {"send_at": None, "expires_at": None}
+    for name, text, key in (
+        ("sendAt", send_at, "send_at"),
+        ("expiresAt", expires_at, "expires_at"),
+    ):
+        if text:
+            try:
+                schedule[key] = parse_moment(text, client.time_zone)
+            except ValueError as exc:
+                errors[name] = [str(exc)]
+    recipients = _validated_recipients(schema, reference, values, errors)
+    if schedule["expires_at"] is None:
+        schedule["expires_at"] = _default_expiry(schema, client, values)
+    errors.update(schedule_errors(schedule["send_at"], schedule["expires_at"], timezone.now()))
+    if errors:
+        raise IntakeError("VALIDATION_ERROR", "Some parameters are missing or invalid.", errors)
+    return recipients, schedule
+
+
+def _default_expiry(schema, client, values) -> datetime | None:
+    """The end of the day of the application's expiry field (e.g. dueDate), if it has one."""
+    field = next(
+        (f for f in schema.fields if f.name == schema.application.expire_after_field), None
+    )
+    if field is None or not values.get(field.name):
+        return None
+    try:
+        day = parse_value(field, values[field.name])
+    except ValueError:
+        return None
+    end_of_day = datetime.combine(day.date(), time.max, tzinfo=ZoneInfo(client.time_zone))
+    return end_of_day
+
+
+def _validated_recipients(
+    schema: ApplicationSchema, reference: str, values: dict[str, str], errors: dict
+) -> dict[str, str]:
+    """Validate the reference and fields into `errors`; return {medium: recipient}."""
     if problems := reference_errors(reference):
         errors["clientNotifRefId"] = problems
     result = validate_parameters(
@@ -183,13 +241,17 @@ def _validated_recipients(
     if not errors and not recipients:
         names = ", ".join(sorted(schema.recipients.values()))
         errors["recipient"] = [f"Give at least one recipient: {names or 'no medium is set up'}."]
-    if errors:
-        raise IntakeError("VALIDATION_ERROR", "Some parameters are missing or invalid.", errors)
     return recipients
 
 
-def _retry_of(existing: Notification, application: Application, values: dict) -> CreateResult:
-    if existing.application_id == application.pk and existing.params == values:
+def _retry_of(
+    existing: Notification, application: Application, values: dict, schedule: dict
+) -> CreateResult:
+    same_schedule = (existing.send_at, existing.expires_at) == (
+        schedule["send_at"],
+        schedule["expires_at"],
+    )
+    if existing.application_id == application.pk and existing.params == values and same_schedule:
         return CreateResult(
             notification=existing, created=False, deliveries=list(existing.deliveries.all())
         )

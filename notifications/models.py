@@ -52,6 +52,14 @@ class Notification(models.Model):
     status = models.CharField(
         max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.ACCEPTED
     )
+    send_at = models.DateTimeField(
+        null=True, blank=True, help_text="sendAt: not sent before this time."
+    )
+    expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="expiresAt: a delivery not sent by then ends EXPIRED instead of going out late.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

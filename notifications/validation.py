@@ -9,9 +9,10 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from django.conf import settings
@@ -104,6 +105,36 @@ def reference_errors(reference: str | None) -> list[str]:
         errors.append(f"At most {REFERENCE_MAX_LENGTH} characters (got {len(reference)}).")
     if has_control_characters(reference):
         errors.append("Control characters are not allowed.")
+    return errors
+
+
+def parse_moment(text: str, time_zone: str) -> datetime:
+    """A sendAt/expiresAt value: Unix seconds, or ISO 8601 (without an offset: in `time_zone`).
+
+    Returns an aware datetime; raises ValueError with a message.
+    """
+    if re.fullmatch(r"\d{1,12}", text):
+        return datetime.fromtimestamp(int(text), tz=UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"Expected Unix seconds or ISO 8601 such as 2026-11-25T09:00:00+07:00; got {text!r}."
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(time_zone))
+    return moment
+
+
+def schedule_errors(
+    send_at: datetime | None, expires_at: datetime | None, now: datetime
+) -> dict[str, list[str]]:
+    """The problems of a notification's sendAt/expiresAt pair."""
+    errors = {}
+    if expires_at is not None and expires_at <= now:
+        errors["expiresAt"] = ["Already passed: the notification would never be sent."]
+    elif expires_at is not None and send_at is not None and expires_at <= send_at:
+        errors["expiresAt"] = ["Must be after sendAt."]
     return errors
 
 

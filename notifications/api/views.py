@@ -22,7 +22,16 @@ from notifications.intake import (
 )
 
 # Parameters of the request itself; the rest are the application's fields.
-PROTOCOL_PARAMETERS = {"clientId", "operation", "timestamp", "signature", "format", "appType"}
+PROTOCOL_PARAMETERS = {
+    "clientId",
+    "operation",
+    "timestamp",
+    "signature",
+    "format",
+    "appType",
+    "sendAt",
+    "expiresAt",
+}
 
 _INTAKE_STATUS = {
     "UNKNOWN_APP_TYPE": 400,
@@ -114,6 +123,8 @@ def create(*, client, parameters):
         application_code=parameters["appType"],
         reference=parameters.get("clientNotifRefId", ""),
         values=values,
+        send_at=parameters.get("sendAt", ""),
+        expires_at=parameters.get("expiresAt", ""),
     )
     if result.created:
         body = notification_body(

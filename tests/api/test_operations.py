@@ -173,3 +173,17 @@ def test_the_endpoint_answers_with_a_trailing_slash_too(api):
     response = api.http.get("/notif/", api.signed(operation="status", clientNotifRefId="R"))
 
     assert response.json()["code"] == "NOT_FOUND"
+
+
+def test_send_at_and_expires_at_travel_through_the_api(api):
+    answer = api.create(
+        **demo_fields(sendAt="2099-01-02T09:00:00+07:00", expiresAt="2099-01-02T17:00:00+07:00")
+    )
+    bad = api.create(**demo_fields(reference="R-2", expiresAt="yesterday"))
+
+    assert answer.status_code == 201
+    notification = Notification.objects.get(reference="UNIQ-REFERENCE-ID")
+    assert notification.send_at.isoformat() == "2099-01-02T02:00:00+00:00"
+    assert notification.expires_at.isoformat() == "2099-01-02T10:00:00+00:00"
+    assert "sendAt" not in notification.params
+    assert (bad.status_code, list(bad.body["errors"])) == (400, ["expiresAt"])

@@ -1,0 +1,39 @@
+"""Fixtures for delivery tests: real local peers the channel backends talk to.
+
+    smtp_server  a running SmtpServer; Django's SMTP email backend points at it
+    sms_sink     a running SmsSink (Twilio's Messages API and a generic JSON gateway)
+    closed_port  a loopback port nothing listens on ("the server is down")
+
+See tests/delivery/peers.py for their attributes.
+"""
+
+import pytest
+
+from tests.delivery import peers
+
+
+@pytest.fixture
+def smtp_server(settings):
+    server = peers.SmtpServer().start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = server.host
+    settings.EMAIL_PORT = server.port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sms_sink():
+    sink = peers.SmsSink().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def closed_port():
+    return peers.closed_port()

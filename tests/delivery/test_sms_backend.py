@@ -1,0 +1,296 @@
+"""The HTTP SMS backends against a real HTTP server on loopback (tests/delivery/peers.py)."""
+
+import re
+import time
+
+import pytest
+
+from notifications.backends.base import PERMANENT, SENT, TRANSIENT
+from notifications.backends.http_sms import HttpSmsBackend, TwilioSmsBackend
+from tests.factories import DeliveryFactory
+
+pytestmark = pytest.mark.django_db
+
+BODY = "Dear Mr. John Doe, you owe Rp 1230000 due on 09-09-2015."
+READ_TIMEOUT = 1
+
+
+def twilio(sms_sink, **options):
+    return TwilioSmsBackend(**sms_sink.twilio_options(timeout=(1, READ_TIMEOUT), **options))
+
+
+def sms_delivery(**fields):
+    return DeliveryFactory(
+        **{"medium": "sms", "recipient": "+6281234567890", "body": BODY, **fields}
+    )
+
+
+def test_it_sends_an_sms_and_keeps_the_providers_sid(sms_sink):
+    delivery = sms_delivery()
+
+    result = twilio(sms_sink).send(delivery)
+
+    assert result.outcome == SENT
+    assert result.error == ""
+    [message] = sms_sink.messages
+    assert re.fullmatch(r"SM[0-9a-f]{32}", result.provider_message_id)
+    assert result.provider_message_id == message.sid
+
+
+def test_it_posts_to_exactly_from_and_body_as_a_form(sms_sink):
+    delivery = sms_delivery(body="Yth. Budi Śantoso, tagihan Rp 1.230.000 & denda 5%.")
+
+    twilio(sms_sink).send(delivery)
+
+    [request] = sms_sink.requests
+    assert request.method == "POST"
+    assert request.path == f"/2010-04-01/Accounts/{sms_sink.account_sid}/Messages.json"
+    assert request.header("Content-Type") == "application/x-www-form-urlencoded"
+    assert request.form == {
+        "To": "+6281234567890",
+        "From": "BANKDEMO",
+        "Body": "Yth. Budi Śantoso, tagihan Rp 1.230.000 & denda 5%.",
+    }
+
+
+def test_it_authenticates_with_the_account_sid_and_token(sms_sink):
+    twilio(sms_sink).send(sms_delivery())
+
+    assert sms_sink.requests[0].basic_auth == (sms_sink.account_sid, sms_sink.auth_token)
+
+
+def test_it_sends_the_deliverys_idempotency_token(sms_sink):
+    delivery = sms_delivery()
+
+    twilio(sms_sink).send(delivery)
+
+    request = sms_sink.requests[0]
+    assert request.header("I-Twilio-Idempotency-Token") == f"kokatto-delivery-{delivery.pk}"
+
+
+def test_it_reuses_one_connection_for_many_sends(sms_sink):
+    backend = twilio(sms_sink)
+
+    first = backend.send(sms_delivery())
+    second = backend.send(sms_delivery(recipient="+6281298765432"))
+
+    assert (first.outcome, second.outcome) == (SENT, SENT)
+    assert len(sms_sink.messages) == 2
+    assert sms_sink.connections == 1
+    assert {request.connection_id for request in sms_sink.requests} == {1}
+
+
+def test_a_resend_of_the_same_delivery_is_not_delivered_twice(sms_sink):
+    backend = twilio(sms_sink)
+    delivery = sms_delivery()
+
+    first = backend.send(delivery)
+    again = backend.send(delivery)
+
+    assert len(sms_sink.requests) == 2
+    assert len(sms_sink.messages) == 1
+    assert again.outcome == SENT
+    assert again.provider_message_id == first.provider_message_id
+
+
+def test_different_deliveries_to_the_same_number_are_both_delivered(sms_sink):
+    backend = twilio(sms_sink)
+
+    backend.send(sms_delivery())
+    backend.send(sms_delivery())
+
+    assert len(sms_sink.messages) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("500", "HTTP 500: Internal Server Error"),
+        ("503", "HTTP 503: Service Unavailable"),
+        ("429", "HTTP 429: Too Many Requests"),
+    ],
+)
+def test_a_server_error_or_rate_limit_is_transient(sms_sink, fault, reason):
+    sms_sink.misbehave(fault)
+
+    result = twilio(sms_sink).send(sms_delivery())
+
+    assert result.outcome == TRANSIENT
+    assert result.error == reason
+    assert sms_sink.messages == []
+
+
+def test_it_sends_again_after_a_transient_failure(sms_sink):
+    sms_sink.misbehave("503")
+    backend = twilio(sms_sink)
+    delivery = sms_delivery()
+
+    failed = backend.send(delivery)
+    retried = backend.send(delivery)
+
+    assert (failed.outcome, retried.outcome) == (TRANSIENT, SENT)
+    assert len(sms_sink.messages) == 1
+    # An error answer with a Content-Length leaves the connection usable.
+    assert sms_sink.connections == 1
+
+
+def test_an_invalid_number_is_permanent_with_twilios_reason(sms_sink):
+    sms_sink.misbehave("400")
+
+    result = twilio(sms_sink).send(sms_delivery(recipient="+6200000"))
+
+    assert result.outcome == PERMANENT
+    assert "HTTP 400" in result.error
+    assert "not a valid phone number" in result.error
+
+
+def test_a_wrong_auth_token_is_permanent(sms_sink):
+    result = twilio(sms_sink, auth_token="not-the-token").send(sms_delivery())
+
+    assert result.outcome == PERMANENT
+    assert result.error == "HTTP 401: Authenticate"
+    assert sms_sink.requests[0].status == 401
+    assert sms_sink.messages == []
+
+
+def test_a_201_with_an_unreadable_answer_is_sent_with_a_note(sms_sink):
+    # The provider took the message: sending again could deliver it twice.
+    sms_sink.misbehave("garbage")
+
+    result = twilio(sms_sink).send(sms_delivery())
+
+    assert result.outcome == SENT
+    assert result.provider_message_id == ""
+    assert "unreadable answer" in result.error
+    assert "Message queued" in result.error
+    assert len(sms_sink.messages) == 1
+
+
+def test_an_answer_slower_than_the_read_timeout_is_transient(sms_sink):
+    sms_sink.misbehave("slow")
+    started = time.monotonic()
+
+    result = twilio(sms_sink).send(sms_delivery())
+
+    elapsed = time.monotonic() - started
+    assert result.outcome == TRANSIENT
+    assert "ReadTimeout" in result.error
+    assert READ_TIMEOUT <= elapsed < READ_TIMEOUT + 1
+    assert elapsed < sms_sink.slow_seconds
+
+
+def test_a_resend_after_a_read_timeout_is_not_delivered_twice(sms_sink):
+    # The provider accepted the message but answered too late; the same token is a duplicate.
+    sms_sink.misbehave("slow")
+    backend = twilio(sms_sink)
+    delivery = sms_delivery()
+
+    timed_out = backend.send(delivery)
+    retried = backend.send(delivery)
+
+    assert (timed_out.outcome, retried.outcome) == (TRANSIENT, SENT)
+    assert len(sms_sink.requests) == 2
+    [message] = sms_sink.messages
+    assert retried.provider_message_id == message.sid
+
+
+def test_a_reset_connection_is_transient(sms_sink):
+    sms_sink.misbehave("reset")
+
+    result = twilio(sms_sink).send(sms_delivery())
+
+    assert result.outcome == TRANSIENT
+    assert "ConnectionResetError" in result.error
+    assert sms_sink.requests[0].status == 0
+    assert sms_sink.messages == []
+
+
+def test_it_sends_on_a_new_connection_after_a_reset(sms_sink):
+    sms_sink.misbehave("reset")
+    backend = twilio(sms_sink)
+    delivery = sms_delivery()
+
+    reset = backend.send(delivery)
+    retried = backend.send(delivery)
+
+    assert (reset.outcome, retried.outcome) == (TRANSIENT, SENT)
+    assert sms_sink.connections == 2
+    assert len(sms_sink.messages) == 1
+
+
+def test_a_gateway_that_is_down_is_transient(closed_port):
+    backend = TwilioSmsBackend(
+        account_sid="AC" + "0" * 32,
+        auth_token="token",
+        sender_id="BANKDEMO",
+        base_url=f"http://127.0.0.1:{closed_port}",
+        timeout=(1, 1),
+    )
+
+    result = backend.send(sms_delivery())
+
+    assert result.outcome == TRANSIENT
+    assert "ConnectionError" in result.error
+
+
+# The generic gateway: JSON, a Bearer token, configurable field names.
+
+
+def generic(sms_sink, **options):
+    values = {
+        "url": sms_sink.generic_url,
+        "encoding": "json",
+        "token": sms_sink.bearer_token,
+        "sender_id": "BANKDEMO",
+        "field_names": {"to": "msisdn", "from": "sender", "body": "message"},
+        "message_id_field": "message_id",
+        "timeout": (1, READ_TIMEOUT),
+        **options,
+    }
+    return HttpSmsBackend(**values)
+
+
+def test_the_generic_gateway_gets_json_with_its_field_names(sms_sink):
+    delivery = sms_delivery()
+
+    result = generic(sms_sink).send(delivery)
+
+    assert result.outcome == SENT
+    [request] = sms_sink.requests
+    assert request.header("Content-Type") == "application/json"
+    assert request.json == {"msisdn": "+6281234567890", "sender": "BANKDEMO", "message": BODY}
+    assert request.header("Idempotency-Key") == f"kokatto-delivery-{delivery.pk}"
+
+
+def test_the_generic_gateway_gets_the_bearer_token(sms_sink):
+    generic(sms_sink).send(sms_delivery())
+
+    request = sms_sink.requests[0]
+    assert request.header("Authorization") == f"Bearer {sms_sink.bearer_token}"
+    assert request.basic_auth is None
+
+
+def test_the_generic_gateway_message_id_comes_from_the_configured_field(sms_sink):
+    result = generic(sms_sink).send(sms_delivery())
+
+    [message] = sms_sink.messages
+    assert result.provider_message_id == "gw-" + message.sid[2:]
+
+
+def test_the_generic_gateway_rejects_a_wrong_token_permanently(sms_sink):
+    result = generic(sms_sink, token="wrong").send(sms_delivery())
+
+    assert result.outcome == PERMANENT
+    assert result.error == "HTTP 401: invalid token"
+
+
+def test_a_201_with_a_json_answer_that_is_not_an_object_is_sent_with_a_note(sms_sink):
+    # A gateway answering 201 with a bare JSON string must not make send() raise:
+    # the message was accepted, so it is "sent" with nothing readable to keep.
+    sms_sink.misbehave("not-an-object")
+
+    result = generic(sms_sink).send(sms_delivery())
+
+    assert result.outcome == SENT
+    assert result.provider_message_id == ""
+    assert "unreadable answer" in result.error

@@ -27,6 +27,7 @@ CLIENT_STAFF_PERMISSIONS = {
     "notifications.notification": ("view",),
     "notifications.delivery": ("view",),
     "notifications.deliveryevent": ("view",),
+    "notifications.clientcallback": ("view",),
     "batches.batch": ("view",),
 }
 

@@ -195,6 +195,13 @@ DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
 DELIVERY_RETRY_BASE_SECONDS = env.int("DELIVERY_RETRY_BASE_SECONDS", default=30)
 DELIVERY_RETRY_MAX_SECONDS = env.int("DELIVERY_RETRY_MAX_SECONDS", default=3600)
 
+CLIENT_CALLBACK_MAX_ATTEMPTS = env.int("CLIENT_CALLBACK_MAX_ATTEMPTS", default=8)
+
+# Delivery receipts (/callbacks/…): Twilio signs its status callbacks with the auth
+# token over the URL it called; a generic gateway calls a URL holding a secret token.
+TWILIO_STATUS_CALLBACK_URL = env.str("TWILIO_STATUS_CALLBACK_URL", default="")
+SMS_GATEWAY_CALLBACK_TOKEN = env.str("SMS_GATEWAY_CALLBACK_TOKEN", default="")
+
 # Email: EMAIL_URL in django-environ's form (smtp://user:pass@host:587, smtp+tls://…);
 # the console by default, so `make run` prints what it would send.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
@@ -211,6 +218,7 @@ _SMS_BACKENDS = {
             "auth_token": env.str("TWILIO_AUTH_TOKEN", default=""),
             "sender_id": env.str("SMS_SENDER_ID", default=""),
             "base_url": env.str("TWILIO_BASE_URL", default="https://api.twilio.com"),
+            "status_callback_url": env.str("TWILIO_STATUS_CALLBACK_URL", default=""),
         },
     },
     "http": {

@@ -13,7 +13,7 @@ from clients.roles import is_operator
 from notifications.dispatch import delivery_retry
 from notifications.intake import IntakeError, notification_cancel
 from notifications.media import medium_choices
-from notifications.models import Delivery, DeliveryEvent, Notification
+from notifications.models import ClientCallback, Delivery, DeliveryEvent, Notification
 from notifications.tasks import enqueue_dispatch
 
 
@@ -42,6 +42,22 @@ class DeliveryInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+class ClientCallbackInline(admin.TabularInline):
+    model = ClientCallback
+    verbose_name_plural = "callbacks to the client"
+    fields = ["created_at", "url", "status_reported", "state", "attempts", "last_response"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="status")
+    def status_reported(self, callback):
+        return callback.payload.get("status", "")
 
 
 class ExactReferenceSearchMixin:
@@ -82,7 +98,7 @@ class NotificationAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientSco
         "timeline",
     ]
     readonly_fields = ["parameters", "timeline"]
-    inlines = [DeliveryInline]
+    inlines = [DeliveryInline, ClientCallbackInline]
     actions = ["cancel_notifications"]
 
     def has_operate_permission(self, request):

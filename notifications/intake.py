@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from clients.config_cache import cached
 from clients.models import Application, Client
+from notifications.client_callbacks import client_callback_queue
 from notifications.events import events_record
 from notifications.models import (
     Delivery,
@@ -159,6 +160,7 @@ def notification_cancel(*, notification: Notification) -> Notification:
     )
     notification.status = NotificationStatus.CANCELLED
     notification.save(update_fields=["status", "updated_at"])
+    client_callback_queue(notification_id=notification.pk)
     return notification
 
 

@@ -164,3 +164,44 @@ class DeliveryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.old_status or '∅'} → {self.new_status}"
+
+
+class CallbackState(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    DONE = "DONE", "Done"
+    FAILED = "FAILED", "Failed"
+
+
+class ClientCallback(models.Model):
+    """One status report to a client's callback URL, kept until it is acknowledged.
+
+    Created in the same transaction as the status change it reports (an
+    outbox, like deliveries), then POSTed and retried with backoff.
+    """
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="callbacks"
+    )
+    url = models.URLField(max_length=500)
+    payload = models.JSONField()
+    state = models.CharField(
+        max_length=8, choices=CallbackState.choices, default=CallbackState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_response = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(state="PENDING"),
+                name="callback_due_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notification} → {self.payload.get('status')}"

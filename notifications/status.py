@@ -13,6 +13,9 @@
 
 from collections.abc import Iterable
 
+from django.utils import timezone
+
+from notifications.client_callbacks import client_callback_queue
 from notifications.models import Delivery, DeliveryStatus, Notification, NotificationStatus
 
 IN_FLIGHT = {DeliveryStatus.PENDING, DeliveryStatus.SENDING}
@@ -41,12 +44,21 @@ def notification_status_for(delivery_statuses: Iterable[str], *, tried: bool = F
 
 
 def notification_refresh_status(*, notification_id: int) -> str:
-    """Recompute a notification's status from its deliveries and store it if it changed."""
+    """Recompute a notification's status from its deliveries and store it if it changed.
+
+    A change to a status the client is told about queues a client callback.
+    """
     rows = list(
         Delivery.objects.filter(notification_id=notification_id).values_list("status", "attempts")
     )
     status = notification_status_for(
         [row[0] for row in rows], tried=any(attempts for _, attempts in rows)
     )
-    Notification.objects.filter(pk=notification_id).exclude(status=status).update(status=status)
+    changed = (
+        Notification.objects.filter(pk=notification_id)
+        .exclude(status=status)
+        .update(status=status, updated_at=timezone.now())
+    )
+    if changed:
+        client_callback_queue(notification_id=notification_id)
     return status

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django_q.tasks import async_task
 
+from notifications.client_callbacks import client_callbacks_send_due
 from notifications.dispatch import dispatch_due
 
 
@@ -21,3 +22,8 @@ def dispatch_deliveries() -> int:
 
 def enqueue_dispatch() -> None:
     async_task("notifications.tasks.dispatch_deliveries")
+
+
+def send_client_callbacks() -> int:
+    """POST the due client callbacks; queued after each status change and every minute."""
+    return client_callbacks_send_due()

@@ -1,5 +1,9 @@
 """SMS through an HTTP gateway: one configurable backend, and a well-known provider on top."""
 
+import base64
+import hashlib
+import hmac
+
 import requests
 
 from notifications.backends.base import ChannelBackend, SendResult, idempotency_key
@@ -97,8 +101,10 @@ class TwilioSmsBackend(HttpSmsBackend):
         auth_token: str,
         sender_id: str,
         base_url: str = "https://api.twilio.com",
+        status_callback_url: str = "",
         **options,
     ):
+        self.status_callback_url = status_callback_url
         super().__init__(
             url=f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json",
             sender_id=sender_id,
@@ -110,6 +116,20 @@ class TwilioSmsBackend(HttpSmsBackend):
             idempotency_header="I-Twilio-Idempotency-Token",
             **options,
         )
+
+    def payload(self, delivery) -> dict:
+        payload = super().payload(delivery)
+        if self.status_callback_url:
+            # Twilio POSTs delivery receipts there (see notifications/api/receipts.py).
+            payload["StatusCallback"] = self.status_callback_url
+        return payload
+
+
+def twilio_signature(url: str, parameters: dict[str, str], auth_token: str) -> str:
+    """Twilio's X-Twilio-Signature: base64 HMAC-SHA1 of the URL and the sorted POST parameters."""
+    message = url + "".join(f"{name}{parameters[name]}" for name in sorted(parameters))
+    digest = hmac.new(auth_token.encode(), message.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
 
 
 def _json_or_none(response):

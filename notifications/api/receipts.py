@@ -1,0 +1,78 @@
+"""/callbacks/<provider>/: providers' delivery receipts, authenticated per provider."""
+
+import hmac
+import json
+import logging
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from notifications.backends.http_sms import twilio_signature
+from notifications.receipts import receipt_record
+
+logger = logging.getLogger(__name__)
+
+# Twilio's MessageStatus values that end a message's journey.
+TWILIO_FINAL = {"delivered": True, "undelivered": False, "failed": False}
+GENERIC_FINAL = {"delivered": True, "undelivered": False, "failed": False, "rejected": False}
+
+
+@csrf_exempt
+@require_POST
+def twilio_status_callback(request):
+    """Twilio's status callback, signed with X-Twilio-Signature over the URL it called."""
+    url = settings.TWILIO_STATUS_CALLBACK_URL or request.build_absolute_uri()
+    parameters = {name: request.POST[name] for name in request.POST}
+    token = _twilio_auth_token()
+    expected = twilio_signature(url, parameters, token) if token else ""
+    given = request.headers.get("X-Twilio-Signature", "")
+    if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
+        logger.warning("Twilio receipt with a bad signature for %s", url)
+        return HttpResponseForbidden("bad signature")
+    status = parameters.get("MessageStatus", "")
+    if status in TWILIO_FINAL:
+        detail = f"receipt from twilio: {status}" + (
+            f" (error {parameters['ErrorCode']})" if parameters.get("ErrorCode") else ""
+        )
+        receipt_record(
+            provider="twilio",
+            provider_message_id=parameters.get("MessageSid", ""),
+            delivered=TWILIO_FINAL[status],
+            detail=detail,
+        )
+    # Unknown ids and intermediate statuses are acknowledged: a retry would not help.
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+@require_POST
+def gateway_receipt(request, token: str):
+    """A generic gateway's receipt: form or JSON with `id` and `status`, at a secret URL."""
+    expected = settings.SMS_GATEWAY_CALLBACK_TOKEN
+    if not expected or not hmac.compare_digest(expected.encode(), token.encode()):
+        return HttpResponseForbidden("bad token")
+    data = request.POST
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body)
+        except ValueError:
+            return JsonResponse({"error": "malformed JSON"}, status=400)
+    status = str(data.get("status", "")).lower()
+    result = "ignored"
+    if status in GENERIC_FINAL:
+        result = receipt_record(
+            provider="http-sms",
+            provider_message_id=str(data.get("id", "")),
+            delivered=GENERIC_FINAL[status],
+            detail=f"receipt from the gateway: {status}",
+        )
+    return JsonResponse({"result": result})
+
+
+def _twilio_auth_token() -> str:
+    for config in settings.KOKATTO_CHANNEL_BACKENDS.get("sms", []):
+        if config["BACKEND"].endswith("TwilioSmsBackend"):
+            return config.get("OPTIONS", {}).get("auth_token", "")
+    return ""

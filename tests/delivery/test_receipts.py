@@ -1,0 +1,106 @@
+"""Delivery receipts from providers: authenticated, and harmless when unknown or replayed."""
+
+import pytest
+
+from notifications.backends.http_sms import twilio_signature
+from notifications.models import Delivery, DeliveryEvent
+from tests.factories import DeliveryFactory, NotificationFactory
+
+CALLBACK_URL = "https://notif.example.co.id/callbacks/twilio/"
+AUTH_TOKEN = "twilio-auth-token-for-tests"
+SID = "SM" + "a1" * 16
+
+
+@pytest.fixture
+def twilio(settings):
+    settings.TWILIO_STATUS_CALLBACK_URL = CALLBACK_URL
+    settings.KOKATTO_CHANNEL_BACKENDS = {
+        "sms": [
+            {
+                "BACKEND": "notifications.backends.http_sms.TwilioSmsBackend",
+                "OPTIONS": {"account_sid": "AC1", "auth_token": AUTH_TOKEN, "sender_id": "BANK"},
+            }
+        ]
+    }
+
+
+@pytest.fixture
+def sent_sms(app_8002):
+    notification = NotificationFactory(application=app_8002, status="SENT")
+    return DeliveryFactory(
+        notification=notification, status="SENT", provider="twilio", provider_message_id=SID
+    )
+
+
+def post_receipt(client, status, sid=SID, signature=None, **extra):
+    form = {"MessageSid": sid, "MessageStatus": status, "AccountSid": "AC1", **extra}
+    signature = signature or twilio_signature(CALLBACK_URL, form, AUTH_TOKEN)
+    return client.post("/callbacks/twilio/", form, HTTP_X_TWILIO_SIGNATURE=signature)
+
+
+def test_a_signed_delivered_receipt_marks_the_delivery_delivered(client, twilio, sent_sms):
+    response = post_receipt(client, "delivered")
+
+    assert response.status_code == 204
+    sent_sms.refresh_from_db()
+    assert sent_sms.status == "DELIVERED"
+    assert sent_sms.delivered_at is not None
+    assert sent_sms.notification.__class__.objects.get().status == "DELIVERED"
+    assert sent_sms.events.filter(new_status="DELIVERED", detail__contains="twilio").exists()
+
+
+def test_an_undelivered_receipt_keeps_the_providers_error(client, twilio, sent_sms):
+    post_receipt(client, "undelivered", ErrorCode="30003")
+
+    sent_sms.refresh_from_db()
+    assert sent_sms.status == "UNDELIVERED"
+    assert sent_sms.events.get(new_status="UNDELIVERED").detail.endswith("(error 30003)")
+    assert sent_sms.notification.__class__.objects.get().status == "FAILED"
+
+
+def test_a_replayed_receipt_changes_nothing(client, twilio, sent_sms):
+    post_receipt(client, "delivered")
+    events = DeliveryEvent.objects.count()
+
+    again = post_receipt(client, "undelivered")
+
+    assert again.status_code == 204
+    assert Delivery.objects.get().status == "DELIVERED"
+    assert DeliveryEvent.objects.count() == events
+
+
+def test_a_receipt_with_a_bad_signature_is_refused(client, twilio, sent_sms):
+    forged = twilio_signature(CALLBACK_URL, {"MessageSid": SID}, "a-guessed-token")
+
+    response = post_receipt(client, "delivered", signature=forged)
+
+    assert response.status_code == 403
+    assert Delivery.objects.get().status == "SENT"
+
+
+def test_an_unknown_message_id_or_intermediate_status_is_acknowledged(client, twilio, sent_sms):
+    assert post_receipt(client, "delivered", sid="SM-unknown").status_code == 204
+    assert post_receipt(client, "sent").status_code == 204
+    assert Delivery.objects.get().status == "SENT"
+
+
+def test_a_gateway_receipt_needs_the_secret_token(client, settings, app_8002):
+    settings.SMS_GATEWAY_CALLBACK_TOKEN = "a-long-random-callback-token"
+    delivery = DeliveryFactory(
+        notification=NotificationFactory(application=app_8002),
+        status="SENT",
+        provider="http-sms",
+        provider_message_id="gw-1",
+    )
+
+    refused = client.post("/callbacks/http/wrong-token/", {"id": "gw-1", "status": "delivered"})
+    accepted = client.post(
+        "/callbacks/http/a-long-random-callback-token/",
+        '{"id": "gw-1", "status": "DELIVERED"}',
+        content_type="application/json",
+    )
+
+    assert refused.status_code == 403
+    assert accepted.json() == {"result": "recorded"}
+    delivery.refresh_from_db()
+    assert delivery.status == "DELIVERED"

@@ -232,11 +232,29 @@ _SMS_BACKENDS = {
         },
     },
 }
+_WHATSAPP_BACKENDS = {
+    "console": _CONSOLE,
+    "cloud": {
+        "BACKEND": "notifications.backends.whatsapp.WhatsAppCloudBackend",
+        "OPTIONS": {
+            "phone_number_id": env.str("WHATSAPP_PHONE_NUMBER_ID", default=""),
+            "access_token": env.str("WHATSAPP_ACCESS_TOKEN", default=""),
+            "language": env.str("WHATSAPP_LANGUAGE", default="id"),
+            "base_url": env.str("WHATSAPP_BASE_URL", default="https://graph.facebook.com/v21.0"),
+        },
+    },
+}
 KOKATTO_CHANNEL_BACKENDS = {
     "sms": [_SMS_BACKENDS[name] for name in env.list("SMS_BACKENDS", default=["console"])],
     "email": [{"BACKEND": "notifications.backends.email.DjangoEmailBackend"}],
-    "whatsapp": [_CONSOLE],
+    "whatsapp": [
+        _WHATSAPP_BACKENDS[name] for name in env.list("WHATSAPP_BACKENDS", default=["console"])
+    ],
 }
+# WhatsApp's webhook (/callbacks/whatsapp/): the app secret signs its POSTs; the
+# verify token answers Meta's subscription handshake.
+WHATSAPP_APP_SECRET = env.str("WHATSAPP_APP_SECRET", default="")
+WHATSAPP_VERIFY_TOKEN = env.str("WHATSAPP_VERIFY_TOKEN", default="")
 
 # Phone numbers without a country code are read as Indonesian numbers.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="ID")

@@ -3,7 +3,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from notifications.api.receipts import gateway_receipt, twilio_status_callback
+from notifications.api.receipts import gateway_receipt, twilio_status_callback, whatsapp_webhook
 from notifications.api.views import NotifTrailingSlashView, NotifView
 
 admin.site.site_header = "Kokatto notification platform"
@@ -17,6 +17,7 @@ urlpatterns = [
     path("notif/", NotifTrailingSlashView.as_view()),
     path("callbacks/twilio/", twilio_status_callback, name="receipts-twilio"),
     path("callbacks/http/<str:token>/", gateway_receipt, name="receipts-gateway"),
+    path("callbacks/whatsapp/", whatsapp_webhook, name="receipts-whatsapp"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

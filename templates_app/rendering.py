@@ -367,3 +367,17 @@ def _placeholder_step(placeholder: Placeholder, field: FieldFormat, escape_html:
         return html.escape(value) if escape_html else value
 
     return step
+
+
+def placeholder_values(
+    text: str, values: Mapping[str, str], fields: Mapping[str, FieldFormat]
+) -> list[str]:
+    """Each placeholder of the template filled in, in order (for providers' template APIs).
+
+    WhatsApp template messages take the values of the approved template's
+    {{1}}, {{2}}, … rather than a finished text.
+    """
+    return [
+        render(placeholder.source, values, fields)
+        for placeholder in compile_template(text).placeholders
+    ]

@@ -1,5 +1,6 @@
 """/callbacks/<provider>/: providers' delivery receipts, authenticated per provider."""
 
+import hashlib
 import hmac
 import json
 import logging
@@ -69,6 +70,59 @@ def gateway_receipt(request, token: str):
             detail=f"receipt from the gateway: {status}",
         )
     return JsonResponse({"result": result})
+
+
+WHATSAPP_FINAL = {"delivered": True, "read": True, "failed": False}
+
+
+@csrf_exempt
+def whatsapp_webhook(request):
+    """Meta's webhook: GET is the subscription handshake, POST carries message statuses.
+
+    POSTs are signed: X-Hub-Signature-256 is "sha256=" + HMAC-SHA256 of the raw
+    body, keyed with the app secret.
+    """
+    if request.method == "GET":
+        verify_token = settings.WHATSAPP_VERIFY_TOKEN
+        given = request.GET.get("hub.verify_token", "")
+        if (
+            request.GET.get("hub.mode") == "subscribe"
+            and verify_token
+            and hmac.compare_digest(verify_token.encode(), given.encode())
+        ):
+            return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
+        return HttpResponseForbidden("bad verify token")
+    if request.method != "POST":
+        return HttpResponse(status=405)
+    secret = settings.WHATSAPP_APP_SECRET
+    expected = "sha256=" + hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+    given = request.headers.get("X-Hub-Signature-256", "")
+    if not secret or not hmac.compare_digest(expected.encode(), given.encode()):
+        return HttpResponseForbidden("bad signature")
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        return JsonResponse({"error": "malformed JSON"}, status=400)
+    for status in _whatsapp_statuses(data):
+        if status.get("status") in WHATSAPP_FINAL:
+            errors = status.get("errors") or [{}]
+            reason = errors[0].get("title", "") if isinstance(errors[0], dict) else ""
+            receipt_record(
+                provider="whatsapp-cloud",
+                provider_message_id=str(status.get("id", "")),
+                delivered=WHATSAPP_FINAL[status["status"]],
+                detail=f"receipt from WhatsApp: {status['status']}"
+                + (f" ({reason})" if reason else ""),
+            )
+    return HttpResponse(status=200)
+
+
+def _whatsapp_statuses(data) -> list[dict]:
+    statuses = []
+    for entry in data.get("entry", []) if isinstance(data, dict) else []:
+        for change in entry.get("changes", []):
+            statuses += change.get("value", {}).get("statuses", [])
+    return [status for status in statuses if isinstance(status, dict)]
 
 
 def _twilio_auth_token() -> str:

@@ -42,3 +42,11 @@ class ChannelBackend:
 
 def idempotency_key(delivery) -> str:
     return f"kokatto-delivery-{delivery.pk}"
+
+
+def json_or_none(response):
+    """A requests.Response's JSON, or None when the body is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None

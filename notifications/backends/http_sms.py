@@ -6,7 +6,7 @@ import hmac
 
 import requests
 
-from notifications.backends.base import ChannelBackend, SendResult, idempotency_key
+from notifications.backends.base import ChannelBackend, SendResult, idempotency_key, json_or_none
 
 
 class HttpSmsBackend(ChannelBackend):
@@ -68,7 +68,7 @@ class HttpSmsBackend(ChannelBackend):
         return self.classify(response)
 
     def classify(self, response: requests.Response) -> SendResult:
-        answer = _json_or_none(response)
+        answer = json_or_none(response)
         if response.ok:
             fields = answer if isinstance(answer, dict) else {}
             message_id = str(fields.get(self.message_id_field) or "")
@@ -130,10 +130,3 @@ def twilio_signature(url: str, parameters: dict[str, str], auth_token: str) -> s
     message = url + "".join(f"{name}{parameters[name]}" for name in sorted(parameters))
     digest = hmac.new(auth_token.encode(), message.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
-
-
-def _json_or_none(response):
-    try:
-        return response.json()
-    except ValueError:
-        return None

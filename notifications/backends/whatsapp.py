@@ -1,0 +1,84 @@
+"""WhatsApp through the WhatsApp Business Cloud API (Meta's Graph API).
+
+Payment reminders go out as template messages: the provider has approved the
+template's wording (ContentTemplate.provider_template_name) and the platform
+sends the values of its placeholders, in order. Without a template name the
+rendered text goes as a plain text message, which WhatsApp accepts only inside
+a customer-service window.
+"""
+
+import requests
+
+from notifications.backends.base import ChannelBackend, SendResult, json_or_none
+from templates_app.rendering import placeholder_values
+from templates_app.validation import field_formats
+
+
+class WhatsAppCloudBackend(ChannelBackend):
+    name = "whatsapp-cloud"
+
+    def __init__(
+        self,
+        *,
+        phone_number_id: str,
+        access_token: str,
+        language: str = "id",
+        base_url: str = "https://graph.facebook.com/v21.0",
+        timeout: tuple[float, float] = (3.05, 10),
+    ):
+        self.url = f"{base_url.rstrip('/')}/{phone_number_id}/messages"
+        self.language = language
+        self.timeout = tuple(timeout)
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {access_token}"
+
+    def payload(self, delivery) -> dict:
+        to = delivery.recipient.lstrip("+")
+        version = delivery.template_version
+        if version is None or not version.provider_template_name:
+            return {
+                "messaging_product": "whatsapp",
+                "to": to,
+                "type": "text",
+                "text": {"body": delivery.body},
+            }
+        notification = delivery.notification
+        values = placeholder_values(
+            version.body, notification.params, field_formats(notification.application)
+        )
+        return {
+            "messaging_product": "whatsapp",
+            "to": to,
+            "type": "template",
+            "template": {
+                "name": version.provider_template_name,
+                "language": {"code": self.language},
+                "components": [
+                    {
+                        "type": "body",
+                        "parameters": [{"type": "text", "text": value} for value in values],
+                    }
+                ],
+            },
+        }
+
+    def send(self, delivery) -> SendResult:
+        try:
+            response = self.session.post(
+                self.url, json=self.payload(delivery), timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            return SendResult.transient(f"{type(exc).__name__}: {exc}")
+        answer = json_or_none(response)
+        if response.ok:
+            messages = answer.get("messages") if isinstance(answer, dict) else None
+            if messages and isinstance(messages, list) and messages[0].get("id"):
+                return SendResult.sent(str(messages[0]["id"]))
+            return SendResult.sent("", f"unreadable answer: {response.text[:200]!r}")
+        error = answer.get("error", {}) if isinstance(answer, dict) else {}
+        reason = f"HTTP {response.status_code}: {error.get('message') or response.text[:200]}"
+        if error.get("code"):
+            reason += f" (code {error['code']})"
+        if response.status_code == 429 or response.status_code >= 500:
+            return SendResult.transient(reason)
+        return SendResult.permanent(reason)

@@ -32,6 +32,8 @@ class ClientAdminForm(forms.ModelForm):
             "is_active",
             "time_zone",
             "callback_url",
+            "quiet_hours_start",
+            "quiet_hours_end",
             "api_rate_per_minute",
             "staff",
         ]
@@ -64,7 +66,15 @@ class ClientAdmin(ClientScopedAdmin):
     actions = ["generate_secret_key"]
 
     def get_fields(self, request, obj=None):
-        fields = ["client_id", "name", "is_active", "time_zone", "callback_url"]
+        fields = [
+            "client_id",
+            "name",
+            "is_active",
+            "time_zone",
+            "callback_url",
+            "quiet_hours_start",
+            "quiet_hours_end",
+        ]
         if is_operator(request.user):
             fields += [
                 "api_rate_per_minute",

@@ -1,4 +1,5 @@
 import zoneinfo
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -52,6 +53,14 @@ class Client(models.Model):
         blank=True,
         help_text="Where the platform POSTs final notification statuses. Optional.",
     )
+    quiet_hours_start = models.TimeField(
+        null=True,
+        blank=True,
+        help_text="SMS and WhatsApp are held from this time (client's time zone). Empty: off.",
+    )
+    quiet_hours_end = models.TimeField(
+        null=True, blank=True, help_text="…until this time, e.g. 21:00 to 08:00."
+    )
     api_rate_per_minute = models.PositiveIntegerField(
         "API rate limit (requests per minute)",
         default=6000,
@@ -78,6 +87,24 @@ class Client(models.Model):
 
     def set_batch_password(self, password: str) -> None:
         self.batch_password_encrypted = encrypt_text(password)
+
+    def quiet_hours_end_after(self, moment: datetime) -> datetime | None:
+        """When the quiet window holding `moment` ends, or None if `moment` is not in one."""
+        start, end = self.quiet_hours_start, self.quiet_hours_end
+        if start is None or end is None or start == end:
+            return None
+        local = moment.astimezone(zoneinfo.ZoneInfo(self.time_zone))
+        now = local.time()
+        # A window such as 21:00-08:00 spans midnight.
+        inside = start <= now < end if start < end else (now >= start or now < end)
+        if not inside:
+            return None
+        end_day = local.date() if now < end else local.date() + timedelta(days=1)
+        return datetime.combine(end_day, end, tzinfo=local.tzinfo)
+
+    def clean(self) -> None:
+        if (self.quiet_hours_start is None) != (self.quiet_hours_end is None):
+            raise ValidationError("Quiet hours need both a start and an end, or neither.")
 
     def batch_password(self) -> str:
         """The decrypted batch archive password ("" when none is set)."""

@@ -25,6 +25,7 @@ from django.utils import timezone
 from notifications.backends import backends_for
 from notifications.backends.base import SENT, TRANSIENT, SendResult
 from notifications.events import event_record, events_record_for_ids
+from notifications.media import get_medium
 from notifications.models import (
     Delivery,
     DeliveryStatus,
@@ -103,12 +104,19 @@ def delivery_send(*, delivery_id: int) -> str:
     Returns the outcome ("sent", "transient", "permanent"), or "skipped" when
     the delivery is no longer this worker's to send.
     """
-    delivery = Delivery.objects.select_related("notification__application").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related(
+        "notification__application", "notification__client"
+    ).get(pk=delivery_id)
     if delivery.status != DeliveryStatus.SENDING:
         return "skipped"
+    now = timezone.now()
     expires_at = delivery.notification.expires_at
-    if expires_at is not None and timezone.now() >= expires_at:
+    if expires_at is not None and now >= expires_at:
         return _record(delivery, EXPIRED_RESULT, provider="")
+    if get_medium(delivery.medium).held_in_quiet_hours:
+        held_until = delivery.notification.client.quiet_hours_end_after(now)
+        if held_until is not None:
+            return _hold(delivery, held_until)
     if delivery.template_version_id is None:
         try:
             delivery_render(delivery=delivery)
@@ -187,6 +195,31 @@ def _record(
         event_record(delivery.pk, DeliveryStatus.SENDING, new_status, detail)
         notification_refresh_status(notification_id=delivery.notification_id)
     return result.outcome
+
+
+def _hold(delivery: Delivery, until) -> str:
+    """Put a delivery back until the client's quiet hours end; the claim was no attempt."""
+    expires_at = delivery.notification.expires_at
+    if expires_at is not None and until >= expires_at:
+        return _record(delivery, EXPIRED_RESULT, provider="")
+    with transaction.atomic():
+        updated = Delivery.objects.filter(
+            pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=delivery.attempts
+        ).update(
+            status=DeliveryStatus.PENDING,
+            next_attempt_at=until,
+            attempts=F("attempts") - 1,
+            lease_expires_at=None,
+            updated_at=timezone.now(),
+        )
+        if updated:
+            event_record(
+                delivery.pk,
+                DeliveryStatus.SENDING,
+                DeliveryStatus.PENDING,
+                f"held for the client's quiet hours until {until:%Y-%m-%d %H:%M %Z}",
+            )
+    return "held"
 
 
 def retry_delay(attempts: int) -> timedelta:

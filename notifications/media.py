@@ -34,6 +34,8 @@ class Medium:
     recipient_field_types: ClassVar[tuple[str, ...]]
     # The parts of its content template (ContentTemplate fields).
     template_parts: ClassVar[tuple[str, ...]] = ("body",)
+    # Whether the client's quiet hours hold it (a phone buzzing at night).
+    held_in_quiet_hours: ClassVar[bool] = False
 
     @classmethod
     def check_template(cls, *, check, application, parts) -> None:
@@ -49,6 +51,7 @@ class SMS(Medium):
     code = "sms"
     label = "SMS"
     recipient_field_types = ("phone",)
+    held_in_quiet_hours = True
 
     @classmethod
     def check_template(cls, *, check, application, parts) -> None:
@@ -94,6 +97,7 @@ class WhatsApp(Medium):
     code = "whatsapp"
     label = "WhatsApp"
     recipient_field_types = ("phone",)
+    held_in_quiet_hours = True
     # The WhatsApp Business API refuses template bodies longer than this.
     MAX_BODY_CHARACTERS = 1024
 

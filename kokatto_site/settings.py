@@ -219,6 +219,7 @@ _SMS_BACKENDS = {
             "sender_id": env.str("SMS_SENDER_ID", default=""),
             "base_url": env.str("TWILIO_BASE_URL", default="https://api.twilio.com"),
             "status_callback_url": env.str("TWILIO_STATUS_CALLBACK_URL", default=""),
+            "rate_per_second": env.float("SMS_RATE_PER_SECOND", default=0),
         },
     },
     "http": {
@@ -229,6 +230,7 @@ _SMS_BACKENDS = {
             "password": env.str("SMS_GATEWAY_PASSWORD", default=""),
             "token": env.str("SMS_GATEWAY_TOKEN", default=""),
             "sender_id": env.str("SMS_SENDER_ID", default=""),
+            "rate_per_second": env.float("SMS_RATE_PER_SECOND", default=0),
         },
     },
 }
@@ -241,6 +243,7 @@ _WHATSAPP_BACKENDS = {
             "access_token": env.str("WHATSAPP_ACCESS_TOKEN", default=""),
             "language": env.str("WHATSAPP_LANGUAGE", default="id"),
             "base_url": env.str("WHATSAPP_BASE_URL", default="https://graph.facebook.com/v21.0"),
+            "rate_per_second": env.float("WHATSAPP_RATE_PER_SECOND", default=0),
         },
     },
 }

@@ -7,6 +7,7 @@ import hmac
 import requests
 
 from notifications.backends.base import ChannelBackend, SendResult, idempotency_key, json_or_none
+from notifications.backends.ratelimit import ProviderRateLimit
 
 
 class HttpSmsBackend(ChannelBackend):
@@ -32,6 +33,7 @@ class HttpSmsBackend(ChannelBackend):
         error_field: str = "message",
         idempotency_header: str = "Idempotency-Key",
         timeout: tuple[float, float] = (3.05, 10),
+        rate_per_second: float = 0,
         name: str = "",
     ):
         self.url = url
@@ -43,6 +45,7 @@ class HttpSmsBackend(ChannelBackend):
         self.idempotency_header = idempotency_header
         self.timeout = tuple(timeout)
         self.name = name or self.name
+        self.rate_limit = ProviderRateLimit(self.name, rate_per_second)
         self.session = requests.Session()
         if username:
             self.session.auth = (username, password)
@@ -61,6 +64,7 @@ class HttpSmsBackend(ChannelBackend):
         payload = self.payload(delivery)
         body = {"json": payload} if self.encoding == "json" else {"data": payload}
         headers = {self.idempotency_header: idempotency_key(delivery)}
+        self.rate_limit.acquire()
         try:
             response = self.session.post(self.url, headers=headers, timeout=self.timeout, **body)
         except requests.RequestException as exc:

@@ -10,6 +10,7 @@ a customer-service window.
 import requests
 
 from notifications.backends.base import ChannelBackend, SendResult, json_or_none
+from notifications.backends.ratelimit import ProviderRateLimit
 from templates_app.rendering import placeholder_values
 from templates_app.validation import field_formats
 
@@ -25,10 +26,12 @@ class WhatsAppCloudBackend(ChannelBackend):
         language: str = "id",
         base_url: str = "https://graph.facebook.com/v21.0",
         timeout: tuple[float, float] = (3.05, 10),
+        rate_per_second: float = 0,
     ):
         self.url = f"{base_url.rstrip('/')}/{phone_number_id}/messages"
         self.language = language
         self.timeout = tuple(timeout)
+        self.rate_limit = ProviderRateLimit(self.name, rate_per_second)
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {access_token}"
 
@@ -63,6 +66,7 @@ class WhatsAppCloudBackend(ChannelBackend):
         }
 
     def send(self, delivery) -> SendResult:
+        self.rate_limit.acquire()
         try:
             response = self.session.post(
                 self.url, json=self.payload(delivery), timeout=self.timeout

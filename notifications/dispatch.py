@@ -16,12 +16,14 @@ idempotency key, which providers that support one use to drop the duplicate.
 import logging
 import random
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from clients.config_cache import cached
 from notifications.backends import backends_for
 from notifications.backends.base import SENT, TRANSIENT, SendResult
 from notifications.events import event_record, events_record_for_ids
@@ -44,16 +46,21 @@ class NoTemplate(Exception):
     """The delivery's application has no template for its medium."""
 
 
+class Claim(NamedTuple):
+    delivery_id: int
+    claim: int  # the delivery's claim counter under this claim: proof the claim is still ours
+
+
 def dispatch_due(*, limit: int | None = None) -> int:
     """Claim up to `limit` due deliveries and send each. Returns how many were claimed."""
-    claimed = deliveries_claim(limit=limit or settings.DELIVERY_CHUNK_SIZE)
-    for delivery_id in claimed:
-        delivery_send(delivery_id=delivery_id)
-    return len(claimed)
+    claims = deliveries_claim(limit=limit or settings.DELIVERY_CHUNK_SIZE)
+    for claim in claims:
+        delivery_send(delivery_id=claim.delivery_id, claim=claim.claim)
+    return len(claims)
 
 
-def deliveries_claim(*, limit: int) -> list[int]:
-    """Lease up to `limit` deliveries that are due, or whose lease expired; return their ids."""
+def deliveries_claim(*, limit: int) -> list[Claim]:
+    """Lease up to `limit` deliveries that are due, or whose lease expired."""
     now = timezone.now()
     with transaction.atomic():
         due = _lock_ids(
@@ -76,7 +83,7 @@ def deliveries_claim(*, limit: int) -> list[int]:
         Delivery.objects.filter(pk__in=claimed).update(
             status=DeliveryStatus.SENDING,
             lease_expires_at=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
-            attempts=F("attempts") + 1,
+            claims=F("claims") + 1,
             updated_at=now,
         )
         events_record_for_ids(due, DeliveryStatus.PENDING, DeliveryStatus.SENDING, "claimed")
@@ -89,7 +96,12 @@ def deliveries_claim(*, limit: int) -> list[int]:
         Notification.objects.filter(
             deliveries__pk__in=claimed, status=NotificationStatus.ACCEPTED
         ).update(status=NotificationStatus.PROCESSING, updated_at=now)
-    return claimed
+        return [
+            Claim(*row)
+            for row in Delivery.objects.filter(pk__in=claimed)
+            .order_by("id")
+            .values_list("id", "claims")
+        ]
 
 
 def _lock_ids(queryset, limit: int) -> list[int]:
@@ -98,16 +110,17 @@ def _lock_ids(queryset, limit: int) -> list[int]:
     return list(queryset.values_list("id", flat=True)[:limit])
 
 
-def delivery_send(*, delivery_id: int) -> str:
+def delivery_send(*, delivery_id: int, claim: int) -> str:
     """Render (once) and send one claimed delivery, then record the outcome.
 
-    Returns the outcome ("sent", "transient", "permanent"), or "skipped" when
-    the delivery is no longer this worker's to send.
+    `claim` is the claim number the claim gave it. Returns the outcome
+    ("sent", "transient", "permanent", "expired", "held"), or "skipped" when
+    the delivery is no longer this claim's to send.
     """
     delivery = Delivery.objects.select_related(
         "notification__application", "notification__client"
     ).get(pk=delivery_id)
-    if delivery.status != DeliveryStatus.SENDING:
+    if delivery.status != DeliveryStatus.SENDING or delivery.claims != claim:
         return "skipped"
     now = timezone.now()
     expires_at = delivery.notification.expires_at
@@ -117,17 +130,29 @@ def delivery_send(*, delivery_id: int) -> str:
         held_until = delivery.notification.client.quiet_hours_end_after(now)
         if held_until is not None:
             return _hold(delivery, held_until)
+    content = {}
     if delivery.template_version_id is None:
         try:
-            delivery_render(delivery=delivery)
+            content = rendered_content(delivery)
         except NoTemplate as exc:
             return _record(delivery, SendResult.permanent(str(exc)), provider="")
-        event_record(
-            delivery.pk,
-            DeliveryStatus.SENDING,
-            DeliveryStatus.SENDING,
-            f"rendered with template version {delivery.template_version.number}",
-        )
+    # A chunk can take longer than the lease it was claimed with; a worker whose
+    # lease ran out must not send what another worker may have claimed since.
+    # So each send first renews this claim's lease and counts the attempt (storing
+    # the rendering in the same conditional UPDATE), and goes ahead only if the
+    # claim is still valid.
+    renewed = Delivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.SENDING, claims=claim, lease_expires_at__gt=now
+    ).update(
+        lease_expires_at=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        **content,
+    )
+    if not renewed:
+        return "skipped"
+    delivery.attempts += 1
+    for name, value in content.items():
+        setattr(delivery, name, value)
     backends = backends_for(delivery.medium)
     backend = backends[_backend_index(delivery.attempts, len(backends))]
     try:
@@ -136,7 +161,12 @@ def delivery_send(*, delivery_id: int) -> str:
         # A backend bug must not leave the delivery stuck in SENDING.
         logger.exception("Backend %s failed on delivery %s", backend.name, delivery.pk)
         result = SendResult.transient(f"{type(exc).__name__}: {exc}")
-    return _record(delivery, result, provider=backend.name, backend_count=len(backends))
+    rendered = (
+        f"; rendered with template version {content['template_version'].number}" if content else ""
+    )
+    return _record(
+        delivery, result, provider=backend.name, backend_count=len(backends), note=rendered
+    )
 
 
 # Not a provider's answer: the platform's own decision not to send late.
@@ -149,7 +179,12 @@ def _backend_index(attempts: int, backend_count: int) -> int:
 
 
 def _record(
-    delivery: Delivery, result: SendResult, *, provider: str, backend_count: int = 1
+    delivery: Delivery,
+    result: SendResult,
+    *,
+    provider: str,
+    backend_count: int = 1,
+    note: str = "",
 ) -> str:
     now = timezone.now()
     changes = {"lease_expires_at": None, "updated_at": now, "last_error": result.error}
@@ -181,34 +216,36 @@ def _record(
             detail = f"{failure}; retry at {retry_at:%H:%M:%S}"
     else:
         new_status = DeliveryStatus.FAILED
-        by = f", last by {provider}" if provider else ""
-        detail = f"failed after {delivery.attempts} attempt(s){by}: {result.error}"
+        detail = (
+            f"failed after {delivery.attempts} attempt(s), last by {provider}: {result.error}"
+            if provider
+            else f"failed: {result.error}"
+        )
     with transaction.atomic():
-        # The attempt number proves the lease is still ours: a worker that
+        # The claim number proves the claim is still ours: a worker that
         # claimed it again after our lease ran out has incremented it.
         updated = Delivery.objects.filter(
-            pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=delivery.attempts
+            pk=delivery.pk, status=DeliveryStatus.SENDING, claims=delivery.claims
         ).update(status=new_status, **changes)
         if not updated:
             logger.warning("Delivery %s was claimed by another worker meanwhile", delivery.pk)
             return "skipped"
-        event_record(delivery.pk, DeliveryStatus.SENDING, new_status, detail)
+        event_record(delivery.pk, DeliveryStatus.SENDING, new_status, detail + note)
         notification_refresh_status(notification_id=delivery.notification_id)
     return result.outcome
 
 
 def _hold(delivery: Delivery, until) -> str:
-    """Put a delivery back until the client's quiet hours end; the claim was no attempt."""
+    """Put a delivery back until the client's quiet hours end (no attempt was made)."""
     expires_at = delivery.notification.expires_at
     if expires_at is not None and until >= expires_at:
         return _record(delivery, EXPIRED_RESULT, provider="")
     with transaction.atomic():
         updated = Delivery.objects.filter(
-            pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=delivery.attempts
+            pk=delivery.pk, status=DeliveryStatus.SENDING, claims=delivery.claims
         ).update(
             status=DeliveryStatus.PENDING,
             next_attempt_at=until,
-            attempts=F("attempts") - 1,
             lease_expires_at=None,
             updated_at=timezone.now(),
         )
@@ -229,27 +266,39 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-@transaction.atomic
-def delivery_render(*, delivery: Delivery) -> Delivery:
-    """Render the delivery's content with its template's current version and record both.
+def rendered_content(delivery: Delivery) -> dict:
+    """The delivery's subject, body and HTML body rendered with its template's current version.
 
-    The rendered text and the version are stored on the delivery, so what was
-    sent stays known after the template changes. Raises NoTemplate.
+    Returns the Delivery fields to store, the version included, so what was sent
+    stays known after the template changes. Raises NoTemplate. Workers keep the
+    current version for API_CONFIG_CACHE_SECONDS: an edit reaches them within that.
     """
     notification = delivery.notification
-    application = notification.application
-    template = ContentTemplate.objects.filter(
-        application=application, medium=delivery.medium
-    ).first()
-    version = template.versions.order_by("-number").first() if template else None
+    version, fields = cached(
+        ("template", notification.application_id, delivery.medium),
+        lambda: _current_template(notification.application, delivery.medium),
+    )
     if version is None:
-        raise NoTemplate(f"{application} has no {delivery.medium} template.")
-    fields = field_formats(application)
-    for part, escape_html in PART_ESCAPES_HTML.items():
-        text = getattr(version, part)
-        setattr(delivery, part, prepare(text, fields, escape_html=escape_html)(notification.params))
-    delivery.template_version = version
-    delivery.save(update_fields=["subject", "body", "html_body", "template_version", "updated_at"])
+        raise NoTemplate(f"{notification.application} has no {delivery.medium} template.")
+    content = {
+        part: prepare(getattr(version, part), fields, escape_html=escape_html)(notification.params)
+        for part, escape_html in PART_ESCAPES_HTML.items()
+    }
+    return {**content, "template_version": version}
+
+
+def _current_template(application, medium):
+    template = ContentTemplate.objects.filter(application=application, medium=medium).first()
+    version = template.versions.order_by("-number").first() if template else None
+    return version, field_formats(application)
+
+
+def delivery_render(*, delivery: Delivery) -> Delivery:
+    """Render the delivery's content now and store it with the template version."""
+    content = rendered_content(delivery)
+    for name, value in content.items():
+        setattr(delivery, name, value)
+    delivery.save(update_fields=[*content, "updated_at"])
     return delivery
 
 

@@ -106,7 +106,12 @@ class Delivery(models.Model):
     status = models.CharField(
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="Times it was handed to a provider."
+    )
+    claims = models.PositiveIntegerField(
+        default=0, help_text="Times a worker claimed it; the number identifies the current claim."
+    )
     next_attempt_at = models.DateTimeField(
         default=timezone.now, help_text="A pending delivery is not sent before this time."
     )

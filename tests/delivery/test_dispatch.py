@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 from django_q.models import Schedule
 
-from notifications.dispatch import deliveries_claim, delivery_retry, dispatch_due
+from notifications.dispatch import deliveries_claim, delivery_retry, delivery_send, dispatch_due
 from notifications.intake import notification_create
 from notifications.models import Delivery, DeliveryEvent, Notification
 from tests.factories import ContentTemplateFactory
@@ -75,14 +75,17 @@ def test_an_accepted_notification_is_rendered_sent_and_its_timeline_kept(
     assert delivery.sent_at is not None
     assert "[sms to +6281234567890] Bank Demo: Dear John Doe" in capsys.readouterr().out
     timeline = [
-        (e.old_status, e.new_status, e.detail.split(" ")[0])
+        (e.old_status, e.new_status, e.detail)
         for e in DeliveryEvent.objects.filter(delivery=delivery).order_by("id")
     ]
     assert timeline == [
-        ("", "PENDING", "accepted"),
+        ("", "PENDING", "accepted via api"),
         ("PENDING", "SENDING", "claimed"),
-        ("SENDING", "SENDING", "rendered"),
-        ("SENDING", "SENT", "sent"),
+        (
+            "SENDING",
+            "SENT",
+            f"sent by console as console-{delivery.pk}; rendered with template version 1",
+        ),
     ]
     notification.refresh_from_db()
     assert notification.status == "SENT"
@@ -107,13 +110,36 @@ def test_an_expired_lease_is_claimed_again_and_a_live_one_is_not(client_8002, sm
     accept(client_8002, "R-1")
     accept(client_8002, "R-2")
     first, second = deliveries_claim(limit=10)
-    Delivery.objects.filter(pk=first).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    expire_lease(first.delivery_id)
 
-    assert deliveries_claim(limit=10) == [first]
-    reclaimed = Delivery.objects.get(pk=first)
-    assert (reclaimed.status, reclaimed.attempts) == ("SENDING", 2)
+    assert deliveries_claim(limit=10) == [(first.delivery_id, 2)]
+    reclaimed = Delivery.objects.get(pk=first.delivery_id)
+    # Claimed twice, never handed to a provider: no attempt is used up.
+    assert (reclaimed.status, reclaimed.claims, reclaimed.attempts) == ("SENDING", 2, 0)
     assert reclaimed.events.filter(detail__contains="lease expired").exists()
-    assert Delivery.objects.get(pk=second).attempts == 1
+    assert Delivery.objects.get(pk=second.delivery_id).claims == 1
+
+
+def expire_lease(delivery_id):
+    Delivery.objects.filter(pk=delivery_id).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_a_worker_whose_lease_ran_out_does_not_send(client_8002, sms_template, capsys):
+    accept(client_8002)
+    [slow_claim] = deliveries_claim(limit=10)
+    expire_lease(slow_claim.delivery_id)
+
+    # Its lease ran out before it got to this delivery: it must leave it alone...
+    assert delivery_send(**slow_claim._asdict()) == "skipped"
+    # ...also once another worker has claimed it again.
+    [fresh_claim] = deliveries_claim(limit=10)
+    assert delivery_send(**slow_claim._asdict()) == "skipped"
+    assert capsys.readouterr().out == ""
+
+    assert delivery_send(**fresh_claim._asdict()) == "sent"
+    assert Delivery.objects.get().status == "SENT"
 
 
 def test_claims_take_at_most_the_chunk_size(client_8002, sms_template):
@@ -162,7 +188,7 @@ def test_a_delivery_without_a_template_fails_at_once_saying_why(client_8002, app
 
     delivery = Delivery.objects.get()
     assert delivery.status == "FAILED"
-    assert delivery.attempts == 1
+    assert delivery.attempts == 0  # no provider was asked
     assert "has no sms template" in delivery.last_error
 
 

@@ -4,20 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('clients', '0005_application_expire_after_field'),
+        ("clients", "0005_application_expire_after_field"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='client',
-            name='quiet_hours_end',
-            field=models.TimeField(blank=True, help_text='…until this time, e.g. 21:00 to 08:00.', null=True),
+            model_name="client",
+            name="quiet_hours_end",
+            field=models.TimeField(
+                blank=True, help_text="…until this time, e.g. 21:00 to 08:00.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='client',
-            name='quiet_hours_start',
-            field=models.TimeField(blank=True, help_text="SMS and WhatsApp are held from this time (client's time zone). Empty: off.", null=True),
+            model_name="client",
+            name="quiet_hours_start",
+            field=models.TimeField(
+                blank=True,
+                help_text="SMS and WhatsApp are held from this time (client's time zone). Empty: off.",
+                null=True,
+            ),
         ),
     ]

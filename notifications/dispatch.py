@@ -231,7 +231,9 @@ def _record(
             logger.warning("Delivery %s was claimed by another worker meanwhile", delivery.pk)
             return "skipped"
         event_record(delivery.pk, DeliveryStatus.SENDING, new_status, detail + note)
-        notification_refresh_status(notification_id=delivery.notification_id)
+        notification_refresh_status(
+            notification_id=delivery.notification_id, client=delivery.notification.client
+        )
     return result.outcome
 
 

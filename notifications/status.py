@@ -43,13 +43,17 @@ def notification_status_for(delivery_statuses: Iterable[str], *, tried: bool = F
     return NotificationStatus.FAILED
 
 
-def notification_refresh_status(*, notification_id: int) -> str:
+def notification_refresh_status(*, notification_id: int, client=None) -> str:
     """Recompute a notification's status from its deliveries and store it if it changed.
 
-    A change to a status the client is told about queues a client callback.
+    A change to a status the client is told about queues a client callback
+    (`client`, when the caller has it loaded, saves looking up whether it has a URL).
     """
+    # order_by(): Delivery's default ordering would join the notification table.
     rows = list(
-        Delivery.objects.filter(notification_id=notification_id).values_list("status", "attempts")
+        Delivery.objects.filter(notification_id=notification_id)
+        .order_by()
+        .values_list("status", "attempts")
     )
     status = notification_status_for(
         [row[0] for row in rows], tried=any(attempts for _, attempts in rows)
@@ -59,6 +63,6 @@ def notification_refresh_status(*, notification_id: int) -> str:
         .exclude(status=status)
         .update(status=status, updated_at=timezone.now())
     )
-    if changed:
+    if changed and (client is None or client.callback_url):
         client_callback_queue(notification_id=notification_id)
     return status

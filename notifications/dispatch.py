@@ -54,9 +54,16 @@ class Claim(NamedTuple):
 def dispatch_due(*, limit: int | None = None) -> int:
     """Claim up to `limit` due deliveries and send each. Returns how many were claimed."""
     claims = deliveries_claim(limit=limit or settings.DELIVERY_CHUNK_SIZE)
+    # One read for the whole chunk; each send still checks its own claim.
+    deliveries = _with_notification(Delivery.objects.filter(pk__in=[c.delivery_id for c in claims]))
+    by_id = {delivery.pk: delivery for delivery in deliveries}
     for claim in claims:
-        delivery_send(delivery_id=claim.delivery_id, claim=claim.claim)
+        _send_claimed(by_id[claim.delivery_id], claim.claim)
     return len(claims)
+
+
+def _with_notification(queryset):
+    return queryset.select_related("notification__application", "notification__client").order_by()
 
 
 def deliveries_claim(*, limit: int) -> list[Claim]:
@@ -117,9 +124,10 @@ def delivery_send(*, delivery_id: int, claim: int) -> str:
     ("sent", "transient", "permanent", "expired", "held"), or "skipped" when
     the delivery is no longer this claim's to send.
     """
-    delivery = Delivery.objects.select_related(
-        "notification__application", "notification__client"
-    ).get(pk=delivery_id)
+    return _send_claimed(_with_notification(Delivery.objects).get(pk=delivery_id), claim)
+
+
+def _send_claimed(delivery: Delivery, claim: int) -> str:
     if delivery.status != DeliveryStatus.SENDING or delivery.claims != claim:
         return "skipped"
     now = timezone.now()

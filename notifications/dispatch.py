@@ -15,6 +15,7 @@ idempotency key, which providers that support one use to drop the duplicate.
 
 import logging
 import random
+import time
 from datetime import timedelta
 from typing import NamedTuple
 
@@ -30,16 +31,22 @@ from notifications.events import event_record, events_record_for_ids
 from notifications.media import get_medium
 from notifications.models import (
     Delivery,
+    DeliveryEvent,
     DeliveryStatus,
     Notification,
     NotificationStatus,
 )
-from notifications.status import notification_refresh_status
+from notifications.status import notification_refresh_status, notifications_refresh_statuses
 from templates_app.models import ContentTemplate
 from templates_app.rendering import prepare
 from templates_app.validation import PART_ESCAPES_HTML, field_formats
 
 logger = logging.getLogger(__name__)
+
+
+# Outcomes are recorded in groups of this many sends, or at least this often.
+RECORD_EVERY = 20
+RECORD_AFTER_SECONDS = 2.0
 
 
 class NoTemplate(Exception):
@@ -57,8 +64,17 @@ def dispatch_due(*, limit: int | None = None) -> int:
     # One read for the whole chunk; each send still checks its own claim.
     deliveries = _with_notification(Delivery.objects.filter(pk__in=[c.delivery_id for c in claims]))
     by_id = {delivery.pk: delivery for delivery in deliveries}
+    outcomes, recorded_at = [], time.monotonic()
     for claim in claims:
-        _send_claimed(by_id[claim.delivery_id], claim.claim)
+        outcome = _send_claimed(by_id[claim.delivery_id], claim.claim)
+        if isinstance(outcome, Outcome):
+            outcomes.append(outcome)
+        # Recording in groups saves transactions; recording often keeps short
+        # the window in which a crash leaves a sent delivery unrecorded.
+        if len(outcomes) >= RECORD_EVERY or time.monotonic() - recorded_at > RECORD_AFTER_SECONDS:
+            _record_many(outcomes)
+            outcomes, recorded_at = [], time.monotonic()
+    _record_many(outcomes)
     return len(claims)
 
 
@@ -124,16 +140,24 @@ def delivery_send(*, delivery_id: int, claim: int) -> str:
     ("sent", "transient", "permanent", "expired", "held"), or "skipped" when
     the delivery is no longer this claim's to send.
     """
-    return _send_claimed(_with_notification(Delivery.objects).get(pk=delivery_id), claim)
-
-
-def _send_claimed(delivery: Delivery, claim: int) -> str:
-    if delivery.status != DeliveryStatus.SENDING or delivery.claims != claim:
+    delivery = _with_notification(Delivery.objects).get(pk=delivery_id)
+    outcome = _send_claimed(delivery, claim)
+    if isinstance(outcome, str):
+        return outcome
+    if outcome is None or not _record_many([outcome]):
         return "skipped"
+    return outcome.result.outcome
+
+
+def _send_claimed(delivery: Delivery, claim: int) -> "Outcome | str | None":
+    """Send one claimed delivery; returns its Outcome to record, None when the
+    claim has lapsed, or "held" when quiet hours put it back."""
+    if delivery.status != DeliveryStatus.SENDING or delivery.claims != claim:
+        return None
     now = timezone.now()
     expires_at = delivery.notification.expires_at
     if expires_at is not None and now >= expires_at:
-        return _record(delivery, EXPIRED_RESULT, provider="")
+        return Outcome(delivery, EXPIRED_RESULT, provider="")
     if get_medium(delivery.medium).held_in_quiet_hours:
         held_until = delivery.notification.client.quiet_hours_end_after(now)
         if held_until is not None:
@@ -143,21 +167,20 @@ def _send_claimed(delivery: Delivery, claim: int) -> str:
         try:
             content = rendered_content(delivery)
         except NoTemplate as exc:
-            return _record(delivery, SendResult.permanent(str(exc)), provider="")
+            return Outcome(delivery, SendResult.permanent(str(exc)), provider="")
     # A chunk can take longer than the lease it was claimed with; a worker whose
     # lease ran out must not send what another worker may have claimed since.
-    # So each send first renews this claim's lease and counts the attempt (storing
-    # the rendering in the same conditional UPDATE), and goes ahead only if the
-    # claim is still valid.
+    # So each send first renews this claim's lease and counts the attempt, and
+    # goes ahead only if the claim is still valid. (The rendering is stored when
+    # the outcome is recorded.)
     renewed = Delivery.objects.filter(
         pk=delivery.pk, status=DeliveryStatus.SENDING, claims=claim, lease_expires_at__gt=now
     ).update(
         lease_expires_at=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
         attempts=F("attempts") + 1,
-        **content,
     )
     if not renewed:
-        return "skipped"
+        return None
     delivery.attempts += 1
     for name, value in content.items():
         setattr(delivery, name, value)
@@ -172,9 +195,7 @@ def _send_claimed(delivery: Delivery, claim: int) -> str:
     rendered = (
         f"; rendered with template version {content['template_version'].number}" if content else ""
     )
-    return _record(
-        delivery, result, provider=backend.name, backend_count=len(backends), note=rendered
-    )
+    return Outcome(delivery, result, backend.name, len(backends), rendered)
 
 
 # Not a provider's answer: the platform's own decision not to send late.
@@ -186,63 +207,101 @@ def _backend_index(attempts: int, backend_count: int) -> int:
     return min((attempts - 1) // settings.DELIVERY_MAX_ATTEMPTS, backend_count - 1)
 
 
-def _record(
-    delivery: Delivery,
-    result: SendResult,
-    *,
-    provider: str,
-    backend_count: int = 1,
-    note: str = "",
-) -> str:
+class Outcome(NamedTuple):
+    """What became of one claimed delivery, waiting to be recorded."""
+
+    delivery: Delivery
+    result: SendResult
+    provider: str
+    backend_count: int = 1
+    note: str = ""
+
+
+def _record(delivery: Delivery, result: SendResult, *, provider: str, **options) -> str:
+    """Record one outcome now; returns the outcome, or "skipped" if the claim lapsed."""
+    recorded = _record_many([Outcome(delivery, result, provider, **options)])
+    return result.outcome if recorded else "skipped"
+
+
+def _record_many(outcomes: list[Outcome]) -> int:
+    """Store outcomes, their events and their notifications' statuses in one transaction.
+
+    Returns how many were recorded: one whose claim lapsed meanwhile (another
+    worker claimed it again after our lease ran out) is left to that worker.
+    """
+    if not outcomes:
+        return 0
     now = timezone.now()
+    events, notifications = [], {}
+    with transaction.atomic():
+        for outcome in outcomes:
+            delivery = outcome.delivery
+            new_status, changes, detail = _outcome_changes(outcome, now)
+            # The claim number proves the claim is still ours.
+            updated = Delivery.objects.filter(
+                pk=delivery.pk, status=DeliveryStatus.SENDING, claims=delivery.claims
+            ).update(status=new_status, **changes)
+            if not updated:
+                logger.warning("Delivery %s was claimed by another worker meanwhile", delivery.pk)
+                continue
+            events.append(
+                DeliveryEvent(
+                    delivery_id=delivery.pk,
+                    old_status=DeliveryStatus.SENDING,
+                    new_status=new_status,
+                    detail=detail + outcome.note,
+                )
+            )
+            notifications[delivery.notification_id] = bool(
+                delivery.notification.client.callback_url
+            )
+        DeliveryEvent.objects.bulk_create(events)
+        if notifications:
+            notifications_refresh_statuses(
+                notification_ids=sorted(notifications), wants_callbacks=notifications
+            )
+    return len(events)
+
+
+def _outcome_changes(outcome: Outcome, now) -> tuple[str, dict, str]:
+    """The delivery's new status, the fields to store and the event's detail."""
+    delivery, result, provider = outcome.delivery, outcome.result, outcome.provider
     changes = {"lease_expires_at": None, "updated_at": now, "last_error": result.error}
+    if delivery.template_version_id is not None:
+        changes.update(
+            subject=delivery.subject,
+            body=delivery.body,
+            html_body=delivery.html_body,
+            template_version_id=delivery.template_version_id,
+        )
     if result.outcome == SENT:
-        new_status = DeliveryStatus.SENT
         changes.update(
             sent_at=now, provider=provider, provider_message_id=result.provider_message_id
         )
         detail = f"sent by {provider}" + (
             f" as {result.provider_message_id}" if result.provider_message_id else ""
         )
-    elif result.outcome == EXPIRED_RESULT.outcome:
-        new_status = DeliveryStatus.EXPIRED
-        detail = "not sent: expiresAt passed"
-    elif (
+        return DeliveryStatus.SENT, changes, detail
+    if result.outcome == EXPIRED_RESULT.outcome:
+        return DeliveryStatus.EXPIRED, changes, "not sent: expiresAt passed"
+    if (
         result.outcome == TRANSIENT
-        and delivery.attempts < settings.DELIVERY_MAX_ATTEMPTS * backend_count
+        and delivery.attempts < settings.DELIVERY_MAX_ATTEMPTS * outcome.backend_count
     ):
         # Each backend starts its own backoff from the base delay.
         retry_at = now + retry_delay((delivery.attempts - 1) % settings.DELIVERY_MAX_ATTEMPTS + 1)
         failure = f"attempt {delivery.attempts} by {provider} failed ({result.error})"
         expires_at = delivery.notification.expires_at
         if expires_at is not None and retry_at >= expires_at:
-            new_status = DeliveryStatus.EXPIRED
-            detail = f"{failure}; a retry would come after expiresAt"
-        else:
-            new_status = DeliveryStatus.PENDING
-            changes["next_attempt_at"] = retry_at
-            detail = f"{failure}; retry at {retry_at:%H:%M:%S}"
-    else:
-        new_status = DeliveryStatus.FAILED
-        detail = (
-            f"failed after {delivery.attempts} attempt(s), last by {provider}: {result.error}"
-            if provider
-            else f"failed: {result.error}"
-        )
-    with transaction.atomic():
-        # The claim number proves the claim is still ours: a worker that
-        # claimed it again after our lease ran out has incremented it.
-        updated = Delivery.objects.filter(
-            pk=delivery.pk, status=DeliveryStatus.SENDING, claims=delivery.claims
-        ).update(status=new_status, **changes)
-        if not updated:
-            logger.warning("Delivery %s was claimed by another worker meanwhile", delivery.pk)
-            return "skipped"
-        event_record(delivery.pk, DeliveryStatus.SENDING, new_status, detail + note)
-        notification_refresh_status(
-            notification_id=delivery.notification_id, client=delivery.notification.client
-        )
-    return result.outcome
+            return DeliveryStatus.EXPIRED, changes, f"{failure}; a retry would come after expiresAt"
+        changes["next_attempt_at"] = retry_at
+        return DeliveryStatus.PENDING, changes, f"{failure}; retry at {retry_at:%H:%M:%S}"
+    detail = (
+        f"failed after {delivery.attempts} attempt(s), last by {provider}: {result.error}"
+        if provider
+        else f"failed: {result.error}"
+    )
+    return DeliveryStatus.FAILED, changes, detail
 
 
 def _hold(delivery: Delivery, until) -> str:

@@ -66,6 +66,8 @@ import psycopg
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from support import drop_database, manage, recreate_database  # noqa: E402
+
 from clients.signing import sign  # noqa: E402 (needs the project on sys.path)
 
 # The same value as clients.demo.DEMO_SECRET_KEY, which `seed_demo` issues to
@@ -313,27 +315,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
         return probe.getsockname()[1]
-
-
-def recreate_database(server_url: str, name: str) -> None:
-    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(server_url: str, name: str) -> None:
-    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def manage(env: dict[str, str], *arguments: str) -> str:
-    command = [sys.executable, str(PROJECT_DIR / "manage.py"), *arguments]
-    completed = subprocess.run(  # noqa: S603 (a fixed command line, no shell)
-        command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300
-    )
-    if completed.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(arguments)} failed:\n{completed.stderr[-3000:]}")
-    return completed.stdout
 
 
 def wait_until_answering(port: int, server: subprocess.Popen, timeout: float) -> None:

@@ -83,6 +83,8 @@ import requests
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from support import drop_database, manage, recreate_database  # noqa: E402
+
 HOST = "127.0.0.1"
 CLIENT_ID = "8002"
 APP_CODE = "ABC"
@@ -475,27 +477,6 @@ def idle_check() -> None:
 
 
 # --- set-up and tear-down ---------------------------------------------------------------
-
-
-def recreate_database(server_url: str, name: str) -> None:
-    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(server_url: str, name: str) -> None:
-    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def manage(env: dict[str, str], *arguments: str) -> str:
-    command = [sys.executable, str(PROJECT_DIR / "manage.py"), *arguments]
-    completed = subprocess.run(  # noqa: S603 (a fixed command line, no shell)
-        command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300
-    )
-    if completed.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(arguments)} failed:\n{completed.stderr[-3000:]}")
-    return completed.stdout
 
 
 def start_cluster(env: dict[str, str], log) -> subprocess.Popen:

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
-from clients.admin_scoping import ClientFilter, ClientScopedAdmin
+from clients.admin_scoping import ClientFilter, ClientScopedAdmin, ReadOnlyInline
 from clients.keys import SecretKeyError, secret_key_create, secret_key_deactivate
 from clients.models import Application, ApplicationMedium, Client, Field, SecretKey
 from clients.roles import is_operator, visible_clients
@@ -39,19 +39,10 @@ class ClientAdminForm(forms.ModelForm):
         ]
 
 
-class SecretKeyInline(admin.TabularInline):
+class SecretKeyInline(ReadOnlyInline):
     model = SecretKey
     fields = ["fingerprint", "slot", "is_active", "created_at", "last_used_at", "expires_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Client)

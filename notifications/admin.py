@@ -8,6 +8,7 @@ from clients.admin_scoping import (
     ClientScopedAdmin,
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
+    ReadOnlyInline,
 )
 from clients.roles import is_operator
 from notifications.dispatch import delivery_retry
@@ -32,28 +33,16 @@ class MediumFilter(admin.SimpleListFilter):
         )
 
 
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(ReadOnlyInline):
     model = Delivery
     fields = ["medium", "recipient", "status", "attempts", "provider", "last_error", "updated_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-
-class ClientCallbackInline(admin.TabularInline):
+class ClientCallbackInline(ReadOnlyInline):
     model = ClientCallback
     verbose_name_plural = "callbacks to the client"
     fields = ["created_at", "url", "status_reported", "state", "attempts", "last_response"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="status")
     def status_reported(self, callback):
@@ -156,15 +145,9 @@ class NotificationAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientSco
         )
 
 
-class DeliveryEventInline(admin.TabularInline):
+class DeliveryEventInline(ReadOnlyInline):
     model = DeliveryEvent
     fields = ["at", "old_status", "new_status", "detail"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Delivery)

@@ -11,7 +11,13 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.text import normalize_newlines
 
-from clients.admin_scoping import ApplicationFilter, ClientFilter, ClientScopedAdmin, parse_id
+from clients.admin_scoping import (
+    ApplicationFilter,
+    ClientFilter,
+    ClientScopedAdmin,
+    ReadOnlyInline,
+    parse_id,
+)
 from clients.models import Application
 from clients.roles import visible_clients
 from templates_app.models import CONTENT_FIELDS, ContentTemplate, TemplateVersion
@@ -53,20 +59,11 @@ class ContentTemplateForm(forms.ModelForm):
         return cleaned
 
 
-class TemplateVersionInline(admin.TabularInline):
+class TemplateVersionInline(ReadOnlyInline):
     model = TemplateVersion
     fields = ["number", "created_at", "created_by", "change_summary", "compare"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     ordering = ["-number"]
     verbose_name_plural = "history"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="")
     def compare(self, version):

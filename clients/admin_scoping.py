@@ -46,49 +46,46 @@ class ScopedForeignKeysMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-class ClientFilter(admin.SimpleListFilter):
-    """Filter by client, listing only the clients the user may see (a small table)."""
+class ScopedFilter(admin.SimpleListFilter):
+    """Filter by a related row, offering only rows the user may see (small tables).
 
-    title = "client"
-    parameter_name = "client"
+    `path_attribute` names the ModelAdmin attribute holding the lookup to filter on.
+    """
+
+    path_attribute = ""
 
     def __init__(self, request, params, model, model_admin):
-        self.client_path = model_admin.client_path
+        self.path = getattr(model_admin, self.path_attribute)
         super().__init__(request, params, model, model_admin)
-
-    def lookups(self, request, model_admin):
-        return [(str(client.pk), str(client)) for client in visible_clients(request.user)]
 
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        client_pk = parse_id(self.value())
-        if client_pk is None:
+        pk = parse_id(self.value())
+        if pk is None:
             return queryset.none()
-        return queryset.filter(**{self.client_path: client_pk})
+        return queryset.filter(**{self.path: pk})
 
 
-class ApplicationFilter(admin.SimpleListFilter):
+class ClientFilter(ScopedFilter):
+    title = "client"
+    parameter_name = "client"
+    path_attribute = "client_path"
+
+    def lookups(self, request, model_admin):
+        return [(str(client.pk), str(client)) for client in visible_clients(request.user)]
+
+
+class ApplicationFilter(ScopedFilter):
     title = "application"
     parameter_name = "application"
-
-    def __init__(self, request, params, model, model_admin):
-        self.application_path = model_admin.application_path
-        super().__init__(request, params, model, model_admin)
+    path_attribute = "application_path"
 
     def lookups(self, request, model_admin):
         applications = Application.objects.filter(
             client__in=visible_clients(request.user)
         ).select_related("client")
         return [(str(app.pk), str(app)) for app in applications]
-
-    def queryset(self, request, queryset):
-        if self.value() is None:
-            return queryset
-        application_pk = parse_id(self.value())
-        if application_pk is None:
-            return queryset.none()
-        return queryset.filter(**{self.application_path: application_pk})
 
 
 class EstimatedCountPaginator(Paginator):

@@ -25,6 +25,7 @@ from django_q.tasks import async_task
 
 from clients.models import Client
 from clients.signing import sign
+from notifications.backoff import retry_delay
 from notifications.models import CallbackState, ClientCallback, Notification
 
 logger = logging.getLogger(__name__)
@@ -98,11 +99,7 @@ def _post(callback: ClientCallback) -> None:
         state, next_attempt_at = CallbackState.FAILED, timezone.now()
         logger.warning("Callback %s to %s given up: %s", callback.pk, callback.url, answer)
     else:
-        delay = settings.DELIVERY_RETRY_BASE_SECONDS * 2 ** (attempts - 1)
-        state, next_attempt_at = (
-            CallbackState.PENDING,
-            timezone.now() + timedelta(seconds=min(delay, settings.DELIVERY_RETRY_MAX_SECONDS)),
-        )
+        state, next_attempt_at = CallbackState.PENDING, timezone.now() + retry_delay(attempts)
     ClientCallback.objects.filter(pk=callback.pk).update(
         state=state,
         attempts=attempts,

@@ -14,7 +14,6 @@ idempotency key, which providers that support one use to drop the duplicate.
 """
 
 import logging
-import random
 import time
 from datetime import timedelta
 from typing import NamedTuple
@@ -27,6 +26,7 @@ from django.utils import timezone
 from clients.config_cache import cached
 from notifications.backends import backends_for
 from notifications.backends.base import SENT, TRANSIENT, SendResult
+from notifications.backoff import retry_delay
 from notifications.events import event_record, events_record_for_ids
 from notifications.media import get_medium
 from notifications.models import (
@@ -326,13 +326,6 @@ def _hold(delivery: Delivery, until) -> str:
                 f"held for the client's quiet hours until {until:%Y-%m-%d %H:%M %Z}",
             )
     return "held"
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff with ±20% jitter, so retries of many deliveries spread out."""
-    base = settings.DELIVERY_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)
-    seconds = min(base, settings.DELIVERY_RETRY_MAX_SECONDS) * random.uniform(0.8, 1.2)  # noqa: S311
-    return timedelta(seconds=seconds)
 
 
 def rendered_content(delivery: Delivery) -> dict:

@@ -63,28 +63,28 @@ def start_cluster(tmp_path):
             cluster.kill()
 
 
-def accept_notifications(monkeypatch, count: int, prefix: str) -> list[int]:
+def accept_notifications(count: int, prefix: str) -> list[int]:
     """`count` accepted SMS notifications for client 8002's ABC; their delivery ids.
 
-    Intake queues a dispatch task after each one; here the test queues the work itself.
+    Intake queues a dispatch task after each one; the queue is emptied afterwards,
+    so that the test decides when work starts.
     """
     client = ClientFactory(client_id="8002")
     application = ApplicationFactory(client=client, code="ABC")
     ContentTemplateFactory(application=application, medium="sms", body="Bank Demo [customerName]")
-    with monkeypatch.context() as patch:
-        patch.setattr("notifications.intake.enqueue_dispatch", lambda: None)
-        for n in range(count):
-            notification_create(
-                client=client,
-                application_code="ABC",
-                reference=f"{prefix}-{n:04d}",
-                values={
-                    "customerName": f"Customer {n}",
-                    "balance": "1",
-                    "dueDate": "09-09-2015",
-                    "msisdn": "081234567890",
-                },
-            )
+    for n in range(count):
+        notification_create(
+            client=client,
+            application_code="ABC",
+            reference=f"{prefix}-{n:04d}",
+            values={
+                "customerName": f"Customer {n}",
+                "balance": "1",
+                "dueDate": "09-09-2015",
+                "msisdn": "081234567890",
+            },
+        )
+    get_broker().purge_queue()
     return list(Delivery.objects.order_by("id").values_list("id", flat=True))
 
 
@@ -124,9 +124,9 @@ def assert_sent_exactly_once(delivery_ids: list[int], accepted: dict[str, str]) 
 
 
 def test_a_worker_killed_mid_chunk_loses_nothing_and_sends_nothing_twice(
-    sms_sink, broker, start_cluster, monkeypatch
+    sms_sink, broker, start_cluster
 ):
-    delivery_ids = accept_notifications(monkeypatch, 300, "CRASH")
+    delivery_ids = accept_notifications(300, "CRASH")
     # The provider takes its time: it accepts each message and answers 30 ms later,
     # so a kill right after an acceptance lands while the worker awaits the answer.
     sms_sink.slow_seconds = 0.03
@@ -211,10 +211,8 @@ def test_a_worker_killed_mid_chunk_loses_nothing_and_sends_nothing_twice(
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SKIP LOCKED is PostgreSQL's")
-def test_two_workers_on_postgresql_never_send_a_delivery_twice(
-    sms_sink, broker, start_cluster, monkeypatch
-):
-    delivery_ids = accept_notifications(monkeypatch, 400, "SHARED")
+def test_two_workers_on_postgresql_never_send_a_delivery_twice(sms_sink, broker, start_cluster):
+    delivery_ids = accept_notifications(400, "SHARED")
     # Each cluster sends to its own sink, so the sinks tell which cluster sent what.
     # A lease far longer than a chunk: no claim here may expire while its worker lives.
     other_sink = SmsSink().start()

@@ -1,6 +1,9 @@
 """django-q2 tasks: thin wrappers over notifications.dispatch, safe to run twice."""
 
+from functools import lru_cache
+
 from django.conf import settings
+from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from notifications.client_callbacks import client_callbacks_send_due
@@ -21,7 +24,14 @@ def dispatch_deliveries() -> int:
 
 
 def enqueue_dispatch() -> None:
-    async_task("notifications.tasks.dispatch_deliveries")
+    async_task("notifications.tasks.dispatch_deliveries", broker=_broker())
+
+
+@lru_cache(maxsize=1)
+def _broker():
+    # One broker per process: get_broker() would open a new Redis connection pool
+    # on every enqueue, which is an enqueue per accepted notification.
+    return get_broker()
 
 
 def send_client_callbacks() -> int:

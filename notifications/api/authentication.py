@@ -52,13 +52,11 @@ class ClientRateThrottle(BaseThrottle):
         now = time.time()
         window_start = int(now // self.WINDOW_SECONDS) * self.WINDOW_SECONDS
         key = f"kokatto:notif-rate:{client.pk}:{window_start}"
-        cache.add(key, 0, timeout=self.WINDOW_SECONDS + 5)
         try:
             count = cache.incr(key)
         except ValueError:
-            # The window's key expired between add and incr.
-            cache.set(key, 1, timeout=self.WINDOW_SECONDS + 5)
-            count = 1
+            # The window's first request (add: another worker may be creating it too).
+            count = 1 if cache.add(key, 1, timeout=self.WINDOW_SECONDS + 5) else cache.incr(key)
         self._wait = window_start + self.WINDOW_SECONDS - now
         return count <= client.api_rate_per_minute
 

@@ -20,7 +20,8 @@ twilio` uses the Twilio backend instead) pointed at a local sink:
 2. The sink's ceiling. One process (this one) posts the same messages (the same
    body and headers as the backend's `requests` sends) to the sink over one
    reused keep-alive connection (http.client), `--ceiling-messages` of them; then
-   the same with a `requests.Session`, the client each worker uses. The ratio
+   the same with the backends' own client (notifications.backends.http, a urllib3
+   pool), and with a `requests.Session` for comparison. The ratio
    pipeline ÷ ceiling says how far the pipeline is from the gateway's limit.
 
 The sink runs in a process of its own (not sharing this process's GIL): an
@@ -369,6 +370,21 @@ def ceiling_requests(url, payload, key_header, auth, count) -> tuple[float, int]
     elapsed = time.perf_counter() - started
     session.close()
     return count / elapsed, failures
+
+
+def ceiling_backend_client(url, payload, key_header, auth, count) -> tuple[float, int]:
+    """The same with the HTTP backends' client (notifications/backends/http.py)."""
+    from notifications.backends.http import HttpClient
+
+    client = HttpClient(timeout=(3.05, 10), pool_size=1, basic_auth=auth)
+    failures = 0
+    started = time.perf_counter()
+    for number in range(count):
+        answer = client.post(
+            url, form=payload, headers={key_header: f"kokatto-ceiling-backend-{number}"}
+        )
+        failures += answer.status != 201
+    return count / (time.perf_counter() - started), failures
 
 
 def requests_like_headers(body: bytes, auth) -> dict[str, str]:
@@ -1044,13 +1060,23 @@ def main() -> int:
             + ")",
             flush=True,
         )
-        requests_count = max(1, arguments.ceiling_messages // 4)
+        client_count = max(1, arguments.ceiling_messages // 4)
+        client_rate, failures = ceiling_backend_client(
+            f"http://{HOST}:{sink.port}{path}", payload, key_header, auth, client_count
+        )
+        print(
+            f"             {client_rate:.0f} messages/s with the backends' client, a urllib3 "
+            f"pool ({client_count} messages)"
+            + (f"; !! {failures} answers not 201" if failures else ""),
+            flush=True,
+        )
+        requests_count = client_count
         requests_rate, failures = ceiling_requests(
             f"http://{HOST}:{sink.port}{path}", payload, key_header, auth, requests_count
         )
         print(
-            f"             {requests_rate:.0f} messages/s with a requests.Session, the backends' "
-            f"client ({requests_count} messages)"
+            f"             {requests_rate:.0f} messages/s with a requests.Session, for "
+            f"comparison ({requests_count} messages)"
             + (f"; !! {failures} answers not 201" if failures else ""),
             flush=True,
         )

@@ -190,6 +190,11 @@ API_CONFIG_CACHE_SECONDS = env.int("API_CONFIG_CACHE_SECONDS", default=10)
 
 # Delivery pipeline (notifications/dispatch.py).
 DELIVERY_CHUNK_SIZE = env.int("DELIVERY_CHUNK_SIZE", default=100)
+# A chunk goes out in groups: one statement renews a group's leases, one
+# transaction records its outcomes; HTTP backends send a group's messages over
+# up to DELIVERY_SEND_CONCURRENCY connections at once per worker process.
+DELIVERY_SEND_GROUP = env.int("DELIVERY_SEND_GROUP", default=50)
+DELIVERY_SEND_CONCURRENCY = env.int("DELIVERY_SEND_CONCURRENCY", default=8)
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=120)
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
 DELIVERY_RETRY_BASE_SECONDS = env.int("DELIVERY_RETRY_BASE_SECONDS", default=30)

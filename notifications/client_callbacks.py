@@ -17,7 +17,6 @@ import logging
 import time
 from datetime import timedelta
 
-import requests
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -25,6 +24,7 @@ from django_q.tasks import async_task
 
 from clients.models import Client
 from clients.signing import sign
+from notifications.backends.http import HttpClient, HttpFailure
 from notifications.backoff import retry_delay
 from notifications.models import CallbackState, ClientCallback, Notification
 
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 # Notification statuses worth a callback: nothing more is expected until a receipt.
 REPORTED_STATUSES = {"SENT", "DELIVERED", "FAILED", "CANCELLED"}
 LEASE = timedelta(seconds=60)
-_session = requests.Session()
+_http = HttpClient(timeout=(3.05, 10), pool_size=1)
 
 
 def client_callback_queue(*, notification_id: int) -> ClientCallback | None:
@@ -88,10 +88,10 @@ def _post(callback: ClientCallback) -> None:
     body = json.dumps(callback.payload, separators=(",", ":"), ensure_ascii=False).encode()
     headers = signature_headers(callback.notification.client, body)
     try:
-        response = _session.post(callback.url, data=body, headers=headers, timeout=(3.05, 10))
-        answer, succeeded = f"HTTP {response.status_code}", response.ok
-    except requests.RequestException as exc:
-        answer, succeeded = f"{type(exc).__name__}: {exc}"[:200], False
+        response = _http.post(callback.url, body=body, headers=headers)
+        answer, succeeded = f"HTTP {response.status}", response.ok
+    except HttpFailure as exc:
+        answer, succeeded = str(exc)[:200], False
     attempts = callback.attempts + 1
     if succeeded:
         state, next_attempt_at = CallbackState.DONE, timezone.now()

@@ -14,8 +14,10 @@ idempotency key, which providers that support one use to drop the duplicate.
 """
 
 import logging
-import time
-from datetime import timedelta
+import os
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 
 from django.conf import settings
@@ -25,7 +27,7 @@ from django.utils import timezone
 
 from clients.config_cache import cached
 from notifications.backends import backends_for
-from notifications.backends.base import SENT, TRANSIENT, SendResult
+from notifications.backends.base import SENT, TRANSIENT, ChannelBackend, SendResult
 from notifications.backoff import retry_delay
 from notifications.events import event_record, events_record_for_ids
 from notifications.media import get_medium
@@ -36,17 +38,13 @@ from notifications.models import (
     Notification,
     NotificationStatus,
 )
+from notifications.row_updates import rows_update
 from notifications.status import notification_refresh_status, notifications_refresh_statuses
 from templates_app.models import ContentTemplate
 from templates_app.rendering import prepare
 from templates_app.validation import PART_ESCAPES_HTML, field_formats
 
 logger = logging.getLogger(__name__)
-
-
-# Outcomes are recorded in groups of this many sends, or at least this often.
-RECORD_EVERY = 20
-RECORD_AFTER_SECONDS = 2.0
 
 
 class NoTemplate(Exception):
@@ -59,22 +57,14 @@ class Claim(NamedTuple):
 
 
 def dispatch_due(*, limit: int | None = None) -> int:
-    """Claim up to `limit` due deliveries and send each. Returns how many were claimed."""
+    """Claim up to `limit` due deliveries and send them. Returns how many were claimed."""
     claims = deliveries_claim(limit=limit or settings.DELIVERY_CHUNK_SIZE)
-    # One read for the whole chunk; each send still checks its own claim.
+    # One read for the whole chunk; each group still checks its claims.
     deliveries = _with_notification(Delivery.objects.filter(pk__in=[c.delivery_id for c in claims]))
     by_id = {delivery.pk: delivery for delivery in deliveries}
-    outcomes, recorded_at = [], time.monotonic()
-    for claim in claims:
-        outcome = _send_claimed(by_id[claim.delivery_id], claim.claim)
-        if isinstance(outcome, Outcome):
-            outcomes.append(outcome)
-        # Recording in groups saves transactions; recording often keeps short
-        # the window in which a crash leaves a sent delivery unrecorded.
-        if len(outcomes) >= RECORD_EVERY or time.monotonic() - recorded_at > RECORD_AFTER_SECONDS:
-            _record_many(outcomes)
-            outcomes, recorded_at = [], time.monotonic()
-    _record_many(outcomes)
+    group = settings.DELIVERY_SEND_GROUP
+    for start in range(0, len(claims), group):
+        claimed_send([(by_id[c.delivery_id], c.claim) for c in claims[start : start + group]])
     return len(claims)
 
 
@@ -141,65 +131,139 @@ def delivery_send(*, delivery_id: int, claim: int) -> str:
     the delivery is no longer this claim's to send.
     """
     delivery = _with_notification(Delivery.objects).get(pk=delivery_id)
-    outcome = _send_claimed(delivery, claim)
-    if isinstance(outcome, str):
-        return outcome
-    if outcome is None or not _record_many([outcome]):
-        return "skipped"
-    return outcome.result.outcome
+    return claimed_send([(delivery, claim)]).get(delivery_id, "skipped")
 
 
-def _send_claimed(delivery: Delivery, claim: int) -> "Outcome | str | None":
-    """Send one claimed delivery; returns its Outcome to record, None when the
-    claim has lapsed, or "held" when quiet hours put it back."""
-    if delivery.status != DeliveryStatus.SENDING or delivery.claims != claim:
-        return None
+def claimed_send(claimed: list[tuple[Delivery, int]]) -> dict[int, str]:
+    """Send a group of claimed deliveries and record what became of them.
+
+    Each pair is a delivery and the claim number its claim gave it. One
+    statement renews the group's leases, the sends run side by side (for
+    backends that allow it), one transaction records the outcomes. Returns the
+    outcome of each delivery recorded; one whose claim lapsed is left out.
+    """
     now = timezone.now()
+    decided, to_send, notes = [], [], {}
+    for delivery, claim in claimed:
+        if delivery.status != DeliveryStatus.SENDING or delivery.claims != claim:
+            continue
+        outcome = _decided_before_sending(delivery, now, notes)
+        if outcome is None:
+            to_send.append(delivery)
+        else:
+            decided.append(outcome)
+    return _record_many(decided + _send_all(_renew_leases(to_send, now), notes))
+
+
+def _decided_before_sending(delivery: Delivery, now, notes: dict) -> "Outcome | None":
+    """The outcome of a delivery that must not go out now, or None to send it.
+
+    Renders it on the way (once: the rendering is stored with its outcome) and
+    notes the template version in `notes`, for its sent event.
+    """
     expires_at = delivery.notification.expires_at
     if expires_at is not None and now >= expires_at:
         return Outcome(delivery, EXPIRED_RESULT, provider="")
     if get_medium(delivery.medium).held_in_quiet_hours:
         held_until = delivery.notification.client.quiet_hours_end_after(now)
         if held_until is not None:
-            return _hold(delivery, held_until)
-    content = {}
+            if expires_at is not None and held_until >= expires_at:
+                return Outcome(delivery, EXPIRED_RESULT, provider="")
+            return Outcome(delivery, HELD_RESULT, provider="", held_until=held_until)
     if delivery.template_version_id is None:
         try:
             content = rendered_content(delivery)
         except NoTemplate as exc:
             return Outcome(delivery, SendResult.permanent(str(exc)), provider="")
-    # A chunk can take longer than the lease it was claimed with; a worker whose
-    # lease ran out must not send what another worker may have claimed since.
-    # So each send first renews this claim's lease and counts the attempt, and
-    # goes ahead only if the claim is still valid. (The rendering is stored when
-    # the outcome is recorded.)
-    renewed = Delivery.objects.filter(
-        pk=delivery.pk, status=DeliveryStatus.SENDING, claims=claim, lease_expires_at__gt=now
-    ).update(
-        lease_expires_at=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
-        attempts=F("attempts") + 1,
+        for name, value in content.items():
+            setattr(delivery, name, value)
+        version = content["template_version"]
+        notes[delivery.pk] = f"; rendered with template version {version.number}"
+    return None
+
+
+def _renew_leases(deliveries: list[Delivery], now) -> list[Delivery]:
+    """Renew the group's leases and count its attempts; returns the deliveries still ours.
+
+    A chunk can take longer than the lease it was claimed with, and a worker
+    whose lease ran out must not send what another worker may have claimed
+    since: the claim number and an unexpired lease prove the claim is still
+    ours. The attempt is counted before the send, so one begun when a worker
+    died may not have reached the provider.
+    """
+    lease_end = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    renewed = set(
+        rows_update(
+            Delivery,
+            [
+                {
+                    "id": d.pk,
+                    "claims": d.claims,
+                    "lease_expires_at": lease_end,
+                    "attempts": d.attempts + 1,
+                }
+                for d in deliveries
+            ],
+            match=["id", "claims"],
+            assign=["lease_expires_at", "attempts"],
+            guard={"status": DeliveryStatus.SENDING, "lease_expires_at__gt": now},
+        )
     )
-    if not renewed:
-        return None
-    delivery.attempts += 1
-    for name, value in content.items():
-        setattr(delivery, name, value)
-    backends = backends_for(delivery.medium)
-    backend = backends[_backend_index(delivery.attempts, len(backends))]
+    lapsed = [d.pk for d in deliveries if d.pk not in renewed]
+    if lapsed:
+        logger.warning("Deliveries %s: the lease lapsed before sending", lapsed)
+    ours = [d for d in deliveries if d.pk in renewed]
+    for delivery in ours:
+        delivery.attempts += 1
+    return ours
+
+
+class _Send(NamedTuple):
+    delivery: Delivery
+    backend: ChannelBackend
+    backend_count: int
+    note: str
+
+
+def _send_all(deliveries: list[Delivery], notes: dict[int, str]) -> list["Outcome"]:
+    """Send each delivery through its backend; backends that allow it send side by side."""
+    sends = []
+    for delivery in deliveries:
+        backends = backends_for(delivery.medium)
+        backend = backends[_backend_index(delivery.attempts, len(backends))]
+        sends.append(_Send(delivery, backend, len(backends), notes.get(delivery.pk, "")))
+    side_by_side = [s for s in sends if s.backend.concurrent_sends]
+    outcomes = [_send_one(s) for s in sends if not s.backend.concurrent_sends]
+    if len(side_by_side) > 1 and settings.DELIVERY_SEND_CONCURRENCY > 1:
+        pool = _send_pool(os.getpid(), settings.DELIVERY_SEND_CONCURRENCY)
+        outcomes += pool.map(_send_one, side_by_side)
+    else:
+        outcomes += [_send_one(s) for s in side_by_side]
+    return outcomes
+
+
+@lru_cache(maxsize=1)
+def _send_pool(pid: int, size: int) -> ThreadPoolExecutor:
+    """The worker process's send threads (keyed by pid: a forked worker makes its own)."""
+    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="kokatto-send")
+
+
+def _send_one(send: _Send) -> "Outcome":
+    """Runs in a send thread: no database access here, only the backend's send."""
+    delivery, backend = send.delivery, send.backend
     try:
         result = backend.send(delivery)
     except Exception as exc:
         # A backend bug must not leave the delivery stuck in SENDING.
         logger.exception("Backend %s failed on delivery %s", backend.name, delivery.pk)
         result = SendResult.transient(f"{type(exc).__name__}: {exc}")
-    rendered = (
-        f"; rendered with template version {content['template_version'].number}" if content else ""
-    )
-    return Outcome(delivery, result, backend.name, len(backends), rendered)
+    return Outcome(delivery, result, backend.name, send.backend_count, send.note)
 
 
 # Not a provider's answer: the platform's own decision not to send late.
 EXPIRED_RESULT = SendResult("expired", error="expiresAt passed before it could be sent")
+# Nor this: quiet hours put the delivery back until morning (no attempt was made).
+HELD_RESULT = SendResult("held")
 
 
 def _backend_index(attempts: int, backend_count: int) -> int:
@@ -215,75 +279,103 @@ class Outcome(NamedTuple):
     provider: str
     backend_count: int = 1
     note: str = ""
+    held_until: datetime | None = None
 
 
-def _record(delivery: Delivery, result: SendResult, *, provider: str, **options) -> str:
-    """Record one outcome now; returns the outcome, or "skipped" if the claim lapsed."""
-    recorded = _record_many([Outcome(delivery, result, provider, **options)])
-    return result.outcome if recorded else "skipped"
+# The Delivery columns an outcome writes (from the delivery as the worker holds it).
+RECORDED_FIELDS = [
+    "status",
+    "lease_expires_at",
+    "updated_at",
+    "last_error",
+    "next_attempt_at",
+    "subject",
+    "body",
+    "html_body",
+    "template_version",
+    "sent_at",
+    "provider",
+    "provider_message_id",
+]
 
 
-def _record_many(outcomes: list[Outcome]) -> int:
+def _record_many(outcomes: list[Outcome]) -> dict[int, str]:
     """Store outcomes, their events and their notifications' statuses in one transaction.
 
-    Returns how many were recorded: one whose claim lapsed meanwhile (another
-    worker claimed it again after our lease ran out) is left to that worker.
+    Returns the outcome of each delivery recorded: one whose claim lapsed
+    meanwhile (another worker claimed it again after our lease ran out) is
+    left to that worker.
     """
     if not outcomes:
-        return 0
+        return {}
     now = timezone.now()
-    events, notifications = [], {}
+    details = {o.delivery.pk: _apply_outcome(o, now) + o.note for o in outcomes}
+    rows = [
+        {"id": o.delivery.pk, "claims": o.delivery.claims}
+        | {name: _field_value(o.delivery, name) for name in RECORDED_FIELDS}
+        for o in outcomes
+    ]
     with transaction.atomic():
-        for outcome in outcomes:
-            delivery = outcome.delivery
-            new_status, changes, detail = _outcome_changes(outcome, now)
-            # The claim number proves the claim is still ours.
-            updated = Delivery.objects.filter(
-                pk=delivery.pk, status=DeliveryStatus.SENDING, claims=delivery.claims
-            ).update(status=new_status, **changes)
-            if not updated:
-                logger.warning("Delivery %s was claimed by another worker meanwhile", delivery.pk)
-                continue
-            events.append(
-                DeliveryEvent(
-                    delivery_id=delivery.pk,
-                    old_status=DeliveryStatus.SENDING,
-                    new_status=new_status,
-                    detail=detail + outcome.note,
-                )
+        recorded = set(
+            rows_update(
+                Delivery,
+                rows,
+                match=["id", "claims"],
+                assign=RECORDED_FIELDS,
+                guard={"status": DeliveryStatus.SENDING},
             )
-            notifications[delivery.notification_id] = bool(
-                delivery.notification.client.callback_url
+        )
+        if len(recorded) < len(outcomes):
+            lapsed = sorted({o.delivery.pk for o in outcomes} - recorded)
+            logger.warning("Deliveries %s were claimed by another worker meanwhile", lapsed)
+        DeliveryEvent.objects.bulk_create(
+            DeliveryEvent(
+                delivery_id=o.delivery.pk,
+                old_status=DeliveryStatus.SENDING,
+                new_status=o.delivery.status,
+                detail=details[o.delivery.pk],
             )
-        DeliveryEvent.objects.bulk_create(events)
-        if notifications:
+            for o in outcomes
+            if o.delivery.pk in recorded
+        )
+        # A held delivery waits as it was: its notification's status does not move.
+        wants_callbacks = {
+            o.delivery.notification_id: bool(o.delivery.notification.client.callback_url)
+            for o in outcomes
+            if o.delivery.pk in recorded and o.held_until is None
+        }
+        if wants_callbacks:
             notifications_refresh_statuses(
-                notification_ids=sorted(notifications), wants_callbacks=notifications
+                notification_ids=sorted(wants_callbacks), wants_callbacks=wants_callbacks
             )
-    return len(events)
+    return {o.delivery.pk: o.result.outcome for o in outcomes if o.delivery.pk in recorded}
 
 
-def _outcome_changes(outcome: Outcome, now) -> tuple[str, dict, str]:
-    """The delivery's new status, the fields to store and the event's detail."""
+def _field_value(delivery: Delivery, name: str):
+    return delivery.template_version_id if name == "template_version" else getattr(delivery, name)
+
+
+def _apply_outcome(outcome: Outcome, now) -> str:
+    """Set the delivery's new status and fields (in memory); returns the event's detail."""
     delivery, result, provider = outcome.delivery, outcome.result, outcome.provider
-    changes = {"lease_expires_at": None, "updated_at": now, "last_error": result.error}
-    if delivery.template_version_id is not None:
-        changes.update(
-            subject=delivery.subject,
-            body=delivery.body,
-            html_body=delivery.html_body,
-            template_version_id=delivery.template_version_id,
-        )
+    delivery.lease_expires_at = None
+    delivery.updated_at = now
+    if result is HELD_RESULT:
+        delivery.status = DeliveryStatus.PENDING
+        delivery.next_attempt_at = outcome.held_until
+        return f"held for the client's quiet hours until {outcome.held_until:%Y-%m-%d %H:%M %Z}"
+    delivery.last_error = result.error
     if result.outcome == SENT:
-        changes.update(
-            sent_at=now, provider=provider, provider_message_id=result.provider_message_id
-        )
-        detail = f"sent by {provider}" + (
+        delivery.status = DeliveryStatus.SENT
+        delivery.sent_at = now
+        delivery.provider = provider
+        delivery.provider_message_id = result.provider_message_id
+        return f"sent by {provider}" + (
             f" as {result.provider_message_id}" if result.provider_message_id else ""
         )
-        return DeliveryStatus.SENT, changes, detail
-    if result.outcome == EXPIRED_RESULT.outcome:
-        return DeliveryStatus.EXPIRED, changes, "not sent: expiresAt passed"
+    if result is EXPIRED_RESULT:
+        delivery.status = DeliveryStatus.EXPIRED
+        return "not sent: expiresAt passed"
     if (
         result.outcome == TRANSIENT
         and delivery.attempts < settings.DELIVERY_MAX_ATTEMPTS * outcome.backend_count
@@ -293,39 +385,15 @@ def _outcome_changes(outcome: Outcome, now) -> tuple[str, dict, str]:
         failure = f"attempt {delivery.attempts} by {provider} failed ({result.error})"
         expires_at = delivery.notification.expires_at
         if expires_at is not None and retry_at >= expires_at:
-            return DeliveryStatus.EXPIRED, changes, f"{failure}; a retry would come after expiresAt"
-        changes["next_attempt_at"] = retry_at
-        return DeliveryStatus.PENDING, changes, f"{failure}; retry at {retry_at:%H:%M:%S}"
-    detail = (
-        f"failed after {delivery.attempts} attempt(s), last by {provider}: {result.error}"
-        if provider
-        else f"failed: {result.error}"
-    )
-    return DeliveryStatus.FAILED, changes, detail
-
-
-def _hold(delivery: Delivery, until) -> str:
-    """Put a delivery back until the client's quiet hours end (no attempt was made)."""
-    expires_at = delivery.notification.expires_at
-    if expires_at is not None and until >= expires_at:
-        return _record(delivery, EXPIRED_RESULT, provider="")
-    with transaction.atomic():
-        updated = Delivery.objects.filter(
-            pk=delivery.pk, status=DeliveryStatus.SENDING, claims=delivery.claims
-        ).update(
-            status=DeliveryStatus.PENDING,
-            next_attempt_at=until,
-            lease_expires_at=None,
-            updated_at=timezone.now(),
-        )
-        if updated:
-            event_record(
-                delivery.pk,
-                DeliveryStatus.SENDING,
-                DeliveryStatus.PENDING,
-                f"held for the client's quiet hours until {until:%Y-%m-%d %H:%M %Z}",
-            )
-    return "held"
+            delivery.status = DeliveryStatus.EXPIRED
+            return f"{failure}; a retry would come after expiresAt"
+        delivery.status = DeliveryStatus.PENDING
+        delivery.next_attempt_at = retry_at
+        return f"{failure}; retry at {retry_at:%H:%M:%S}"
+    delivery.status = DeliveryStatus.FAILED
+    if provider:
+        return f"failed after {delivery.attempts} attempt(s), last by {provider}: {result.error}"
+    return f"failed: {result.error}"
 
 
 def rendered_content(delivery: Delivery) -> dict:

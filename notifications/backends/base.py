@@ -35,6 +35,9 @@ class ChannelBackend:
     """
 
     name = "backend"
+    # Whether one process may call `send` from several threads at once. Such a
+    # send must not touch the database: it runs outside the worker's thread.
+    concurrent_sends = False
 
     def send(self, delivery) -> SendResult:
         raise NotImplementedError
@@ -42,11 +45,3 @@ class ChannelBackend:
 
 def idempotency_key(delivery) -> str:
     return f"kokatto-delivery-{delivery.pk}"
-
-
-def json_or_none(response):
-    """A requests.Response's JSON, or None when the body is not JSON."""
-    try:
-        return response.json()
-    except ValueError:
-        return None

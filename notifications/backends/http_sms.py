@@ -4,20 +4,22 @@ import base64
 import hashlib
 import hmac
 
-import requests
+from django.conf import settings
 
-from notifications.backends.base import ChannelBackend, SendResult, idempotency_key, json_or_none
+from notifications.backends.base import ChannelBackend, SendResult, idempotency_key
+from notifications.backends.http import HttpAnswer, HttpClient, HttpFailure
 from notifications.backends.ratelimit import ProviderRateLimit
 
 
 class HttpSmsBackend(ChannelBackend):
     """POST each SMS to a gateway URL; the field names and answer shape are configurable.
 
-    One requests.Session per worker process keeps connections to the gateway
-    open; every request has a connect and a read timeout.
+    One connection pool per worker process keeps connections to the gateway
+    open for its send threads; every request has a connect and a read timeout.
     """
 
     name = "http-sms"
+    concurrent_sends = True
 
     def __init__(
         self,
@@ -46,11 +48,13 @@ class HttpSmsBackend(ChannelBackend):
         self.timeout = tuple(timeout)
         self.name = name or self.name
         self.rate_limit = ProviderRateLimit(self.name, rate_per_second)
-        self.session = requests.Session()
-        if username:
-            self.session.auth = (username, password)
-        if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
+        self.http = HttpClient(
+            timeout=self.timeout,
+            # Enough pooled connections for the dispatcher's send threads.
+            pool_size=max(1, settings.DELIVERY_SEND_CONCURRENCY),
+            headers={"Authorization": f"Bearer {token}"} if token else None,
+            basic_auth=(username, password) if username else None,
+        )
 
     def payload(self, delivery) -> dict:
         names = self.field_names
@@ -62,25 +66,25 @@ class HttpSmsBackend(ChannelBackend):
 
     def send(self, delivery) -> SendResult:
         payload = self.payload(delivery)
-        body = {"json": payload} if self.encoding == "json" else {"data": payload}
+        body = {"json_body": payload} if self.encoding == "json" else {"form": payload}
         headers = {self.idempotency_header: idempotency_key(delivery)}
         self.rate_limit.acquire()
         try:
-            response = self.session.post(self.url, headers=headers, timeout=self.timeout, **body)
-        except requests.RequestException as exc:
-            return SendResult.transient(f"{type(exc).__name__}: {exc}")
+            response = self.http.post(self.url, headers=headers, **body)
+        except HttpFailure as exc:
+            return SendResult.transient(str(exc))
         return self.classify(response)
 
-    def classify(self, response: requests.Response) -> SendResult:
-        answer = json_or_none(response)
+    def classify(self, response: HttpAnswer) -> SendResult:
+        answer = response.json()
         if response.ok:
             fields = answer if isinstance(answer, dict) else {}
             message_id = str(fields.get(self.message_id_field) or "")
             # Accepted but unreadable: sending again could deliver it twice.
             note = "" if message_id else f"unreadable answer: {response.text[:200]!r}"
             return SendResult.sent(message_id, note)
-        reason = f"HTTP {response.status_code}: {self.reason(answer, response)}"
-        if response.status_code == 429 or response.status_code >= 500:
+        reason = f"HTTP {response.status}: {self.reason(answer, response)}"
+        if response.status == 429 or response.status >= 500:
             return SendResult.transient(reason)
         return SendResult.permanent(reason)
 

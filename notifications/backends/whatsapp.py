@@ -7,9 +7,8 @@ rendered text goes as a plain text message, which WhatsApp accepts only inside
 a customer-service window.
 """
 
-import requests
-
-from notifications.backends.base import ChannelBackend, SendResult, json_or_none
+from notifications.backends.base import ChannelBackend, SendResult
+from notifications.backends.http import HttpClient, HttpFailure
 from notifications.backends.ratelimit import ProviderRateLimit
 from templates_app.rendering import placeholder_values
 from templates_app.validation import field_formats
@@ -32,8 +31,11 @@ class WhatsAppCloudBackend(ChannelBackend):
         self.language = language
         self.timeout = tuple(timeout)
         self.rate_limit = ProviderRateLimit(self.name, rate_per_second)
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {access_token}"
+        self.http = HttpClient(
+            timeout=self.timeout,
+            pool_size=1,  # sends one at a time: its payload reads the application's fields
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
 
     def payload(self, delivery) -> dict:
         to = delivery.recipient.lstrip("+")
@@ -68,21 +70,19 @@ class WhatsAppCloudBackend(ChannelBackend):
     def send(self, delivery) -> SendResult:
         self.rate_limit.acquire()
         try:
-            response = self.session.post(
-                self.url, json=self.payload(delivery), timeout=self.timeout
-            )
-        except requests.RequestException as exc:
-            return SendResult.transient(f"{type(exc).__name__}: {exc}")
-        answer = json_or_none(response)
+            response = self.http.post(self.url, json_body=self.payload(delivery))
+        except HttpFailure as exc:
+            return SendResult.transient(str(exc))
+        answer = response.json()
         if response.ok:
             messages = answer.get("messages") if isinstance(answer, dict) else None
             if messages and isinstance(messages, list) and messages[0].get("id"):
                 return SendResult.sent(str(messages[0]["id"]))
             return SendResult.sent("", f"unreadable answer: {response.text[:200]!r}")
         error = answer.get("error", {}) if isinstance(answer, dict) else {}
-        reason = f"HTTP {response.status_code}: {error.get('message') or response.text[:200]}"
+        reason = f"HTTP {response.status}: {error.get('message') or response.text[:200]}"
         if error.get("code"):
             reason += f" (code {error['code']})"
-        if response.status_code == 429 or response.status_code >= 500:
+        if response.status == 429 or response.status >= 500:
             return SendResult.transient(reason)
         return SendResult.permanent(reason)

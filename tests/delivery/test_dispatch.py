@@ -233,3 +233,64 @@ def test_transient_failures_exhausting_one_backend_move_to_the_next(
     assert (delivery.status, delivery.attempts, delivery.provider) == ("SENT", 3, "console")
     failures = delivery.events.filter(detail__contains="by twilio failed")
     assert failures.count() == 2
+
+
+@pytest.fixture
+def sms_through_sink(settings, sms_sink):
+    settings.KOKATTO_CHANNEL_BACKENDS = {
+        "sms": [
+            {
+                "BACKEND": "notifications.backends.http_sms.TwilioSmsBackend",
+                "OPTIONS": sms_sink.twilio_options(timeout=(1, 2)),
+            }
+        ]
+    }
+    return sms_sink
+
+
+def test_a_slow_provider_gets_a_groups_messages_side_by_side(
+    client_8002, sms_template, sms_through_sink, settings
+):
+    settings.DELIVERY_SEND_CONCURRENCY = 4
+    sink = sms_through_sink
+    sink.slow_seconds = 0.3  # each answer comes late, but within the read timeout
+    sink.misbehave("slow", times=8)
+    for number in range(8):
+        accept(client_8002, reference=f"R-{number}")
+
+    assert dispatch_due() == 8
+
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"SENT"}
+    assert len(sink.messages) == 8
+    # One connection per message in flight: a second one opens only while the first is busy.
+    assert sink.connections > 1
+    sids = {message.sid for message in sink.messages}
+    assert set(Delivery.objects.values_list("provider_message_id", flat=True)) == sids
+
+
+def test_with_concurrency_one_a_worker_sends_one_message_at_a_time(
+    client_8002, sms_template, sms_through_sink, settings
+):
+    settings.DELIVERY_SEND_CONCURRENCY = 1
+    for number in range(5):
+        accept(client_8002, reference=f"R-{number}")
+
+    assert dispatch_due() == 5
+
+    assert len(sms_through_sink.messages) == 5
+    assert sms_through_sink.connections == 1
+
+
+def test_a_chunk_larger_than_a_group_is_sent_group_by_group(
+    client_8002, sms_template, settings, capsys
+):
+    settings.DELIVERY_SEND_GROUP = 2
+    for number in range(5):
+        accept(client_8002, reference=f"R-{number}")
+
+    assert dispatch_due() == 5
+
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"SENT"}
+    assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}
+    assert capsys.readouterr().out.count("[sms to +6281234567890]") == 5
+    assert set(Notification.objects.values_list("status", flat=True)) == {"SENT"}

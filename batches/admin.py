@@ -1,7 +1,20 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from batches.models import Batch
-from clients.admin_scoping import ClientFilter, ClientScopedAdmin, ReadOnlyAdminMixin
+from batches.inbox import batch_storage
+from batches.ingest import batch_reprocess
+from batches.models import Batch, RejectedLine
+from clients.admin_scoping import (
+    ClientFilter,
+    ClientScopedAdmin,
+    EstimatedCountPaginator,
+    ReadOnlyAdminMixin,
+    parse_id,
+)
+from clients.roles import is_operator, visible_clients
 
 
 @admin.register(Batch)
@@ -13,8 +26,141 @@ class BatchAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
         "lines_read",
         "lines_accepted",
         "lines_rejected",
+        "progress",
+        "duration",
+        "result_file",
         "created_at",
     ]
     list_filter = [ClientFilter, "status"]
     list_select_related = ["client"]
-    search_fields = ["file_name"]
+    search_fields = ["file_name", "sha256"]
+    fields = [
+        "client",
+        "file_name",
+        "status",
+        "failure_code",
+        "failure_message",
+        "duplicate_of",
+        "progress",
+        "lines_read",
+        "lines_accepted",
+        "rejected",
+        "duration",
+        "result_file",
+        "size_bytes",
+        "sha256",
+        "encryption",
+        "runs",
+        "inbox_path",
+        "archived_path",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    readonly_fields = ["progress", "rejected", "duration", "result_file"]
+    actions = ["reprocess"]
+
+    def has_operate_permission(self, request):
+        return is_operator(request.user)
+
+    @admin.action(
+        description="Reprocess selected failed batches (e.g. after the password was corrected)",
+        permissions=["operate"],
+    )
+    def reprocess(self, request, queryset):
+        batches = list(queryset.select_related("client"))
+        queued = sum(batch_reprocess(batch=batch) for batch in batches)
+        self.message_user(request, f"{queued} failed batch(es) queued again.")
+        if queued < len(batches):
+            self.message_user(
+                request,
+                "Only FAILED batches can be reprocessed; the others were left as they are.",
+                messages.WARNING,
+            )
+
+    @admin.display(description="progress")
+    def progress(self, batch):
+        percent = batch.progress_percent
+        return format_html(
+            '<progress max="100" value="{}" title="{}%"></progress> {}%', percent, percent, percent
+        )
+
+    @admin.display(description="duration")
+    def duration(self, batch):
+        if batch.started_at is None:
+            return "—"
+        seconds = int(((batch.finished_at or batch.updated_at) - batch.started_at).total_seconds())
+        minutes, seconds = divmod(seconds, 60)
+        return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+    @admin.display(description="result file")
+    def result_file(self, batch):
+        if not batch.result_path:
+            return "—"
+        url = reverse("admin:batches_batch_result", args=[batch.pk])
+        return format_html('<a href="{}">{}</a>', url, batch.result_path.rsplit("/", 1)[-1])
+
+    @admin.display(description="rejected lines")
+    def rejected(self, batch):
+        if not batch.lines_rejected:
+            return "0"
+        url = reverse("admin:batches_rejectedline_changelist") + f"?batch={batch.pk}"
+        return format_html('<a href="{}">{} rejected lines</a>', url, batch.lines_rejected)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:batch_id>/result/",
+                self.admin_site.admin_view(self.result_view),
+                name="batches_batch_result",
+            ),
+            *super().get_urls(),
+        ]
+
+    def result_view(self, request, batch_id: int):
+        """Download the result file, for whoever may see the batch (scoped by client)."""
+        if not self.has_view_permission(request):
+            raise Http404
+        batch = get_object_or_404(self.get_queryset(request), pk=batch_id)
+        storage = batch_storage()
+        if not batch.result_path or not storage.exists(batch.result_path):
+            raise Http404("This batch has no result file.")
+        return FileResponse(
+            storage.open(batch.result_path, "rb"),
+            as_attachment=True,
+            filename=batch.result_path.rsplit("/", 1)[-1],
+        )
+
+
+class BatchFilter(admin.SimpleListFilter):
+    """The rejected lines of one batch (the batch page links here)."""
+
+    title = "batch"
+    parameter_name = "batch"
+
+    def lookups(self, request, model_admin):
+        # Only the batch asked for, and only if the user may see it.
+        pk = parse_id(self.value() or "")
+        batch = Batch.objects.none()
+        if pk:
+            batch = Batch.objects.filter(
+                pk=pk, client__in=visible_clients(request.user)
+            ).select_related("client")
+        return [(str(b.pk), str(b)) for b in batch]
+
+    def queryset(self, request, queryset):
+        pk = parse_id(self.value() or "")
+        return queryset.filter(batch_id=pk) if pk else queryset
+
+
+@admin.register(RejectedLine)
+class RejectedLineAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
+    client_path = "batch__client"
+    list_display = ["line", "reference", "code", "message", "batch"]
+    list_filter = [BatchFilter, "code"]
+    list_select_related = ["batch__client"]
+    search_fields = ["reference", "=code", "message"]
+    ordering = ["batch", "line"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 100

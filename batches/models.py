@@ -11,23 +11,112 @@ class BatchStatus(models.TextChoices):
     DUPLICATE = "DUPLICATE", "Duplicate"
 
 
+UNFINISHED = [BatchStatus.RECEIVED, BatchStatus.PROCESSING]
+
+
 class Batch(models.Model):
-    """One file a client uploaded to its inbox. The batch issue fills in ingestion."""
+    """One file a client uploaded to its inbox, and what became of each of its lines.
+
+    batches/ingest.py reads it; `checkpoint_line` is the last line whose outcome
+    is committed, so a run that died resumes after it.
+    """
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="batches")
-    file_name = models.CharField(max_length=255)
+    file_name = models.CharField(max_length=255, help_text="The name the client uploaded.")
+    inbox_path = models.CharField(
+        max_length=500, default="", help_text="Where it was found in the storage."
+    )
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField("SHA-256", max_length=64, blank=True)
+    encryption = models.CharField(max_length=16, blank=True)
     status = models.CharField(
         max_length=16, choices=BatchStatus.choices, default=BatchStatus.RECEIVED
+    )
+    failure_code = models.CharField(max_length=32, blank=True)
+    failure_message = models.TextField(blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="duplicates"
     )
     lines_read = models.PositiveIntegerField(default=0)
     lines_accepted = models.PositiveIntegerField(default=0)
     lines_rejected = models.PositiveIntegerField(default=0)
+    checkpoint_line = models.PositiveIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0, help_text="Size of the decrypted CSV.")
+    bytes_done = models.BigIntegerField(default=0)
+    runs = models.PositiveIntegerField(default=0, help_text="Ingest runs started.")
+    lease_token = models.CharField(max_length=32, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    result_path = models.CharField(max_length=500, blank=True)
+    archived_path = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "batches"
+        constraints = [
+            # The same bytes are never ingested twice: a re-upload becomes a DUPLICATE.
+            models.UniqueConstraint(
+                fields=["client", "sha256"],
+                condition=~models.Q(sha256="") & ~models.Q(status="DUPLICATE"),
+                name="unique_batch_content_per_client",
+            ),
+            # Two overlapping inbox polls cannot both take the same file.
+            models.UniqueConstraint(
+                fields=["client", "inbox_path"],
+                condition=models.Q(status__in=["RECEIVED", "PROCESSING"]),
+                name="one_open_batch_per_inbox_file",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "lease_expires_at"], name="batch_status_idx")]
 
     def __str__(self) -> str:
         return f"{self.client.client_id}/{self.file_name}"
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status not in UNFINISHED:
+            return 100
+        if not self.bytes_total:
+            return 0
+        return min(100, self.bytes_done * 100 // self.bytes_total)
+
+
+class RejectedLine(models.Model):
+    """A line of a batch that was not accepted, and why (the result file says the same)."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="rejected_lines")
+    line = models.PositiveIntegerField()
+    reference = models.CharField("clientNotifRefId", max_length=100, blank=True)
+    code = models.CharField(max_length=32)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["batch", "line"]
+        constraints = [
+            # A resumed run can never reject a line twice.
+            models.UniqueConstraint(fields=["batch", "line"], name="one_rejection_per_batch_line")
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.code}"
+
+
+class InboxSighting(models.Model):
+    """What the last inbox poll saw of a file: it is taken once two looks agree."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField()
+    modified_at = models.DateTimeField()
+    seen_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "name"], name="one_sighting_per_inbox_file")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.size_bytes} bytes at {self.modified_at:%H:%M:%S})"

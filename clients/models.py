@@ -32,6 +32,13 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone.", code="invalid_time_zone")
 
 
+def batch_encryption_choices() -> list[tuple[str, str]]:
+    """The decryption methods batches/decryption.py registers (a new one needs no migration)."""
+    from batches.decryption import METHODS
+
+    return [(name, name) for name in METHODS]
+
+
 class Client(models.Model):
     """A bank, lender or biller that sends notifications through the platform."""
 
@@ -48,6 +55,12 @@ class Client(models.Model):
         max_length=64, default="Asia/Jakarta", validators=[validate_time_zone]
     )
     batch_password_encrypted = models.TextField(blank=True, default="", editable=False)
+    batch_encryption = models.CharField(
+        max_length=16,
+        choices=batch_encryption_choices,
+        default="7z",
+        help_text="How the client encrypts its batch files (7z: with its batch password).",
+    )
     callback_url = models.URLField(
         "status callback URL",
         blank=True,

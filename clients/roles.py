@@ -29,6 +29,7 @@ CLIENT_STAFF_PERMISSIONS = {
     "notifications.deliveryevent": ("view",),
     "notifications.clientcallback": ("view",),
     "batches.batch": ("view",),
+    "batches.rejectedline": ("view",),
 }
 
 SUPPORT_PERMISSIONS = dict.fromkeys(CLIENT_STAFF_PERMISSIONS, ("view",))

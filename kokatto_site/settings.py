@@ -115,8 +115,11 @@ else:
 Q_CLUSTER = {
     "name": "kokatto",
     "workers": env.int("Q_WORKERS", default=2),
-    "timeout": env.int("Q_TIMEOUT", default=600),
-    "retry": env.int("Q_RETRY", default=720),
+    # A task may run this long: sized for the largest batch file (a million lines
+    # take about a minute). `retry` stays above it, or django-q2 would start a
+    # second copy of a long ingest (which its lease would turn away anyway).
+    "timeout": env.int("Q_TIMEOUT", default=1800),
+    "retry": env.int("Q_RETRY", default=1900),
     "max_attempts": env.int("Q_MAX_ATTEMPTS", default=5),
     "catch_up": False,
     "save_limit": env.int("Q_SAVE_LIMIT", default=1000),
@@ -145,6 +148,15 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Batch ingestion (batches/): see the README's "Batch files".
+BATCH_POLL_MINUTES = env.int("BATCH_POLL_MINUTES", default=1)
+BATCH_CHUNK_LINES = env.int("BATCH_CHUNK_LINES", default=2000)
+BATCH_LEASE_SECONDS = env.int("BATCH_LEASE_SECONDS", default=300)
+BATCH_MAX_UNCOMPRESSED_BYTES = env.int("BATCH_MAX_UNCOMPRESSED_BYTES", default=2 * 1024**3)
+BATCH_MAX_RATIO = env.int("BATCH_MAX_RATIO", default=3000)
+# Local scratch space for a batch being ingested (the storage itself may be remote).
+BATCH_WORK_DIR = env.str("BATCH_WORK_DIR", default=str(VAR_DIR / "batch-work"))
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))

@@ -120,6 +120,77 @@ def notification_create(
     return CreateResult(notification=notification, created=True, deliveries=deliveries)
 
 
+@dataclass
+class ValidNotification:
+    """A notification that passed validation, not yet stored (batches insert many at once)."""
+
+    application: Application
+    reference: str
+    values: dict[str, str]
+    recipients: dict[str, str]  # medium -> address
+    schedule: dict  # send_at, expires_at
+    batch_line: int | None = None
+
+
+def application_schema(client: Client, code: str) -> ApplicationSchema | None:
+    """The application `code` of `client` with its fields and media (None if it has none)."""
+    return _application_schema(client, code)
+
+
+def notification_validate(
+    *,
+    client: Client,
+    schema: ApplicationSchema | None,
+    application_code: str,
+    reference: str,
+    values: dict[str, str],
+    send_at: str = "",
+    expires_at: str = "",
+) -> ValidNotification:
+    """What notification_create checks, without storing anything; raises IntakeError."""
+    application = _active_application(schema, client, application_code)
+    recipients, schedule = _validated(schema, client, reference, values, send_at, expires_at)
+    return ValidNotification(application, reference, values, recipients, schedule)
+
+
+def notifications_insert(
+    *, client: Client, valid: list[ValidNotification], source: str, batch=None
+) -> list[Notification]:
+    """Store validated notifications with their PENDING deliveries, in bulk.
+
+    Runs in the caller's transaction and queues one dispatch after its commit.
+    Raises IntegrityError when a reference is taken meanwhile.
+    """
+    now = timezone.now()
+    notifications = Notification.objects.bulk_create(
+        Notification(
+            client=client,
+            application=item.application,
+            reference=item.reference,
+            params=item.values,
+            source=source,
+            batch=batch,
+            batch_line=item.batch_line,
+            **item.schedule,
+        )
+        for item in valid
+    )
+    deliveries = Delivery.objects.bulk_create(
+        Delivery(
+            notification=notification,
+            medium=medium,
+            recipient=recipient,
+            next_attempt_at=item.schedule["send_at"] or now,
+        )
+        for notification, item in zip(notifications, valid, strict=True)
+        for medium, recipient in item.recipients.items()
+    )
+    events_record(deliveries=deliveries, old_status="", detail=f"accepted via {source}")
+    if notifications:
+        transaction.on_commit(enqueue_dispatch)
+    return notifications
+
+
 def notification_get(*, client: Client, reference: str) -> Notification:
     """The client's notification with this reference; raises IntakeError NOT_FOUND."""
     notification = Notification.objects.filter(client=client, reference=reference).first()

@@ -49,6 +49,9 @@ class Notification(models.Model):
         blank=True,
         related_name="notifications",
     )
+    batch_line = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The line of the batch file it came from."
+    )
     status = models.CharField(
         max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.ACCEPTED
     )
@@ -75,6 +78,12 @@ class Notification(models.Model):
                     | models.Q(source="batch", batch__isnull=False)
                 ),
                 name="batch_set_exactly_for_batch_source",
+            ),
+            # A resumed batch run can never accept a line twice.
+            models.UniqueConstraint(
+                fields=["batch", "batch_line"],
+                condition=models.Q(batch__isnull=False),
+                name="one_notification_per_batch_line",
             ),
         ]
         # Support looks a reference up across all clients.

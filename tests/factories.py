@@ -96,6 +96,7 @@ class BatchFactory(factory.django.DjangoModelFactory):
 
     client = factory.SubFactory(ClientFactory)
     file_name = factory.Sequence(lambda n: f"reminders-{n}.7z")
+    inbox_path = factory.LazyAttribute(lambda o: f"{o.client.client_id}/inbox/{o.file_name}")
 
 
 class NotificationFactory(factory.django.DjangoModelFactory):

@@ -1,0 +1,398 @@
+"""Ingesting one batch file: fetch, decrypt, parse, validate, store in chunks, answer.
+
+A run leases its batch (a token and a deadline on the batch row, like a
+delivery's claim): a second run of the same task, queued again by django-q2 or
+by the inbox poll, finds the lease held and leaves; a run whose worker died is
+followed by another once the lease runs out. Lines are stored in chunks, each
+in one transaction with the batch's checkpoint (the last line committed), the
+counters and a renewal of the lease; a run that lost its lease stores nothing
+more. A resumed run starts after the checkpoint, so every line is accepted
+once or rejected once. The database says so too: one notification and one
+rejection at most per batch line.
+"""
+
+import hashlib
+import logging
+import os
+import secrets
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from batches.decryption import BatchFileError, Limits, get_decryption
+from batches.inbox import batch_storage, home_path
+from batches.models import UNFINISHED, Batch, BatchStatus, RejectedLine
+from batches.parsing import ParsedLine, parse_lines
+from batches.results import result_write
+from notifications.intake import (
+    IntakeError,
+    ValidNotification,
+    application_schema,
+    notification_validate,
+    notifications_insert,
+)
+from notifications.models import Notification, Source
+
+logger = logging.getLogger(__name__)
+
+# Tokens of a line that are not application fields.
+LINE_KEYS = ("clientId", "appType", "clientNotifRefId", "sendAt", "expiresAt")
+
+
+class LeaseLost(Exception):
+    """Another run took the batch over (this run was slower than its lease)."""
+
+
+@dataclass
+class Rejection:
+    line: int
+    reference: str
+    code: str
+    message: str
+
+
+def batch_ingest(*, batch_id: int, progress: Callable[[Batch], None] | None = None) -> str:
+    """Ingest the batch to the end; returns its status, or "busy" if another run holds it."""
+    token = _lease(batch_id)
+    if token is None:
+        return "busy"
+    batch = Batch.objects.select_related("client").get(pk=batch_id)
+    work_dir = Path(settings.BATCH_WORK_DIR)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"batch-{batch.pk}-", dir=work_dir) as scratch:
+            return _ingest(batch, token, Path(scratch), progress)
+    except LeaseLost:
+        logger.warning("Batch %s: lease lost to another run; stopping", batch_id)
+        return "busy"
+
+
+def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
+    original = scratch / "original"
+    try:
+        digest, size = _fetch(batch, original)
+    except FileNotFoundError:
+        return _finish_failed(batch, token, scratch, None, "FILE_MISSING", "The file is gone.")
+    duplicate_of = _record_content(batch, token, digest, size)
+    if duplicate_of is not None:
+        return _finish_duplicate(batch, token, scratch, original, duplicate_of)
+    try:
+        method = get_decryption(batch.encryption)
+        limits = Limits(
+            max_bytes=settings.BATCH_MAX_UNCOMPRESSED_BYTES, max_ratio=settings.BATCH_MAX_RATIO
+        )
+        with (
+            original.open("rb") as source,
+            method.open_plaintext(
+                source, password=batch.client.batch_password(), limits=limits, workdir=scratch
+            ) as plaintext,
+        ):
+            _ingest_lines(batch, token, plaintext, progress)
+    except BatchFileError as exc:
+        return _finish_failed(batch, token, scratch, original, exc.code, exc.message)
+    return _finish_done(batch, token, scratch, original)
+
+
+def _lease(batch_id: int) -> str | None:
+    """Take the batch if it is waiting or its last run's lease ran out; returns the token."""
+    now = timezone.now()
+    token = secrets.token_hex(16)
+    taken = (
+        Batch.objects.filter(pk=batch_id, status__in=UNFINISHED)
+        .exclude(status=BatchStatus.PROCESSING, lease_expires_at__gte=now)
+        .update(
+            status=BatchStatus.PROCESSING,
+            lease_token=token,
+            lease_expires_at=now + timedelta(seconds=settings.BATCH_LEASE_SECONDS),
+            runs=F("runs") + 1,
+            updated_at=now,
+        )
+    )
+    if not taken:
+        return None
+    Batch.objects.filter(pk=batch_id, started_at__isnull=True).update(started_at=now)
+    return token
+
+
+def _held(batch: Batch, token: str, **changes) -> None:
+    """Store `changes` on the batch and renew the lease, if the lease is still ours."""
+    now = timezone.now()
+    updated = Batch.objects.filter(
+        pk=batch.pk, lease_token=token, status=BatchStatus.PROCESSING
+    ).update(
+        lease_expires_at=now + timedelta(seconds=settings.BATCH_LEASE_SECONDS),
+        updated_at=now,
+        **changes,
+    )
+    if not updated:
+        raise LeaseLost
+    for name, value in changes.items():
+        if not hasattr(value, "resolve_expression"):
+            setattr(batch, name, value)
+
+
+def _fetch(batch: Batch, destination: Path) -> tuple[str, int]:
+    """Copy the file from the storage (its inbox, or where an earlier run moved it)."""
+    storage = batch_storage()
+    path = batch.inbox_path
+    if batch.archived_path and not storage.exists(path):
+        path = batch.archived_path
+    digest, size = hashlib.sha256(), 0
+    with storage.open(path, "rb") as source, destination.open("wb") as out:
+        while chunk := source.read(1024 * 1024):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _record_content(batch: Batch, token: str, digest: str, size: int) -> Batch | None:
+    """Store the file's SHA-256; returns the earlier batch of the same bytes, if any."""
+    if batch.sha256 == digest:
+        return None
+    try:
+        with transaction.atomic():
+            _held(batch, token, sha256=digest, size_bytes=size)
+    except IntegrityError:
+        return (
+            Batch.objects.filter(client=batch.client, sha256=digest)
+            .exclude(status=BatchStatus.DUPLICATE)
+            .exclude(pk=batch.pk)
+            .first()
+        )
+    return None
+
+
+# --- the lines ------------------------------------------------------------------------
+
+
+class LineChecker:
+    """Turns parsed lines into valid notifications or rejections, for one client's batch."""
+
+    def __init__(self, batch: Batch):
+        self.client = batch.client
+        self.schemas = {}
+
+    def check(self, parsed: ParsedLine) -> ValidNotification | Rejection:
+        tokens = parsed.tokens
+        if tokens is None:
+            return Rejection(parsed.number, "", parsed.error_code, parsed.error_message)
+        reference = tokens.get("clientNotifRefId", "")
+        client_id = tokens.get("clientId", "")
+        if client_id != self.client.client_id:
+            message = (
+                f"clientId {client_id!r} is not the client of this inbox ({self.client.client_id})."
+                if client_id
+                else "clientId is missing."
+            )
+            return Rejection(parsed.number, reference, "CLIENT_MISMATCH", message)
+        code = tokens.get("appType", "")
+        if code not in self.schemas:
+            self.schemas[code] = application_schema(self.client, code)
+        try:
+            valid = notification_validate(
+                client=self.client,
+                schema=self.schemas[code],
+                application_code=code,
+                reference=reference,
+                values={k: v for k, v in tokens.items() if k not in LINE_KEYS},
+                send_at=tokens.get("sendAt", ""),
+                expires_at=tokens.get("expiresAt", ""),
+            )
+        except IntakeError as exc:
+            return Rejection(parsed.number, reference, exc.code, _message(exc))
+        valid.batch_line = parsed.number
+        return valid
+
+
+def _message(error: IntakeError) -> str:
+    if not error.errors:
+        return error.message
+    return "; ".join(f"{name}: {' '.join(problems)}" for name, problems in error.errors.items())
+
+
+def _ingest_lines(batch: Batch, token: str, plaintext, progress) -> None:
+    bytes_total = os.fstat(plaintext.fileno()).st_size
+    if batch.bytes_total != bytes_total:
+        _held(batch, token, bytes_total=bytes_total)
+    checker = LineChecker(batch)
+    chunk: list[ParsedLine] = []
+    for parsed in parse_lines(plaintext, start_after=batch.checkpoint_line):
+        chunk.append(parsed)
+        if len(chunk) >= settings.BATCH_CHUNK_LINES:
+            _store_chunk(batch, token, checker, chunk, bytes_done=plaintext.tell())
+            chunk = []
+            if progress:
+                progress(batch)
+    _store_chunk(batch, token, checker, chunk, bytes_done=bytes_total)
+    if progress:
+        progress(batch)
+
+
+def _store_chunk(
+    batch: Batch, token: str, checker: LineChecker, chunk: list[ParsedLine], bytes_done: int
+) -> None:
+    """Store a chunk's notifications and rejections with the checkpoint, in one transaction."""
+    checked = [checker.check(parsed) for parsed in chunk]
+    for attempt in range(3):
+        valid, rejections = _without_taken_references(batch, checked)
+        try:
+            with transaction.atomic():
+                _held(
+                    batch,
+                    token,
+                    checkpoint_line=chunk[-1].number if chunk else batch.checkpoint_line,
+                    lines_read=F("lines_read") + len(chunk),
+                    lines_accepted=F("lines_accepted") + len(valid),
+                    lines_rejected=F("lines_rejected") + len(rejections),
+                    bytes_done=bytes_done,
+                )
+                notifications_insert(
+                    client=batch.client, valid=valid, source=Source.BATCH, batch=batch
+                )
+                RejectedLine.objects.bulk_create(
+                    RejectedLine(
+                        batch=batch,
+                        line=r.line,
+                        reference=r.reference[:100],
+                        code=r.code,
+                        message=r.message,
+                    )
+                    for r in rejections
+                )
+        except IntegrityError:
+            # A reference was taken meanwhile (by the API): check again and retry.
+            if attempt == 2:
+                raise
+            continue
+        batch.refresh_from_db(fields=["lines_read", "lines_accepted", "lines_rejected"])
+        return
+
+
+def _without_taken_references(batch, checked) -> tuple[list[ValidNotification], list[Rejection]]:
+    """Split the checked lines; a reference used before (any source) or earlier in the chunk
+    is a DUPLICATE_REFERENCE."""
+    candidates = [item for item in checked if isinstance(item, ValidNotification)]
+    taken = set(
+        Notification.objects.filter(
+            client=batch.client, reference__in=[item.reference for item in candidates]
+        ).values_list("reference", flat=True)
+    )
+    valid, rejections = [], []
+    for item in checked:
+        if isinstance(item, Rejection):
+            rejections.append(item)
+        elif item.reference in taken:
+            rejections.append(
+                Rejection(
+                    item.batch_line,
+                    item.reference,
+                    "DUPLICATE_REFERENCE",
+                    f"clientNotifRefId {item.reference!r} was already used.",
+                )
+            )
+        else:
+            taken.add(item.reference)
+            valid.append(item)
+    return valid, rejections
+
+
+# --- the end of a run -----------------------------------------------------------------
+
+
+def _finish_done(batch: Batch, token: str, scratch: Path, original: Path) -> str:
+    result_path = result_write(batch, scratch)
+    _held(batch, token, result_path=result_path)
+    _put_away(batch, token, original, "archive")
+    return _close(batch, token, BatchStatus.DONE)
+
+
+def _finish_failed(batch, token, scratch, original, code: str, message: str) -> str:
+    logger.warning("Batch %s failed: %s %s", batch.pk, code, message)
+    _held(batch, token, failure_code=code, failure_message=message)
+    _held(batch, token, result_path=result_write(batch, scratch))
+    if original is not None:
+        _put_away(batch, token, original, "failed")
+    return _close(batch, token, BatchStatus.FAILED)
+
+
+def _finish_duplicate(batch, token, scratch, original, duplicate_of: Batch) -> str:
+    _held(
+        batch,
+        token,
+        duplicate_of=duplicate_of,
+        failure_code="DUPLICATE_FILE",
+        failure_message=(
+            f"The same bytes as {duplicate_of.file_name}, received "
+            f"{duplicate_of.created_at:%Y-%m-%d %H:%M} (batch {duplicate_of.pk}, "
+            f"{duplicate_of.status}); nothing was done again."
+        ),
+    )
+    _held(batch, token, result_path=result_write(batch, scratch))
+    _put_away(batch, token, original, "archive")
+    return _close(batch, token, BatchStatus.DUPLICATE)
+
+
+def _put_away(batch: Batch, token: str, original: Path, folder: str) -> None:
+    """Move the original out of the inbox: a copy first, recorded, then the inbox file goes."""
+    storage = batch_storage()
+    if not batch.archived_path:
+        with original.open("rb") as content:
+            saved = storage.save(
+                home_path(batch.client, folder, f"{batch.pk}-{batch.file_name}"), File(content)
+            )
+        _held(batch, token, archived_path=saved)
+    if storage.exists(batch.inbox_path):
+        storage.delete(batch.inbox_path)
+
+
+def _close(batch: Batch, token: str, status: str) -> str:
+    now = timezone.now()
+    updated = Batch.objects.filter(pk=batch.pk, lease_token=token).update(
+        status=status, finished_at=now, lease_token="", lease_expires_at=None, updated_at=now
+    )
+    if not updated:
+        raise LeaseLost
+    batch.status = status
+    logger.info(
+        "Batch %s %s: %s read, %s accepted, %s rejected",
+        batch.pk,
+        status,
+        batch.lines_read,
+        batch.lines_accepted,
+        batch.lines_rejected,
+    )
+    return status
+
+
+def batch_reprocess(*, batch: Batch) -> bool:
+    """Run a FAILED batch again from its original (after its password was corrected, say)."""
+    updated = Batch.objects.filter(pk=batch.pk, status=BatchStatus.FAILED).update(
+        status=BatchStatus.RECEIVED,
+        failure_code="",
+        failure_message="",
+        finished_at=None,
+        encryption=batch.client.batch_encryption,
+        updated_at=timezone.now(),
+    )
+    if updated:
+        from batches.inbox import queue_ingest
+
+        transaction.on_commit(lambda: queue_ingest(batch.pk))
+    return bool(updated)
+
+
+def copy_into_inbox(client, local_path: Path) -> str:
+    """Put a local file into the client's inbox (for the ingest_batch command); returns its name."""
+    storage = batch_storage()
+    with local_path.open("rb") as content:
+        saved = storage.save(home_path(client, "inbox", local_path.name), File(content))
+    return saved.rsplit("/", 1)[-1]

@@ -1,0 +1,62 @@
+"""Fixtures for batch tests: a client home on local disk, and batch files made here."""
+
+from pathlib import Path
+
+import py7zr
+import pytest
+
+from batches.inbox import batch_storage, home_path
+
+# The admin's logged-in clients, for the batch pages' tests.
+from tests.admin.conftest import operator_client, staff_client  # noqa: F401
+
+PASSWORD = "s3cret-batch-pass"
+
+
+@pytest.fixture
+def batch_home(settings, tmp_path):
+    """STORAGES["batches"] on a fresh local folder; returns its root."""
+    root = tmp_path / "homes"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "batches": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root)},
+        },
+    }
+    settings.BATCH_WORK_DIR = str(tmp_path / "work")
+    return root
+
+
+@pytest.fixture
+def batch_client(client_8002, app_8002):
+    client_8002.set_batch_password(PASSWORD)
+    client_8002.save()
+    return client_8002
+
+
+def line(reference, **overrides) -> str:
+    tokens = {
+        "clientId": "8002",
+        "appType": "ABC",
+        "clientNotifRefId": reference,
+        "customerName": "John Doe",
+        "balance": "1230000",
+        "dueDate": "09-09-2035",
+        "msisdn": "081234567890",
+        **overrides,
+    }
+    return ", ".join(f'"{key}={value}"' for key, value in tokens.items() if value is not None)
+
+
+def seven_zip(path: Path, csv_text: str, *, password=PASSWORD, member="reminders.csv") -> Path:
+    with py7zr.SevenZipFile(path, "w", password=password, header_encryption=True) as archive:
+        archive.writestr(csv_text.encode(), member)
+    return path
+
+
+def upload(client, name: str, content: bytes) -> str:
+    """Put a file into the client's inbox, as the client's upload would."""
+    from django.core.files.base import ContentFile
+
+    return batch_storage().save(home_path(client, "inbox", name), ContentFile(content))

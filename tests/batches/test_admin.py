@@ -1,0 +1,115 @@
+"""The batch pages of the admin: operators see all, client staff only their own."""
+
+import pytest
+
+from batches.inbox import batch_receive
+from batches.ingest import batch_ingest
+from batches.models import Batch, RejectedLine
+from tests.admin.conftest import html, message_texts
+from tests.batches.conftest import line, seven_zip, upload
+from tests.factories import BatchFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ingested(batch_home, batch_client, tmp_path):
+    lines = [line("OK-1"), line("BAD-1", balance="x"), line("OK-2"), line("BAD-2", balance="y")]
+    archive = seven_zip(tmp_path / "march.7z", "\n".join(lines) + "\n")
+    upload(batch_client, "march.7z", archive.read_bytes())
+    batch = batch_receive(client=batch_client, name="march.7z", queue=False)
+    batch_ingest(batch_id=batch.pk)
+    batch.refresh_from_db()
+    return batch
+
+
+def test_the_batch_list_shows_counts_progress_and_the_result_link(operator_client, ingested):
+    page = html(operator_client.get("/admin/batches/batch/"))
+
+    assert "march.7z" in page
+    assert '<progress max="100" value="100"' in page
+    assert f"/admin/batches/batch/{ingested.pk}/result/" in page
+    assert "march.result.7z" in page
+
+
+def test_the_result_file_downloads_from_the_admin(operator_client, ingested):
+    response = operator_client.get(f"/admin/batches/batch/{ingested.pk}/result/")
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="march.result.7z"'
+    assert b"".join(response.streaming_content).startswith(b"7z\xbc\xaf\x27\x1c")
+
+
+def test_the_batch_page_links_to_its_rejected_lines_which_are_searchable(operator_client, ingested):
+    page = html(operator_client.get(f"/admin/batches/batch/{ingested.pk}/change/"))
+    assert "2 rejected lines" in page
+
+    rejected = operator_client.get(f"/admin/batches/rejectedline/?batch={ingested.pk}")
+    assert [r.line for r in rejected.context["cl"].result_list] == [2, 4]
+
+    searched = operator_client.get(f"/admin/batches/rejectedline/?batch={ingested.pk}&q=BAD-2")
+    assert [r.reference for r in searched.context["cl"].result_list] == ["BAD-2"]
+
+
+def test_client_staff_see_their_batches_and_not_another_clients(
+    staff_client, ingested, client_8003
+):
+    other = BatchFactory(client=client_8003, file_name="other-client.7z")
+
+    listed = staff_client.get("/admin/batches/batch/").context["cl"].result_list
+    assert list(listed) == [ingested]
+    assert staff_client.get(f"/admin/batches/batch/{other.pk}/change/").status_code == 302
+    assert staff_client.get(f"/admin/batches/batch/{other.pk}/result/").status_code == 404
+    assert staff_client.get(f"/admin/batches/batch/{ingested.pk}/result/").status_code == 200
+
+
+def test_an_operator_reprocesses_a_failed_batch_after_the_password_is_fixed(
+    operator_client, batch_home, batch_client, tmp_path, django_capture_on_commit_callbacks
+):
+    archive = seven_zip(tmp_path / "april.7z", line("APR-1") + "\n", password="old-password")
+    upload(batch_client, "april.7z", archive.read_bytes())
+    batch = batch_receive(client=batch_client, name="april.7z", queue=False)
+    assert batch_ingest(batch_id=batch.pk) == "FAILED"
+    batch_client.set_batch_password("old-password")
+    batch_client.save()
+
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = operator_client.post(
+            "/admin/batches/batch/",
+            {"action": "reprocess", "_selected_action": [batch.pk]},
+            follow=True,
+        )
+    assert "1 failed batch(es) queued again." in message_texts(response)
+    assert len(queued) == 1
+    assert batch_ingest(batch_id=batch.pk) == "DONE"
+    batch.refresh_from_db()
+    assert (batch.status, batch.lines_accepted, batch.failure_code) == ("DONE", 1, "")
+
+
+def test_client_staff_cannot_reprocess(staff_client, batch_client):
+    batch = BatchFactory(client=batch_client, status="FAILED")
+
+    response = staff_client.post(
+        "/admin/batches/batch/", {"action": "reprocess", "_selected_action": [batch.pk]}
+    )
+
+    assert response.status_code in (200, 302)
+    batch.refresh_from_db()
+    assert batch.status == "FAILED"
+    assert Batch.objects.filter(status="RECEIVED").count() == 0
+
+
+def test_client_staff_never_see_another_clients_rejected_lines(staff_client, client_8003):
+    other = BatchFactory(client=client_8003, file_name="other-client.7z")
+    RejectedLine.objects.create(
+        batch=other, line=7, reference="SECRET-8003", code="VALIDATION_ERROR", message="x"
+    )
+
+    for url in (
+        "/admin/batches/rejectedline/",
+        f"/admin/batches/rejectedline/?batch={other.pk}",
+        "/admin/batches/rejectedline/?q=SECRET-8003",
+    ):
+        response = staff_client.get(url)
+        assert list(response.context["cl"].result_list) == []
+        assert "other-client.7z" not in html(response)

@@ -1,0 +1,184 @@
+"""Ingesting a batch end to end on local disk: lines in, notifications out, a result file back."""
+
+import csv
+import io
+import tempfile
+from pathlib import Path
+
+import py7zr
+import pytest
+
+from batches.inbox import batch_receive, batch_storage
+from batches.ingest import batch_ingest
+from batches.models import Batch, RejectedLine
+from notifications.models import Delivery, Notification
+from tests.batches.conftest import PASSWORD, line, seven_zip, upload
+from tests.factories import ApplicationFactory, ClientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def ingest(client, name, content: bytes) -> Batch:
+    upload(client, name, content)
+    batch = batch_receive(client=client, name=name, queue=False)
+    batch_ingest(batch_id=batch.pk)
+    batch.refresh_from_db()
+    return batch
+
+
+def result_rows(batch: Batch) -> list[list[str]]:
+    with batch_storage().open(batch.result_path, "rb") as stored:
+        data = stored.read()
+    if batch.result_path.endswith(".7z"):
+        with (
+            tempfile.TemporaryDirectory() as unpacked,
+            py7zr.SevenZipFile(io.BytesIO(data), password=PASSWORD) as archive,
+        ):
+            archive.extractall(path=unpacked)
+            [member] = Path(unpacked).iterdir()
+            data = member.read_bytes()
+    return list(csv.reader(io.StringIO(data.decode())))
+
+
+def test_an_encrypted_batch_becomes_notifications_and_an_encrypted_result(
+    batch_home, batch_client, tmp_path
+):
+    text = "\n".join(line(f"REF-{n}") for n in range(1, 4)) + "\n"
+    archive = seven_zip(tmp_path / "reminders.7z", text)
+
+    batch = ingest(batch_client, "reminders.7z", archive.read_bytes())
+
+    assert (batch.status, batch.lines_read, batch.lines_accepted, batch.lines_rejected) == (
+        "DONE",
+        3,
+        3,
+        0,
+    )
+    notifications = Notification.objects.filter(batch=batch).order_by("batch_line")
+    assert [(n.reference, n.batch_line, n.source) for n in notifications] == [
+        ("REF-1", 1, "batch"),
+        ("REF-2", 2, "batch"),
+        ("REF-3", 3, "batch"),
+    ]
+    assert Delivery.objects.filter(notification__batch=batch, status="PENDING").count() == 3
+    assert batch.result_path == "8002/outbox/reminders.result.7z"
+    assert result_rows(batch) == [
+        ["line", "clientNotifRefId", "status", "code", "message"],
+        ["1", "REF-1", "ACCEPTED", "", ""],
+        ["2", "REF-2", "ACCEPTED", "", ""],
+        ["3", "REF-3", "ACCEPTED", "", ""],
+    ]
+    storage = batch_storage()
+    assert not storage.exists("8002/inbox/reminders.7z")
+    assert storage.exists(f"8002/archive/{batch.pk}-reminders.7z")
+
+
+def test_bad_lines_are_rejected_one_by_one_and_the_good_ones_accepted(
+    batch_home, batch_client, tmp_path
+):
+    ClientFactory(client_id="8003")
+    ApplicationFactory(client=batch_client, code="OLD", is_active=False)
+    lines = [
+        line("GOOD-1"),
+        line("BAD-BALANCE", balance="12x"),
+        line("OTHER-CLIENT", clientId="8003"),
+        line("NO-APP", appType="NOPE"),
+        line("INACTIVE-APP", appType="OLD"),
+        line("GOOD-1"),
+        "clientId=8002, appType=ABC, oops",
+        "",
+        line("GOOD-2"),
+    ]
+    archive = seven_zip(tmp_path / "mixed.7z", "\r\n".join(lines) + "\r\n")
+
+    batch = ingest(batch_client, "mixed.7z", archive.read_bytes())
+
+    assert (batch.status, batch.lines_read, batch.lines_accepted, batch.lines_rejected) == (
+        "DONE",
+        8,
+        2,
+        6,
+    )
+    rows = result_rows(batch)
+    assert [row[:4] for row in rows[1:]] == [
+        ["1", "GOOD-1", "ACCEPTED", ""],
+        ["2", "BAD-BALANCE", "REJECTED", "VALIDATION_ERROR"],
+        ["3", "OTHER-CLIENT", "REJECTED", "CLIENT_MISMATCH"],
+        ["4", "NO-APP", "REJECTED", "UNKNOWN_APP_TYPE"],
+        ["5", "INACTIVE-APP", "REJECTED", "CLIENT_INACTIVE"],
+        ["6", "GOOD-1", "REJECTED", "DUPLICATE_REFERENCE"],
+        ["7", "", "REJECTED", "MALFORMED_TOKEN"],
+        ["9", "GOOD-2", "ACCEPTED", ""],
+    ]
+    assert "balance" in rows[2][4]
+    # A line for another client is never accepted under that client.
+    assert not Notification.objects.filter(client__client_id="8003").exists()
+    assert RejectedLine.objects.filter(batch=batch).count() == 6
+
+
+def test_a_reference_already_used_through_the_api_is_a_duplicate(
+    batch_home, batch_client, tmp_path
+):
+    from notifications.intake import notification_create
+
+    notification_create(
+        client=batch_client,
+        application_code="ABC",
+        reference="TAKEN",
+        values={
+            "customerName": "A",
+            "balance": "1",
+            "dueDate": "09-09-2035",
+            "msisdn": "0812345678",
+        },
+    )
+    archive = seven_zip(tmp_path / "dup.7z", line("TAKEN") + "\n" + line("FREE") + "\n")
+
+    batch = ingest(batch_client, "dup.7z", archive.read_bytes())
+
+    assert [row[2:4] for row in result_rows(batch)[1:]] == [
+        ["REJECTED", "DUPLICATE_REFERENCE"],
+        ["ACCEPTED", ""],
+    ]
+
+
+def test_the_same_bytes_uploaded_again_are_a_duplicate_and_touch_nothing(
+    batch_home, batch_client, tmp_path
+):
+    archive = seven_zip(tmp_path / "once.7z", line("ONCE") + "\n").read_bytes()
+    first = ingest(batch_client, "once.7z", archive)
+
+    again = ingest(batch_client, "once.7z", archive)
+
+    assert again.status == "DUPLICATE"
+    assert again.duplicate_of == first
+    assert Notification.objects.count() == 1
+    [_, row] = result_rows(again)
+    assert row[:4] == ["0", "", "REJECTED", "DUPLICATE_FILE"]
+    # The first file's result is still there, untouched.
+    assert result_rows(first)[1][:3] == ["1", "ONCE", "ACCEPTED"]
+    assert first.result_path != again.result_path
+
+
+def test_a_wrong_password_fails_the_batch_with_a_result_saying_so(
+    batch_home, batch_client, tmp_path
+):
+    archive = seven_zip(tmp_path / "locked.7z", line("X") + "\n", password="not-the-password")
+
+    batch = ingest(batch_client, "locked.7z", archive.read_bytes())
+
+    assert (batch.status, batch.failure_code) == ("FAILED", "WRONG_PASSWORD")
+    assert result_rows(batch)[1][:4] == ["0", "", "REJECTED", "WRONG_PASSWORD"]
+    assert batch_storage().exists(f"8002/failed/{batch.pk}-locked.7z")
+    assert not Notification.objects.exists()
+
+
+def test_a_plain_csv_client_gets_a_plain_result(batch_home, batch_client):
+    batch_client.batch_encryption = "none"
+    batch_client.save()
+
+    batch = ingest(batch_client, "plain.csv", (line("P-1") + "\n").encode())
+
+    assert batch.status == "DONE"
+    assert batch.result_path == "8002/outbox/plain.result.csv"
+    assert result_rows(batch)[1][:3] == ["1", "P-1", "ACCEPTED"]

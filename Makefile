@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test chromium lint format clean
+.PHONY: run test chromium sevenzip lint format clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0] if sys.version_info < (3, 11) else 0)'
@@ -27,7 +27,7 @@ run: $(VENV)/.installed-run
 	@echo
 	DEBUG=true PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port $(PORT)
 
-test: $(VENV)/.installed-dev chromium
+test: $(VENV)/.installed-dev chromium sevenzip
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
@@ -48,6 +48,22 @@ chromium:
 	  else \
 	    echo "$(CHROMIUM) is missing and installing it needs root and apt-get: the end-to-end"; \
 	    echo "tests (tests/e2e) will be skipped. To run them: sudo apt-get install chromium"; \
+	  fi; \
+	fi
+
+# The batch tests check interoperability with the 7z program clients use (Debian's
+# 7zip package). Installed when missing and possible; otherwise those tests skip
+# (in CI, where CI is set, they fail instead).
+sevenzip:
+	@if ! command -v 7z >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's 7zip for the batch archive tests (apt-get)..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends 7zip >/dev/null; } \
+	      || echo "Could not install 7zip: the 7z interoperability tests will be skipped."; \
+	  else \
+	    echo "7z is missing and installing it needs root and apt-get: the 7z interoperability"; \
+	    echo "tests will be skipped. To run them: sudo apt-get install 7zip"; \
 	  fi; \
 	fi
 

@@ -13,10 +13,12 @@ from django.utils import timezone
 
 from clients.config_cache import cached
 from clients.models import Application, Client
+from notifications.bulk_insert import insert_rows
 from notifications.client_callbacks import client_callback_queue
 from notifications.events import events_record
 from notifications.models import (
     Delivery,
+    DeliveryEvent,
     DeliveryStatus,
     Notification,
     NotificationStatus,
@@ -155,40 +157,57 @@ def notification_validate(
 
 def notifications_insert(
     *, client: Client, valid: list[ValidNotification], source: str, batch=None
-) -> list[Notification]:
-    """Store validated notifications with their PENDING deliveries, in bulk.
+) -> list[int]:
+    """Store validated notifications with their PENDING deliveries, in bulk; returns their ids.
 
-    Runs in the caller's transaction and queues one dispatch after its commit.
-    Raises IntegrityError when a reference is taken meanwhile.
+    Runs in the caller's transaction (COPY on PostgreSQL, notifications/bulk_insert.py)
+    and queues one dispatch after its commit. Raises IntegrityError when a
+    reference is taken meanwhile.
     """
     now = timezone.now()
-    notifications = Notification.objects.bulk_create(
-        Notification(
-            client=client,
-            application=item.application,
-            reference=item.reference,
-            params=item.values,
-            source=source,
-            batch=batch,
-            batch_line=item.batch_line,
-            **item.schedule,
-        )
-        for item in valid
+    notification_ids = insert_rows(
+        Notification,
+        [
+            {
+                "client_id": client.pk,
+                "application_id": item.application.pk,
+                "reference": item.reference,
+                "params": item.values,
+                "source": source,
+                "batch_id": batch.pk if batch else None,
+                "batch_line": item.batch_line,
+                **item.schedule,
+            }
+            for item in valid
+        ],
     )
-    deliveries = Delivery.objects.bulk_create(
-        Delivery(
-            notification=notification,
-            medium=medium,
-            recipient=recipient,
-            next_attempt_at=item.schedule["send_at"] or now,
-        )
-        for notification, item in zip(notifications, valid, strict=True)
+    deliveries = [
+        {
+            "notification_id": notification_id,
+            "medium": medium,
+            "recipient": recipient,
+            "next_attempt_at": item.schedule["send_at"] or now,
+        }
+        for notification_id, item in zip(notification_ids, valid, strict=True)
         for medium, recipient in item.recipients.items()
+    ]
+    delivery_ids = insert_rows(Delivery, deliveries)
+    detail = f"accepted via {source}"
+    insert_rows(
+        DeliveryEvent,
+        [
+            {
+                "delivery_id": pk,
+                "old_status": "",
+                "new_status": DeliveryStatus.PENDING,
+                "detail": detail,
+            }
+            for pk in delivery_ids
+        ],
     )
-    events_record(deliveries=deliveries, old_status="", detail=f"accepted via {source}")
-    if notifications:
+    if notification_ids:
         transaction.on_commit(enqueue_dispatch)
-    return notifications
+    return notification_ids
 
 
 def notification_get(*, client: Client, reference: str) -> Notification:

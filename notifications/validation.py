@@ -6,11 +6,11 @@ client fixes a request or a batch line in one go.
 """
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -73,6 +73,7 @@ class ValidationResult:
         self.errors.setdefault(name, []).append(message)
 
 
+@lru_cache(maxsize=64)
 def java_date_format_to_strftime(pattern: str) -> str:
     """Translate a pre-agreed date pattern such as dd-MM-yyyy to strftime's %d-%m-%Y.
 
@@ -92,8 +93,12 @@ def java_date_format_to_strftime(pattern: str) -> str:
     return "".join(parts)
 
 
+# Unicode's category Cc is exactly these 65 code points: C0, DEL and C1.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def has_control_characters(value: str) -> bool:
-    return any(unicodedata.category(char) == "Cc" for char in value)
+    return _CONTROL_CHARACTER.search(value) is not None
 
 
 def reference_errors(reference: str | None) -> list[str]:

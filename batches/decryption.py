@@ -21,14 +21,14 @@ Bad7zFile, TypeError or LZMAError for both):
    do, a mismatch is CORRUPT_ARCHIVE before any decryption.
 4. A failure while decoding the CSV (LZMA error or CRC mismatch) is CORRUPT_ARCHIVE once the
    password is known to be right, WRONG_PASSWORD otherwise. The password counts as right when
-   the header was encrypted and decoded, or when the first KiB of plaintext came out as text:
-   AES with a wrong key yields random bytes, about one in nine of them control characters.
+   the header was encrypted and decoded, or when the first 256 bytes of plaintext came out as
+   text: AES with a wrong key yields random bytes, one in nine of them a control character.
 
-The limit of step 4: 7-Zip's own archives without header encryption carry no CRC of the packed
-data, so damage within the first KiB or so of their plaintext is reported as WRONG_PASSWORD;
-likewise damage inside the encrypted header's own packed stream, which no password-free CRC
-covers. The label can be wrong in these cases; the data never is, as the CSV's CRC is always
-checked before ``open_plaintext`` yields anything.
+The limits of step 4: 7-Zip's own archives carry no CRC of the packed data, so in those without
+header encryption, damage to the first few hundred packed bytes (those holding the first 256
+bytes of plaintext) is reported as WRONG_PASSWORD; so is damage inside an encrypted header's own
+packed stream, which no password-free CRC covers. The label can be wrong in these cases, the
+data never: the CSV's CRC is always checked before ``open_plaintext`` yields anything.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ _SIGNATURE = b"7z\xbc\xaf\x27\x1c"
 _INPUT_CHUNK = 64 * 1024
 _OUTPUT_CHUNK = 1024 * 1024
 # Plaintext that must come out as text before a later failure is blamed on damage.
-_PROOF_BYTES = 1024
+_PROOF_BYTES = 256
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 # What py7zr and the codecs under it raise for bytes they cannot decode: garbage from a wrong
 # key or from damage reaches parsers that fail in many ways. OSError is left out on purpose, so
@@ -418,7 +418,7 @@ def _member_chunks(archive: py7zr.SevenZipFile, member) -> Iterator[bytes]:
 
 
 class _PlaintextSink:
-    """Writes plaintext out, tracking its size against the budget, its CRC and its first KiB."""
+    """Writes plaintext out, tracking its size against the budget, its CRC and its first bytes."""
 
     def __init__(self, out: BinaryIO, budget: int, declared: int) -> None:
         self._out = out
@@ -442,7 +442,7 @@ class _PlaintextSink:
 
     @property
     def reads_as_text(self) -> bool:
-        """Whether the first KiB came out with no control characters but tab, CR and LF."""
+        """Whether the first bytes came out with no control characters but tab, CR and LF."""
         complete = len(self._prefix) == self._prefix_wanted > 0
         return complete and len(self._prefix.translate(None, _CONTROL_BYTES)) == len(self._prefix)
 

@@ -34,8 +34,18 @@ def batch_storage():
     return storages["batches"]
 
 
+# Longest file name most file systems (and SFTP servers on them) accept, in bytes.
+NAME_MAX_BYTES = 255
+
+
 def home_path(client: Client, folder: str, name: str = "") -> str:
     return f"{client.client_id}/{folder}/{name}" if name else f"{client.client_id}/{folder}"
+
+
+def fitting_name(stem: str, ending: str) -> str:
+    """stem + ending, the stem shortened if needed to fit NAME_MAX_BYTES (UTF-8)."""
+    room = NAME_MAX_BYTES - len(ending.encode())
+    return stem.encode()[:room].decode(errors="ignore") + ending
 
 
 def inboxes_poll() -> list[Batch]:
@@ -70,7 +80,10 @@ def inbox_poll(client: Client) -> list[Batch]:
         path = home_path(client, "inbox", name)
         if path in taken:
             continue
-        size, modified_at = storage.size(path), storage.get_modified_time(path)
+        try:
+            size, modified_at = storage.size(path), storage.get_modified_time(path)
+        except FileNotFoundError:  # gone since the listing: nothing to take
+            continue
         seen = sightings.get(name)
         if seen and (seen.size_bytes, seen.modified_at) == (size, modified_at):
             received.append(batch_receive(client=client, name=name, size=size))

@@ -28,7 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from batches.decryption import BatchFileError, Limits, get_decryption
-from batches.inbox import batch_storage, home_path
+from batches.inbox import batch_storage, fitting_name, home_path
 from batches.models import UNFINISHED, Batch, BatchStatus, RejectedLine
 from batches.parsing import ParsedLine, parse_lines
 from batches.results import result_write
@@ -162,6 +162,7 @@ def _record_content(batch: Batch, token: str, digest: str, size: int) -> Batch |
         with transaction.atomic():
             _held(batch, token, sha256=digest, size_bytes=size)
     except IntegrityError:
+        batch.size_bytes = size  # stored when the duplicate is closed
         return (
             Batch.objects.filter(client=batch.client, sha256=digest)
             .exclude(status=BatchStatus.DUPLICATE)
@@ -337,27 +338,53 @@ def _finish_duplicate(batch, token, scratch, original, duplicate_of: Batch) -> s
         ),
     )
     _held(batch, token, result_path=result_write(batch, scratch))
+    # The same bytes: kept on the row too (the uniqueness rule leaves duplicates out).
+    batch.sha256 = duplicate_of.sha256
     _put_away(batch, token, original, "archive")
-    return _close(batch, token, BatchStatus.DUPLICATE)
+    return _close(
+        batch, token, BatchStatus.DUPLICATE, sha256=batch.sha256, size_bytes=batch.size_bytes
+    )
 
 
 def _put_away(batch: Batch, token: str, original: Path, folder: str) -> None:
-    """Move the original out of the inbox: a copy first, recorded, then the inbox file goes."""
+    """Move the original out of the inbox: a copy first, recorded, then the inbox file goes.
+
+    Only if the inbox file is still these bytes: a client may have uploaded a new
+    file under the same name meanwhile, which the next polls must find.
+    """
     storage = batch_storage()
     if not batch.archived_path:
+        name = fitting_name(f"{batch.pk}-{batch.file_name}", "")
         with original.open("rb") as content:
-            saved = storage.save(
-                home_path(batch.client, folder, f"{batch.pk}-{batch.file_name}"), File(content)
-            )
+            saved = storage.save(home_path(batch.client, folder, name), File(content))
         _held(batch, token, archived_path=saved)
-    if storage.exists(batch.inbox_path):
+    if _inbox_holds(storage, batch):
         storage.delete(batch.inbox_path)
 
 
-def _close(batch: Batch, token: str, status: str) -> str:
+def _inbox_holds(storage, batch: Batch) -> bool:
+    """Whether the batch's inbox path still holds the batch's bytes."""
+    try:
+        if storage.size(batch.inbox_path) != batch.size_bytes:
+            return False
+        digest = hashlib.sha256()
+        with storage.open(batch.inbox_path, "rb") as current:
+            while chunk := current.read(1024 * 1024):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return False
+    return digest.hexdigest() == batch.sha256
+
+
+def _close(batch: Batch, token: str, status: str, **changes) -> str:
     now = timezone.now()
     updated = Batch.objects.filter(pk=batch.pk, lease_token=token).update(
-        status=status, finished_at=now, lease_token="", lease_expires_at=None, updated_at=now
+        status=status,
+        finished_at=now,
+        lease_token="",
+        lease_expires_at=None,
+        updated_at=now,
+        **changes,
     )
     if not updated:
         raise LeaseLost

@@ -19,7 +19,7 @@ from pathlib import Path
 from django.core.files import File
 
 from batches.decryption import BatchFileError, get_decryption
-from batches.inbox import batch_storage, home_path
+from batches.inbox import batch_storage, fitting_name, home_path
 from batches.models import Batch
 
 HEADER = ["line", "clientNotifRefId", "status", "code", "message"]
@@ -43,7 +43,7 @@ def result_write(batch: Batch, scratch: Path) -> str:
             password=batch.client.batch_password(),
             destination=destination,
         )
-    return _save(batch, wrapped, f"{base}.result{method.result_suffix or '.csv'}")
+    return _save(batch, wrapped, base, f".result{method.result_suffix or '.csv'}")
 
 
 def _rows(batch: Batch):
@@ -77,16 +77,16 @@ def result_base_name(file_name: str) -> str:
     return base or "batch"
 
 
-def _save(batch: Batch, local: Path, name: str) -> str:
+def _save(batch: Batch, local: Path, base: str, ending: str) -> str:
     """Save into the outbox; never over another batch's result of the same name."""
     storage = batch_storage()
-    path = home_path(batch.client, "outbox", name)
+    path = home_path(batch.client, "outbox", fitting_name(base, ending))
     if storage.exists(path):
         if batch.result_path == path:
             storage.delete(path)
         else:
-            stem, _, ending = name.partition(".result")
-            path = home_path(batch.client, "outbox", f"{stem}.batch-{batch.pk}.result{ending}")
+            name = fitting_name(base, f".batch-{batch.pk}{ending}")
+            path = home_path(batch.client, "outbox", name)
             if storage.exists(path):
                 storage.delete(path)
     with local.open("rb") as content:

@@ -152,6 +152,8 @@ def test_the_same_bytes_uploaded_again_are_a_duplicate_and_touch_nothing(
 
     assert again.status == "DUPLICATE"
     assert again.duplicate_of == first
+    assert again.sha256 == first.sha256
+    assert not batch_storage().exists("8002/inbox/once.7z")
     assert Notification.objects.count() == 1
     [_, row] = result_rows(again)
     assert row[:4] == ["0", "", "REJECTED", "DUPLICATE_FILE"]

@@ -55,7 +55,7 @@ chromium:
 # 7zip package). Installed when missing and possible; otherwise those tests skip
 # (in CI, where CI is set, they fail instead).
 sevenzip:
-	@if ! command -v 7z >/dev/null 2>&1; then \
+	@if ! command -v 7z >/dev/null 2>&1 && ! command -v 7zz >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "Installing Debian's 7zip for the batch archive tests (apt-get)..."; \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \

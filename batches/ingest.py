@@ -142,9 +142,8 @@ def _held(batch: Batch, token: str, **changes) -> None:
 def _fetch(batch: Batch, destination: Path) -> tuple[str, int]:
     """Copy the file from the storage (its inbox, or where an earlier run moved it)."""
     storage = batch_storage()
-    path = batch.inbox_path
-    if batch.archived_path and not storage.exists(path):
-        path = batch.archived_path
+    # Once archived, the archived copy is the batch's: the inbox name may hold a new upload.
+    path = batch.archived_path or batch.inbox_path
     digest, size = hashlib.sha256(), 0
     with storage.open(path, "rb") as source, destination.open("wb") as out:
         while chunk := source.read(1024 * 1024):

@@ -128,7 +128,12 @@ def seven_zip_cli():
 
 def run_cli(*args, cwd):
     subprocess.run(
-        [seven_zip_cli(), *args], cwd=cwd, check=True, capture_output=True, stdin=subprocess.DEVNULL
+        [seven_zip_cli(), *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -397,6 +402,16 @@ def test_stored_7zip_archive_tells_damage_from_a_wrong_password_by_the_csv_crc(t
         "CORRUPT_ARCHIVE",
         "the archive's data is damaged (CRC mismatch of the CSV)",
     )
+
+
+def test_7zip_archive_in_a_method_py7zr_cannot_read_is_refused_with_the_reason(tmp_path):
+    (tmp_path / "reminders.csv").write_bytes(CSV)
+    run_cli("a", f"-p{PASSWORD}", "-mf=ARM64", "reminders.7z", "reminders.csv", cwd=tmp_path)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    error = refusal((tmp_path / "reminders.7z").read_bytes(), workdir)
+    assert error.code == ErrorCode.CORRUPT_ARCHIVE
+    assert "the archive uses a method we cannot read" in error.message
 
 
 def test_7zip_cli_extracts_our_result_with_the_password(tmp_path):

@@ -14,8 +14,11 @@ rejection at most per batch line.
 import hashlib
 import logging
 import os
+import queue
 import secrets
+import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -60,19 +63,31 @@ class Rejection:
 
 
 def batch_ingest(*, batch_id: int, progress: Callable[[Batch], None] | None = None) -> str:
-    """Ingest the batch to the end; returns its status, or "busy" if another run holds it."""
+    """Ingest the batch to the end; returns its status ("busy" if another run holds it)."""
     token = _lease(batch_id)
     if token is None:
-        return "busy"
+        status = Batch.objects.filter(pk=batch_id).values_list("status", flat=True).first()
+        return "busy" if status in UNFINISHED else status
     batch = Batch.objects.select_related("client").get(pk=batch_id)
     work_dir = Path(settings.BATCH_WORK_DIR)
     work_dir.mkdir(parents=True, exist_ok=True)
+    _remove_scratch_of_dead_runs(work_dir, batch)
     try:
         with tempfile.TemporaryDirectory(prefix=f"batch-{batch.pk}-", dir=work_dir) as scratch:
             return _ingest(batch, token, Path(scratch), progress)
     except LeaseLost:
         logger.warning("Batch %s: lease lost to another run; stopping", batch_id)
         return "busy"
+
+
+def _remove_scratch_of_dead_runs(work_dir: Path, batch: Batch) -> None:
+    """A killed run leaves its scratch files (the decrypted CSV among them): remove them.
+
+    Safe: holding the lease, this run is the only live one of the batch.
+    """
+    for leftover in work_dir.glob(f"batch-{batch.pk}-*"):
+        logger.warning("Batch %s: removing %s, left by a run that died", batch.pk, leftover)
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
@@ -179,7 +194,11 @@ class LineChecker:
 
     def __init__(self, batch: Batch):
         self.client = batch.client
-        self.schemas = {}
+        # Read now: `check` runs in a thread of its own and touches no database.
+        self.schemas = {
+            code: application_schema(self.client, code)
+            for code in self.client.applications.values_list("code", flat=True)
+        }
 
     def check(self, parsed: ParsedLine) -> ValidNotification | Rejection:
         tokens = parsed.tokens
@@ -195,12 +214,10 @@ class LineChecker:
             )
             return Rejection(parsed.number, reference, "CLIENT_MISMATCH", message)
         code = tokens.get("appType", "")
-        if code not in self.schemas:
-            self.schemas[code] = application_schema(self.client, code)
         try:
             valid = notification_validate(
                 client=self.client,
-                schema=self.schemas[code],
+                schema=self.schemas.get(code),
                 application_code=code,
                 reference=reference,
                 values={k: v for k, v in tokens.items() if k not in LINE_KEYS},
@@ -223,25 +240,71 @@ def _ingest_lines(batch: Batch, token: str, plaintext, progress) -> None:
     bytes_total = os.fstat(plaintext.fileno()).st_size
     if batch.bytes_total != bytes_total:
         _held(batch, token, bytes_total=bytes_total)
-    checker = LineChecker(batch)
-    chunk: list[ParsedLine] = []
-    for parsed in parse_lines(plaintext, start_after=batch.checkpoint_line):
-        chunk.append(parsed)
-        if len(chunk) >= settings.BATCH_CHUNK_LINES:
-            _store_chunk(batch, token, checker, chunk, bytes_done=plaintext.tell())
-            chunk = []
-            if progress:
-                progress(batch)
-    _store_chunk(batch, token, checker, chunk, bytes_done=bytes_total)
-    if progress:
-        progress(batch)
+    checked_chunks = _checked_chunks(plaintext, batch.checkpoint_line, LineChecker(batch))
+    for checked, last_line, bytes_done in checked_chunks:
+        _store_chunk(batch, token, checked, last_line, bytes_done or bytes_total)
+        if progress:
+            progress(batch)
 
 
-def _store_chunk(
-    batch: Batch, token: str, checker: LineChecker, chunk: list[ParsedLine], bytes_done: int
-) -> None:
+@dataclass
+class _Failed:
+    error: BaseException
+
+
+_END = object()
+
+
+def _checked_chunks(plaintext, start_after: int, checker: LineChecker):
+    """Yield (checked lines, last line number, bytes read) a chunk at a time.
+
+    The parsing and checking (Python) run in a thread of their own, a chunk or
+    two ahead of the storing, so that they go on while this thread waits for
+    the database. Ends (and stops the thread) when the caller stops.
+    """
+    chunks: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        """Hand `item` over; False once the storing thread has stopped."""
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            chunk: list[ParsedLine] = []
+            for parsed in parse_lines(plaintext, start_after=start_after):
+                chunk.append(parsed)
+                if len(chunk) >= settings.BATCH_CHUNK_LINES:
+                    checked = [checker.check(p) for p in chunk]
+                    if not put((checked, chunk[-1].number, plaintext.tell())):
+                        return
+                    chunk = []
+            if chunk:
+                put(([checker.check(p) for p in chunk], chunk[-1].number, 0))
+            put(_END)
+        except BaseException as exc:  # handed to the storing thread, which raises it
+            put(_Failed(exc))
+
+    producer = threading.Thread(target=produce, name="batch-line-checker", daemon=True)
+    producer.start()
+    try:
+        while (item := chunks.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        producer.join()
+
+
+def _store_chunk(batch: Batch, token: str, checked: list, last_line: int, bytes_done: int) -> None:
     """Store a chunk's notifications and rejections with the checkpoint, in one transaction."""
-    checked = [checker.check(parsed) for parsed in chunk]
     for attempt in range(3):
         valid, rejections = _without_taken_references(batch, checked)
         try:
@@ -249,8 +312,8 @@ def _store_chunk(
                 _held(
                     batch,
                     token,
-                    checkpoint_line=chunk[-1].number if chunk else batch.checkpoint_line,
-                    lines_read=F("lines_read") + len(chunk),
+                    checkpoint_line=last_line,
+                    lines_read=F("lines_read") + len(checked),
                     lines_accepted=F("lines_accepted") + len(valid),
                     lines_rejected=F("lines_rejected") + len(rejections),
                     bytes_done=bytes_done,
@@ -280,12 +343,8 @@ def _store_chunk(
 def _without_taken_references(batch, checked) -> tuple[list[ValidNotification], list[Rejection]]:
     """Split the checked lines; a reference used before (any source) or earlier in the chunk
     is a DUPLICATE_REFERENCE."""
-    candidates = [item for item in checked if isinstance(item, ValidNotification)]
-    taken = set(
-        Notification.objects.filter(
-            client=batch.client, reference__in=[item.reference for item in candidates]
-        ).values_list("reference", flat=True)
-    )
+    candidates = [item.reference for item in checked if isinstance(item, ValidNotification)]
+    taken = _taken_references(batch.client, candidates)
     valid, rejections = [], []
     for item in checked:
         if isinstance(item, Rejection):
@@ -303,6 +362,26 @@ def _without_taken_references(batch, checked) -> tuple[list[ValidNotification], 
             taken.add(item.reference)
             valid.append(item)
     return valid, rejections
+
+
+def _taken_references(client, references: list[str]) -> set[str]:
+    """Which of `references` the client has used already (by any source)."""
+    if not references:
+        return set()
+    if connection.vendor != "postgresql":
+        return set(
+            Notification.objects.filter(client=client, reference__in=references).values_list(
+                "reference", flat=True
+            )
+        )
+    # One array parameter instead of thousands of IN (…) literals to write and parse.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT reference FROM {Notification._meta.db_table} "  # noqa: S608
+            "WHERE client_id = %s AND reference = ANY(%s)",
+            [client.pk, references],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 # --- the end of a run -----------------------------------------------------------------

@@ -27,7 +27,6 @@ from notifications.models import (
 from notifications.tasks import enqueue_dispatch
 from notifications.validation import (
     parse_moment,
-    parse_value,
     reference_errors,
     schedule_errors,
     validate_parameters,
@@ -291,25 +290,22 @@ def _validated(schema, client, reference, values, send_at, expires_at):
                 schedule[key] = parse_moment(text, client.time_zone)
             except ValueError as exc:
                 errors[name] = [str(exc)]
-    recipients = _validated_recipients(schema, reference, values, errors)
+    recipients, parsed = _validated_recipients(schema, reference, values, errors)
     if schedule["expires_at"] is None:
-        schedule["expires_at"] = _default_expiry(schema, client, values)
+        schedule["expires_at"] = _default_expiry(schema, client, parsed)
     errors.update(schedule_errors(schedule["send_at"], schedule["expires_at"], timezone.now()))
     if errors:
         raise IntakeError("VALIDATION_ERROR", "Some parameters are missing or invalid.", errors)
     return recipients, schedule
 
 
-def _default_expiry(schema, client, values) -> datetime | None:
-    """The end of the day of the application's expiry field (e.g. dueDate), if it has one."""
-    field = next(
-        (f for f in schema.fields if f.name == schema.application.expire_after_field), None
-    )
-    if field is None or not values.get(field.name):
-        return None
-    try:
-        day = parse_value(field, values[field.name])
-    except ValueError:
+def _default_expiry(schema, client, parsed: dict) -> datetime | None:
+    """The end of the day of the application's expiry field (e.g. dueDate), if it has one.
+
+    `parsed`: the fields' validated values (a date field's is a datetime).
+    """
+    day = parsed.get(schema.application.expire_after_field)
+    if not isinstance(day, datetime):
         return None
     end_of_day = datetime.combine(day.date(), time.max, tzinfo=ZoneInfo(client.time_zone))
     return end_of_day
@@ -317,8 +313,9 @@ def _default_expiry(schema, client, values) -> datetime | None:
 
 def _validated_recipients(
     schema: ApplicationSchema, reference: str, values: dict[str, str], errors: dict
-) -> dict[str, str]:
-    """Validate the reference and fields into `errors`; return {medium: recipient}."""
+) -> tuple[dict[str, str], dict]:
+    """Validate the reference and fields into `errors`; return {medium: recipient} and
+    the fields' parsed values."""
     if problems := reference_errors(reference):
         errors["clientNotifRefId"] = problems
     result = validate_parameters(
@@ -333,7 +330,7 @@ def _validated_recipients(
     if not errors and not recipients:
         names = ", ".join(sorted(schema.recipients.values()))
         errors["recipient"] = [f"Give at least one recipient: {names or 'no medium is set up'}."]
-    return recipients
+    return recipients, result.values
 
 
 def _retry_of(

@@ -33,7 +33,10 @@ class DeliveryStatus(models.TextChoices):
 class Notification(models.Model):
     """One customer to notify, as asked by a client through the API or a batch line."""
 
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="notifications")
+    # No index of its own on client or batch: the unique constraints below lead with them.
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="notifications", db_index=False
+    )
     application = models.ForeignKey(
         Application, on_delete=models.PROTECT, related_name="notifications"
     )
@@ -48,6 +51,7 @@ class Notification(models.Model):
         null=True,
         blank=True,
         related_name="notifications",
+        db_index=False,
     )
     batch_line = models.PositiveIntegerField(
         null=True, blank=True, help_text="The line of the batch file it came from."
@@ -96,8 +100,9 @@ class Notification(models.Model):
 class Delivery(models.Model):
     """One medium of a notification: what was (or will be) sent to whom, and what happened."""
 
+    # Indexed by one_delivery_per_medium, which leads with it.
     notification = models.ForeignKey(
-        Notification, on_delete=models.CASCADE, related_name="deliveries"
+        Notification, on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
     medium = models.CharField(max_length=16, choices=medium_choices)
     recipient = models.CharField(max_length=254)
@@ -111,6 +116,7 @@ class Delivery(models.Model):
         blank=True,
         related_name="deliveries",
         help_text="The template version the content was rendered with.",
+        db_index=False,  # a partial index below: most rows wait unrendered
     )
     status = models.CharField(
         max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
@@ -130,7 +136,7 @@ class Delivery(models.Model):
         help_text="A sending delivery whose worker has not finished by then is claimed again.",
     )
     provider = models.CharField(max_length=64, blank=True)
-    provider_message_id = models.CharField(max_length=128, blank=True, db_index=True)
+    provider_message_id = models.CharField(max_length=128, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -157,6 +163,17 @@ class Delivery(models.Model):
                 fields=["lease_expires_at"],
                 condition=models.Q(status="SENDING"),
                 name="delivery_lease_idx",
+            ),
+            # Receipts find a delivery by its provider id; unsent ones have none.
+            models.Index(
+                fields=["provider_message_id"],
+                condition=~models.Q(provider_message_id=""),
+                name="delivery_provider_id_idx",
+            ),
+            models.Index(
+                fields=["template_version"],
+                condition=models.Q(template_version__isnull=False),
+                name="delivery_template_version_idx",
             ),
         ]
 

@@ -16,10 +16,15 @@ def receipt_record(*, provider: str, provider_message_id: str, delivered: bool, 
     receipt for a delivery that is not SENT). Unknown ids and replays change
     nothing, so a provider may send a receipt twice.
     """
-    delivery = Delivery.objects.filter(
-        provider=provider, provider_message_id=provider_message_id
-    ).first()
-    if delivery is None or not provider_message_id:
+    if not provider_message_id:
+        return "unknown"
+    # exclude(""): the index on provider ids leaves out the empty ones (unsent deliveries).
+    delivery = (
+        Delivery.objects.filter(provider=provider, provider_message_id=provider_message_id)
+        .exclude(provider_message_id="")
+        .first()
+    )
+    if delivery is None:
         return "unknown"
     new_status = DeliveryStatus.DELIVERED if delivered else DeliveryStatus.UNDELIVERED
     now = timezone.now()

@@ -184,3 +184,28 @@ def test_a_plain_csv_client_gets_a_plain_result(batch_home, batch_client):
     assert batch.status == "DONE"
     assert batch.result_path == "8002/outbox/plain.result.csv"
     assert result_rows(batch)[1][:3] == ["1", "P-1", "ACCEPTED"]
+
+
+def test_a_run_removes_the_scratch_files_a_killed_run_left_behind(
+    batch_home, batch_client, tmp_path, settings
+):
+    archive = seven_zip(tmp_path / "again.7z", line("AGAIN-1") + "\n")
+    upload(batch_client, "again.7z", archive.read_bytes())
+    batch = batch_receive(client=batch_client, name="again.7z", queue=False)
+    left_behind = Path(settings.BATCH_WORK_DIR) / f"batch-{batch.pk}-dead" / "plaintext.csv"
+    left_behind.parent.mkdir(parents=True)
+    left_behind.write_text(line("CUSTOMER-DATA") + "\n")
+
+    assert batch_ingest(batch_id=batch.pk) == "DONE"
+
+    assert list(Path(settings.BATCH_WORK_DIR).iterdir()) == []
+
+
+def test_ingesting_a_finished_batch_again_answers_its_status_and_does_nothing(
+    batch_home, batch_client, tmp_path
+):
+    archive = seven_zip(tmp_path / "done.7z", line("DONE-1") + "\n")
+    batch = ingest(batch_client, "done.7z", archive.read_bytes())
+
+    assert batch_ingest(batch_id=batch.pk) == "DONE"
+    assert Notification.objects.count() == 1

@@ -255,6 +255,8 @@ def test_a_cluster_killed_mid_batch_resumes_after_its_checkpoint(
     )
     assert final["runs"] == 2
     assert_each_line_once(batch, outcomes)
+    # The dead run's scratch files (the decrypted CSV among them) are gone too.
+    assert leftovers == []
 
 
 # --- two runs at once ------------------------------------------------------------------------

@@ -1,16 +1,19 @@
 """The shared validator of notification parameters (used by the API and batches)."""
 
+import random
 from datetime import datetime
 from decimal import Decimal
 
+import phonenumbers
 import pytest
 
 from notifications.validation import (
+    _local_mobile_e164,
     java_date_format_to_strftime,
     reference_errors,
     validate_parameters,
 )
-from tests.factories import ApplicationFactory
+from tests.factories import ApplicationFactory, FieldFactory
 
 
 @pytest.fixture
@@ -145,3 +148,46 @@ def test_bad_references_are_refused(reference, problem):
 @pytest.mark.parametrize("reference", ["UNIQ-REFERENCE-ID", "x" * 100, "Budi Śantoso & Sons+=/"])
 def test_good_references_pass(reference):
     assert reference_errors(reference) == []
+
+
+def _phonenumbers_e164(raw: str) -> str | None:
+    try:
+        number = phonenumbers.parse(raw, "ID")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [("081234567890", "+6281234567890"), ("+6281234567890", "+6281234567890")],
+)
+def test_common_indonesian_mobile_numbers_take_the_fast_path(raw, e164):
+    assert _local_mobile_e164(raw) == e164
+
+
+def test_the_phone_fast_path_agrees_with_phonenumbers_wherever_it_answers():
+    generator = random.Random(20261125)
+    answered = 0
+    for _ in range(20_000):
+        prefix = generator.choice(["0", "+62", "62", "+6", "00", ""])
+        first = generator.choice("8881295")
+        rest = "".join(generator.choice("0123456789") for _ in range(generator.randint(5, 13)))
+        raw = prefix + first + rest
+        fast = _local_mobile_e164(raw)
+        if fast:
+            answered += 1
+            assert fast == _phonenumbers_e164(raw), raw
+    assert answered > 1_000
+
+
+@pytest.mark.parametrize("raw", ["0812-3456-7890", "(0812) 34567890", "+62 812 3456 7890"])
+def test_numbers_in_other_shapes_are_still_parsed_by_phonenumbers(raw):
+    assert _local_mobile_e164(raw) == ""
+    assert validate_parameters(
+        fields=[FieldFactory.build(name="msisdn", type="phone")],
+        values={"msisdn": raw},
+        application_code="ABC",
+    ).values == {"msisdn": "+6281234567890"}

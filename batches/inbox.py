@@ -132,14 +132,21 @@ def queue_ingest(batch_id: int) -> None:
 
 
 def batches_requeue_stalled() -> list[int]:
-    """Queue again the batches nobody is working on: never started, or their worker died."""
+    """Queue again the batches nobody is working on: never started, or their worker died.
+
+    At most once per UNSTARTED_AFTER each, so that a backlog in the queue does
+    not grow by every waiting batch at every poll.
+    """
     now = timezone.now()
+    not_lately = Q(requeued_at__isnull=True) | Q(requeued_at__lt=now - UNSTARTED_AFTER)
     stalled = list(
         Batch.objects.filter(
             Q(status=BatchStatus.RECEIVED, created_at__lt=now - UNSTARTED_AFTER)
-            | Q(status=BatchStatus.PROCESSING, lease_expires_at__lt=now)
+            | Q(status=BatchStatus.PROCESSING, lease_expires_at__lt=now),
+            not_lately,
         ).values_list("pk", flat=True)
     )
+    Batch.objects.filter(pk__in=stalled).update(requeued_at=now)
     for batch_id in stalled:
         queue_ingest(batch_id)
     return stalled

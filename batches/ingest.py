@@ -431,11 +431,16 @@ def _put_away(batch: Batch, token: str, original: Path, folder: str) -> None:
     file under the same name meanwhile, which the next polls must find.
     """
     storage = batch_storage()
+    target = home_path(batch.client, folder, fitting_name(f"{batch.pk}-{batch.file_name}", ""))
     if not batch.archived_path:
-        name = fitting_name(f"{batch.pk}-{batch.file_name}", "")
         with original.open("rb") as content:
-            saved = storage.save(home_path(batch.client, folder, name), File(content))
-        _held(batch, token, archived_path=saved)
+            _held(batch, token, archived_path=storage.save(target, File(content)))
+    elif not batch.archived_path.startswith(home_path(batch.client, folder) + "/"):
+        # Reprocessed: the original moves on, e.g. from failed/ to archive/.
+        earlier = batch.archived_path
+        with original.open("rb") as content:
+            _held(batch, token, archived_path=storage.save(target, File(content)))
+        storage.delete(earlier)
     if _inbox_holds(storage, batch):
         storage.delete(batch.inbox_path)
 

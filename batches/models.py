@@ -44,6 +44,9 @@ class Batch(models.Model):
     bytes_total = models.BigIntegerField(default=0, help_text="Size of the decrypted CSV.")
     bytes_done = models.BigIntegerField(default=0)
     runs = models.PositiveIntegerField(default=0, help_text="Ingest runs started.")
+    requeued_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the poll last queued it again."
+    )
     lease_token = models.CharField(max_length=32, blank=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     result_path = models.CharField(max_length=500, blank=True)

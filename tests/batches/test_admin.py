@@ -2,7 +2,7 @@
 
 import pytest
 
-from batches.inbox import batch_receive
+from batches.inbox import batch_receive, batch_storage
 from batches.ingest import batch_ingest
 from batches.models import Batch, RejectedLine
 from tests.admin.conftest import html, message_texts
@@ -84,6 +84,10 @@ def test_an_operator_reprocesses_a_failed_batch_after_the_password_is_fixed(
     assert batch_ingest(batch_id=batch.pk) == "DONE"
     batch.refresh_from_db()
     assert (batch.status, batch.lines_accepted, batch.failure_code) == ("DONE", 1, "")
+    # The original moved on from failed/ to archive/.
+    assert batch.archived_path == f"8002/archive/{batch.pk}-april.7z"
+    assert not batch_storage().exists(f"8002/failed/{batch.pk}-april.7z")
+    assert batch_storage().exists(batch.archived_path)
 
 
 def test_client_staff_cannot_reprocess(staff_client, batch_client):

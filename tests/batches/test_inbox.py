@@ -423,3 +423,20 @@ def test_a_file_whose_name_fills_the_file_name_limit_is_still_answered(
     assert status in (BatchStatus.DONE, BatchStatus.FAILED)
     assert batch.result_path
     assert batch_storage().exists(batch.result_path)
+
+
+def test_a_stalled_batch_is_queued_again_at_most_every_two_minutes(batch_client, broker):
+    stalled = open_batch(
+        batch_client,
+        "worker-died.7z",
+        status=BatchStatus.PROCESSING,
+        lease_expires_at=timezone.now() - timedelta(minutes=1),
+    )
+
+    assert batches_requeue_stalled() == [stalled.pk]
+    assert batches_requeue_stalled() == []
+    Batch.objects.filter(pk=stalled.pk).update(
+        requeued_at=timezone.now() - timedelta(minutes=2, seconds=1)
+    )
+    assert batches_requeue_stalled() == [stalled.pk]
+    assert queued(broker) == [(INGEST, (stalled.pk,)), (INGEST, (stalled.pk,))]

@@ -68,15 +68,23 @@ class BatchAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
         permissions=["operate"],
     )
     def reprocess(self, request, queryset):
-        batches = list(queryset.select_related("client"))
-        queued = sum(batch_reprocess(batch=batch) for batch in batches)
+        outcomes = [
+            (batch, batch_reprocess(batch=batch)) for batch in queryset.select_related("client")
+        ]
+        queued = sum(outcome == "queued" for _, outcome in outcomes)
         self.message_user(request, f"{queued} failed batch(es) queued again.")
-        if queued < len(batches):
-            self.message_user(
-                request,
-                "Only FAILED batches can be reprocessed; the others were left as they are.",
-                messages.WARNING,
-            )
+        for batch, outcome in outcomes:
+            if outcome == "not failed":
+                self.message_user(
+                    request, f"{batch}: only FAILED batches can be reprocessed.", messages.WARNING
+                )
+            elif outcome == "name in use":
+                self.message_user(
+                    request,
+                    f"{batch}: a newer upload of this name is being ingested; "
+                    "reprocess it once that one is done.",
+                    messages.WARNING,
+                )
 
     @admin.display(description="progress")
     def progress(self, batch):

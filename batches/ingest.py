@@ -11,6 +11,7 @@ once or rejected once. The database says so too: one notification and one
 rejection at most per batch line.
 """
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -19,6 +20,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,6 +47,9 @@ from notifications.intake import (
 from notifications.models import Notification, Source
 
 logger = logging.getLogger(__name__)
+
+# A run renews its lease at least this often while it downloads the file.
+LEASE_RENEW_SECONDS = 30
 
 # Tokens of a line that are not application fields.
 LINE_KEYS = ("clientId", "appType", "clientNotifRefId", "sendAt", "expiresAt")
@@ -93,12 +98,14 @@ def _remove_scratch_of_dead_runs(work_dir: Path, batch: Batch) -> None:
 def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
     original = scratch / "original"
     try:
-        digest, size = _fetch(batch, original)
+        digest, size = _fetch(batch, token, original)
     except FileNotFoundError:
         return _finish_failed(batch, token, scratch, None, "FILE_MISSING", "The file is gone.")
     duplicate_of = _record_content(batch, token, digest, size)
     if duplicate_of is not None:
         return _finish_duplicate(batch, token, scratch, original, duplicate_of)
+    # Before any line is stored: a resumed run reads this copy, whatever the inbox holds then.
+    _keep_original(batch, token, original)
     try:
         method = get_decryption(batch.encryption)
         limits = Limits(
@@ -154,22 +161,32 @@ def _held(batch: Batch, token: str, **changes) -> None:
             setattr(batch, name, value)
 
 
-def _fetch(batch: Batch, destination: Path) -> tuple[str, int]:
-    """Copy the file from the storage (its inbox, or where an earlier run moved it)."""
+def _fetch(batch: Batch, token: str, destination: Path) -> tuple[str, int]:
+    """Copy the file from the storage (its inbox, or the batch's own copy once kept).
+
+    A long download (a remote storage) renews the lease as it goes.
+    """
     storage = batch_storage()
-    # Once archived, the archived copy is the batch's: the inbox name may hold a new upload.
+    # Once kept, the copy is the batch's: the inbox name may hold a new upload by then.
     path = batch.archived_path or batch.inbox_path
-    digest, size = hashlib.sha256(), 0
+    digest, size, renewed = hashlib.sha256(), 0, time.monotonic()
     with storage.open(path, "rb") as source, destination.open("wb") as out:
         while chunk := source.read(1024 * 1024):
             digest.update(chunk)
             out.write(chunk)
             size += len(chunk)
+            if time.monotonic() - renewed > LEASE_RENEW_SECONDS:
+                _held(batch, token)
+                renewed = time.monotonic()
     return digest.hexdigest(), size
 
 
 def _record_content(batch: Batch, token: str, digest: str, size: int) -> Batch | None:
-    """Store the file's SHA-256; returns the earlier batch of the same bytes, if any."""
+    """Store the file's SHA-256; returns the earlier batch of the same bytes, if any.
+
+    A run that died before keeping its copy of the file stored no line either,
+    so if the inbox holds other bytes by the time it is resumed, those are the batch's.
+    """
     if batch.sha256 == digest:
         return None
     try:
@@ -241,10 +258,12 @@ def _ingest_lines(batch: Batch, token: str, plaintext, progress) -> None:
     if batch.bytes_total != bytes_total:
         _held(batch, token, bytes_total=bytes_total)
     checked_chunks = _checked_chunks(plaintext, batch.checkpoint_line, LineChecker(batch))
-    for checked, last_line, bytes_done in checked_chunks:
-        _store_chunk(batch, token, checked, last_line, bytes_done or bytes_total)
-        if progress:
-            progress(batch)
+    # closing(): a failure here stops the checking thread now, not when collected.
+    with contextlib.closing(checked_chunks):
+        for checked, last_line, bytes_done in checked_chunks:
+            _store_chunk(batch, token, checked, last_line, bytes_done or bytes_total)
+            if progress:
+                progress(batch)
 
 
 @dataclass
@@ -309,6 +328,7 @@ def _store_chunk(batch: Batch, token: str, checked: list, last_line: int, bytes_
         valid, rejections = _without_taken_references(batch, checked)
         try:
             with transaction.atomic():
+                _commit_without_waiting_for_disk()
                 _held(
                     batch,
                     token,
@@ -325,9 +345,9 @@ def _store_chunk(batch: Batch, token: str, checked: list, last_line: int, bytes_
                     RejectedLine(
                         batch=batch,
                         line=r.line,
-                        reference=r.reference[:100],
+                        reference=_storable(r.reference)[:100],
                         code=r.code,
-                        message=r.message,
+                        message=_storable(r.message),
                     )
                     for r in rejections
                 )
@@ -338,6 +358,11 @@ def _store_chunk(batch: Batch, token: str, checked: list, last_line: int, bytes_
             continue
         batch.refresh_from_db(fields=["lines_read", "lines_accepted", "lines_rejected"])
         return
+
+
+def _storable(text: str) -> str:
+    """A client's text as a database stores it: PostgreSQL's text has no room for NUL."""
+    return text.replace("\x00", "\\x00")
 
 
 def _without_taken_references(batch, checked) -> tuple[list[ValidNotification], list[Rejection]]:
@@ -362,6 +387,19 @@ def _without_taken_references(batch, checked) -> tuple[list[ValidNotification], 
             taken.add(item.reference)
             valid.append(item)
     return valid, rejections
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """Let PostgreSQL acknowledge this chunk's commit before its WAL reaches the disk.
+
+    Safe here: a chunk's lines and its checkpoint commit together, so a server
+    crash that loses the last chunks loses their checkpoint too, and the resumed
+    run stores them again. Anything that acted on them since (a dispatcher's
+    claim, the batch's DONE) committed durably after them, which flushes them.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _taken_references(client, references: list[str]) -> set[str]:
@@ -424,20 +462,28 @@ def _finish_duplicate(batch, token, scratch, original, duplicate_of: Batch) -> s
     )
 
 
-def _put_away(batch: Batch, token: str, original: Path, folder: str) -> None:
-    """Move the original out of the inbox: a copy first, recorded, then the inbox file goes.
+def _keep_original(batch: Batch, token: str, original: Path) -> None:
+    """Save the batch's own copy of the file in archive/ (once) and record where."""
+    if batch.archived_path:
+        return
+    storage = batch_storage()
+    target = home_path(batch.client, "archive", fitting_name(f"{batch.pk}-{batch.file_name}", ""))
+    with original.open("rb") as content:
+        _held(batch, token, archived_path=storage.save(target, File(content)))
 
-    Only if the inbox file is still these bytes: a client may have uploaded a new
-    file under the same name meanwhile, which the next polls must find.
+
+def _put_away(batch: Batch, token: str, original: Path, folder: str) -> None:
+    """Leave the original in `folder` (archive/ or failed/), and take it out of the inbox.
+
+    The inbox file goes only if it still holds these bytes: a client may have
+    uploaded a new file under the same name meanwhile, which the next polls must find.
     """
     storage = batch_storage()
-    target = home_path(batch.client, folder, fitting_name(f"{batch.pk}-{batch.file_name}", ""))
-    if not batch.archived_path:
-        with original.open("rb") as content:
-            _held(batch, token, archived_path=storage.save(target, File(content)))
-    elif not batch.archived_path.startswith(home_path(batch.client, folder) + "/"):
-        # Reprocessed: the original moves on, e.g. from failed/ to archive/.
+    _keep_original(batch, token, original)
+    if not batch.archived_path.startswith(home_path(batch.client, folder) + "/"):
+        # e.g. to failed/, or from failed/ to archive/ when a reprocessed batch succeeds.
         earlier = batch.archived_path
+        target = home_path(batch.client, folder, fitting_name(f"{batch.pk}-{batch.file_name}", ""))
         with original.open("rb") as content:
             _held(batch, token, archived_path=storage.save(target, File(content)))
         storage.delete(earlier)
@@ -483,21 +529,30 @@ def _close(batch: Batch, token: str, status: str, **changes) -> str:
     return status
 
 
-def batch_reprocess(*, batch: Batch) -> bool:
-    """Run a FAILED batch again from its original (after its password was corrected, say)."""
-    updated = Batch.objects.filter(pk=batch.pk, status=BatchStatus.FAILED).update(
-        status=BatchStatus.RECEIVED,
-        failure_code="",
-        failure_message="",
-        finished_at=None,
-        encryption=batch.client.batch_encryption,
-        updated_at=timezone.now(),
-    )
-    if updated:
-        from batches.inbox import queue_ingest
+def batch_reprocess(*, batch: Batch) -> str:
+    """Run a FAILED batch again from its kept original (after its password was corrected, say).
 
-        transaction.on_commit(lambda: queue_ingest(batch.pk))
-    return bool(updated)
+    Returns "queued", "not failed", or "name in use" while a newer upload of the
+    same name is being ingested (try again once it is done).
+    """
+    try:
+        with transaction.atomic():
+            updated = Batch.objects.filter(pk=batch.pk, status=BatchStatus.FAILED).update(
+                status=BatchStatus.RECEIVED,
+                failure_code="",
+                failure_message="",
+                finished_at=None,
+                encryption=batch.client.batch_encryption,
+                updated_at=timezone.now(),
+            )
+    except IntegrityError:
+        return "name in use"
+    if not updated:
+        return "not failed"
+    from batches.inbox import queue_ingest
+
+    transaction.on_commit(lambda: queue_ingest(batch.pk))
+    return "queued"
 
 
 def copy_into_inbox(client, local_path: Path) -> str:

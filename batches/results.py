@@ -82,12 +82,11 @@ def _save(batch: Batch, local: Path, base: str, ending: str) -> str:
     storage = batch_storage()
     path = home_path(batch.client, "outbox", fitting_name(base, ending))
     if storage.exists(path):
-        if batch.result_path == path:
+        # Taken (by an earlier batch of this name, or an earlier run of this one):
+        # a name of this batch's own, never another batch's file.
+        name = fitting_name(base, f".batch-{batch.pk}{ending}")
+        path = home_path(batch.client, "outbox", name)
+        if storage.exists(path):
             storage.delete(path)
-        else:
-            name = fitting_name(base, f".batch-{batch.pk}{ending}")
-            path = home_path(batch.client, "outbox", name)
-            if storage.exists(path):
-                storage.delete(path)
     with local.open("rb") as content:
         return storage.save(path, File(content))

@@ -1,0 +1,121 @@
+"""Faults around a batch: a run that dies, a client that uploads again, a bad byte, reprocessing."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from batches.inbox import batch_receive, batch_storage
+from batches.ingest import batch_ingest, batch_reprocess
+from batches.models import Batch, RejectedLine
+from notifications.models import Notification
+from tests.batches.conftest import line, seven_zip, upload
+
+pytestmark = pytest.mark.django_db
+
+
+class WorkerDied(Exception):
+    pass
+
+
+def dies(_batch):
+    raise WorkerDied
+
+
+def lines(prefix: str, count: int) -> str:
+    return "\n".join(line(f"{prefix}-{n}") for n in range(1, count + 1)) + "\n"
+
+
+def test_a_run_resumed_after_a_new_upload_of_the_same_name_finishes_the_first_file(
+    batch_home, batch_client, tmp_path, settings
+):
+    settings.BATCH_CHUNK_LINES = 2
+    upload(batch_client, "daily.7z", seven_zip(tmp_path / "m.7z", lines("MON", 4)).read_bytes())
+    batch = batch_receive(client=batch_client, name="daily.7z", queue=False)
+    with pytest.raises(WorkerDied):
+        batch_ingest(batch_id=batch.pk, progress=dies)  # dies after its first chunk
+    tuesday = seven_zip(tmp_path / "t.7z", lines("TUE", 4)).read_bytes()
+    (batch_home / "8002" / "inbox" / "daily.7z").write_bytes(tuesday)
+    Batch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(1))
+
+    assert batch_ingest(batch_id=batch.pk) == "DONE"
+
+    assert list(
+        Notification.objects.filter(batch=batch).order_by("batch_line").values_list("reference")
+    ) == [("MON-1",), ("MON-2",), ("MON-3",), ("MON-4",)]
+    # Tuesday's upload is still in the inbox, for the next polls to take.
+    assert (batch_home / "8002" / "inbox" / "daily.7z").read_bytes() == tuesday
+
+
+def test_a_nul_byte_in_a_reference_rejects_that_line_only(batch_home, batch_client, tmp_path):
+    text = line("GOOD-1") + "\n" + line("BAD\x00REF") + "\n" + line("GOOD-2") + "\n"
+    upload(batch_client, "nul.7z", seven_zip(tmp_path / "nul.7z", text).read_bytes())
+    batch = batch_receive(client=batch_client, name="nul.7z", queue=False)
+
+    assert batch_ingest(batch_id=batch.pk) == "DONE"
+
+    [rejected] = RejectedLine.objects.filter(batch=batch)
+    assert (rejected.line, rejected.reference, rejected.code) == (
+        2,
+        "BAD\\x00REF",
+        "VALIDATION_ERROR",
+    )
+    assert Notification.objects.filter(batch=batch).count() == 2
+
+
+def test_reprocessing_never_replaces_another_batchs_result_file(batch_home, batch_client, tmp_path):
+    batch_client.set_batch_password("wrong")
+    batch_client.save()
+    upload(batch_client, "daily.7z", seven_zip(tmp_path / "a.7z", line("MON") + "\n").read_bytes())
+    failed = batch_receive(client=batch_client, name="daily.7z", queue=False)
+    assert batch_ingest(batch_id=failed.pk) == "FAILED"
+    failed.refresh_from_db()
+    batch_storage().delete(failed.result_path)  # the client downloaded it
+    batch_client.set_batch_password("s3cret-batch-pass")
+    batch_client.save()
+    upload(batch_client, "daily.7z", seven_zip(tmp_path / "b.7z", line("TUE") + "\n").read_bytes())
+    later = batch_receive(client=batch_client, name="daily.7z", queue=False)
+    assert batch_ingest(batch_id=later.pk) == "DONE"
+    later.refresh_from_db()
+    with batch_storage().open(later.result_path, "rb") as stored:
+        later_result = stored.read()
+
+    assert batch_reprocess(batch=Batch.objects.get(pk=failed.pk)) == "queued"
+    assert batch_ingest(batch_id=failed.pk) == "DONE"
+
+    failed.refresh_from_db()
+    assert failed.result_path == f"8002/outbox/daily.batch-{failed.pk}.result.7z"
+    with batch_storage().open(later.result_path, "rb") as stored:
+        assert stored.read() == later_result
+
+
+def test_reprocessing_while_a_newer_upload_of_the_name_is_open_is_refused_politely(
+    batch_home, batch_client, tmp_path
+):
+    batch_client.set_batch_password("wrong")
+    batch_client.save()
+    upload(batch_client, "daily.7z", seven_zip(tmp_path / "a.7z", line("MON") + "\n").read_bytes())
+    failed = batch_receive(client=batch_client, name="daily.7z", queue=False)
+    batch_ingest(batch_id=failed.pk)
+    upload(batch_client, "daily.7z", seven_zip(tmp_path / "b.7z", line("TUE") + "\n").read_bytes())
+    batch_receive(client=batch_client, name="daily.7z", queue=False)
+
+    assert batch_reprocess(batch=Batch.objects.get(pk=failed.pk)) == "name in use"
+    assert Batch.objects.get(pk=failed.pk).status == "FAILED"
+
+
+def test_a_failed_run_stops_its_checking_thread_at_once(
+    batch_home, batch_client, tmp_path, settings
+):
+    settings.BATCH_CHUNK_LINES = 2
+    upload(batch_client, "t.7z", seven_zip(tmp_path / "t.7z", lines("T", 40)).read_bytes())
+    batch = batch_receive(client=batch_client, name="t.7z", queue=False)
+
+    with pytest.raises(WorkerDied) as kept:  # the exception (and its traceback) still held
+        batch_ingest(batch_id=batch.pk, progress=dies)
+    time.sleep(0.3)
+
+    assert kept.value is not None
+    assert not [t for t in threading.enumerate() if t.name == "batch-line-checker"]

@@ -66,7 +66,13 @@ import psycopg
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from support import drop_database, manage, recreate_database  # noqa: E402
+from support import (  # noqa: E402
+    drop_database,
+    machine_busy_seconds,
+    manage,
+    process_cpu_seconds,
+    recreate_database,
+)
 
 from clients.signing import sign  # noqa: E402 (needs the project on sys.path)
 
@@ -285,16 +291,6 @@ def print_figures(figures: Figures, expected: int) -> None:
 
 # --- CPU accounting (Linux /proc) -------------------------------------------------------
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds every core has spent busy since boot (all processes)."""
-    with open("/proc/stat") as stat:
-        ticks = [int(value) for value in stat.readline().split()[1:]]
-    idle = ticks[3] + ticks[4]  # idle + iowait
-    return (sum(ticks[:8]) - idle) / CLOCK_TICKS
-
 
 def workers_cpu_seconds(master_pid: int) -> float:
     """CPU seconds used so far by the gunicorn master's worker processes."""
@@ -304,7 +300,7 @@ def workers_cpu_seconds(master_pid: int) -> float:
         for pid in children:
             with contextlib.suppress(OSError):
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+                total += process_cpu_seconds(fields)
     return total
 
 

@@ -94,7 +94,14 @@ import py7zr
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from support import drop_database, manage, recreate_database  # noqa: E402
+from support import (  # noqa: E402
+    CpuMeter,
+    drop_database,
+    is_postgres_of,
+    machine_busy_seconds,
+    manage,
+    recreate_database,
+)
 
 CLIENT_ID = "8002"
 APP_CODE = "ABC"
@@ -211,16 +218,6 @@ def make_batch(directory: Path, name: str, lines: int, bad_every: int, prefix: s
 
 # --- machine figures ----------------------------------------------------------------------
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds every core has spent busy since boot (all processes)."""
-    with open("/proc/stat") as stat:
-        ticks = [int(value) for value in stat.readline().split()[1:]]
-    idle = ticks[3] + ticks[4]  # idle + iowait
-    return (sum(ticks[:8]) - idle) / CLOCK_TICKS
-
 
 def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
@@ -238,44 +235,19 @@ def idle_check() -> None:
     )
 
 
-class CpuMeter:
-    """CPU seconds used since it was made: PostgreSQL (the backends of `database` and the
-    server's own processes) and everything else but the ingest, by command. Sampled often: a
-    process that exits between two samples takes its last interval with it.
-    """
+class IngestCpuMeter(CpuMeter):
+    """PostgreSQL (the backends of `database` and the server's own processes) and everything
+    else but the ingest and this process, by command."""
 
     def __init__(self, database: str, ingest_pid: int):
         self.database, self.ingest_pid = database, ingest_pid
-        self.baseline = {key: used for key, (_, used) in self._read().items()}
-        self.used = {}  # (pid, start time) -> (component, seconds since the baseline)
+        super().__init__()
 
-    def sample(self) -> None:
-        for key, (component, used) in self._read().items():
-            self.used[key] = (component, used - self.baseline.get(key, 0.0))
-
-    def totals(self) -> Counter:
-        totals = Counter()
-        for component, seconds in self.used.values():
-            totals[component] += seconds
-        return totals
-
-    def _read(self) -> dict:
-        found = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) in (os.getpid(), self.ingest_pid):
-                continue
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                raw = (entry / "stat").read_text()
-                command = raw[raw.index("(") + 1 : raw.rindex(")")]
-                fields = raw.rsplit(")", 1)[1].split()
-                used = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-                found[(entry.name, fields[19])] = (self._component(entry, command), used)
-        return found
-
-    def _component(self, entry: Path, command: str) -> str:
+    def component(self, entry: Path, pid: int, fields: list[str], command: str) -> str | None:
+        if pid in (os.getpid(), self.ingest_pid):
+            return None
         if command.startswith("postgres"):
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            ours = f" {self.database} " in title or "(" not in title  # no client address
+            ours = is_postgres_of(entry, self.database)
             return "postgres" if ours else "other: postgres (other databases)"
         return f"other: {command}"
 
@@ -340,7 +312,7 @@ def run_ingest(arguments, env, archive: Path, lines: int, poll: BatchRowPoll, lo
         child = subprocess.Popen(  # noqa: S603 (a fixed command line, no shell)
             command, cwd=PROJECT_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        meter = CpuMeter(arguments.database, child.pid)
+        meter = IngestCpuMeter(arguments.database, child.pid)
         while True:
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             now = time.monotonic() - started

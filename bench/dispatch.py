@@ -84,7 +84,14 @@ import requests
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from support import drop_database, manage, recreate_database  # noqa: E402
+from support import (  # noqa: E402
+    CpuMeter,
+    drop_database,
+    is_postgres_of,
+    machine_busy_seconds,
+    manage,
+    recreate_database,
+)
 
 HOST = "127.0.0.1"
 CLIENT_ID = "8002"
@@ -399,55 +406,19 @@ def requests_like_headers(body: bytes, auth) -> dict[str, str]:
 
 # --- CPU accounting (Linux /proc) -------------------------------------------------------
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-
-def machine_busy_seconds() -> float:
-    """CPU seconds every core has spent busy since boot (all processes)."""
-    with open("/proc/stat") as stat:
-        ticks = [int(value) for value in stat.readline().split()[1:]]
-    idle = ticks[3] + ticks[4]  # idle + iowait
-    return (sum(ticks[:8]) - idle) / CLOCK_TICKS
-
-
-class CpuMeter:
-    """CPU seconds used since it was made, by component: the cluster (its session), the sink,
-    Redis, this process, and PostgreSQL (the backends of `database` and the server's own
-    processes: WAL writer, checkpointer...). Anything else is someone else's work, counted by
-    command as "other:…". Call `sample()` often (every 0.5 s): a process that exits between two
-    samples takes its last half second with it, and backends come and go (CONN_MAX_AGE).
+class PipelineCpuMeter(CpuMeter):
+    """By component: the cluster (its session), the sink, Redis, this process, and PostgreSQL
+    (the backends of `database` and the server's own processes). Anything else is someone
+    else's work, counted by command as "other:…". Backends come and go (CONN_MAX_AGE): sample
+    every 0.5 s.
     """
 
     def __init__(self, cluster_session: int, sink_pid: int, database: str):
         self.cluster_session, self.sink_pid, self.database = cluster_session, sink_pid, database
-        self.baseline = {key: used for key, (_, used) in self._read().items()}
-        self.used = {}  # (pid, start time) -> (component, seconds since the baseline)
+        super().__init__()
 
-    def sample(self) -> None:
-        for key, (component, used) in self._read().items():
-            self.used[key] = (component, used - self.baseline.get(key, 0.0))
-
-    def totals(self) -> Counter:
-        totals = Counter()
-        for component, seconds in self.used.values():
-            totals[component] += seconds
-        return totals
-
-    def _read(self) -> dict:
-        found = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                raw = (entry / "stat").read_text()
-                command = raw[raw.index("(") + 1 : raw.rindex(")")]
-                fields = raw.rsplit(")", 1)[1].split()
-                used = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-                pid = int(entry.name)
-                found[(pid, fields[19])] = (self._component(entry, pid, fields, command), used)
-        return found
-
-    def _component(self, entry: Path, pid: int, fields: list[str], command: str) -> str:
+    def component(self, entry: Path, pid: int, fields: list[str], command: str) -> str:
         if int(fields[3]) == self.cluster_session:
             return "qcluster"
         if pid == self.sink_pid:
@@ -455,8 +426,7 @@ class CpuMeter:
         if pid == os.getpid():
             return "benchmark"
         if command.startswith("postgres"):
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            ours = f" {self.database} " in title or "(" not in title  # no client address
+            ours = is_postgres_of(entry, self.database)
             return "postgres" if ours else "other:postgres (other databases)"
         if command.startswith("redis-server"):
             return "redis"
@@ -652,7 +622,7 @@ def run_pipeline(arguments, env, sink, cluster, cluster_log_path) -> dict:
     total = arguments.deliveries
     idle_check()
     before = server_counters(database_url, arguments.database)
-    meter = CpuMeter(cluster.pid, sink.process.pid, arguments.database)
+    meter = PipelineCpuMeter(cluster.pid, sink.process.pid, arguments.database)
     machine_before = machine_busy_seconds()
 
     started_wall, started = time.time(), time.monotonic()

@@ -1,5 +1,6 @@
 import pytest
 from django.core.cache import cache
+from django_q.brokers import get_broker
 
 from clients import config_cache
 from tests.factories import ApplicationFactory, ClientFactory, UserFactory
@@ -59,3 +60,15 @@ def no_config_cache(settings):
     # Tests change keys and schemas between calls; tests of the cache turn it on.
     settings.API_CONFIG_CACHE_SECONDS = 0
     config_cache.clear()
+
+
+@pytest.fixture
+def broker():
+    """django-q2's broker (the ORM's by default, Redis with REDIS_URL), empty before and after.
+
+    Tests that start qcluster processes share it with them.
+    """
+    broker = get_broker()
+    broker.purge_queue()
+    yield broker
+    broker.purge_queue()

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
-from django_q.brokers import get_broker
 from django_q.brokers.orm import ORM
 from django_q.models import OrmQ, Schedule
 from django_q.signing import SignedPackage
@@ -33,15 +32,6 @@ from tests.factories import BatchFactory, ClientFactory
 pytestmark = pytest.mark.django_db
 
 INGEST = "batches.tasks.ingest_batch"
-
-
-@pytest.fixture
-def broker():
-    """django-q2's broker (the ORM's by default, Redis with REDIS_URL), empty before and after."""
-    broker = get_broker()
-    broker.purge_queue()
-    yield broker
-    broker.purge_queue()
 
 
 def queued(broker) -> list[tuple[str, tuple]]:

@@ -33,7 +33,6 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
-from django_q.brokers import get_broker
 
 from batches.inbox import batch_receive, batches_requeue_stalled, queue_ingest
 from batches.ingest import batch_ingest
@@ -131,15 +130,6 @@ def assert_each_line_once(batch: Batch, outcomes: dict[int, str]) -> None:
 
 
 # --- a cluster killed mid-batch -----------------------------------------------------------
-
-
-@pytest.fixture
-def broker():
-    """The django-q broker the clusters and this process share, empty before and after."""
-    broker = get_broker()
-    broker.purge_queue()
-    yield broker
-    broker.purge_queue()
 
 
 @pytest.fixture

@@ -464,12 +464,8 @@ def _finish_duplicate(batch, token, scratch, original, duplicate_of: Batch) -> s
 
 def _keep_original(batch: Batch, token: str, original: Path) -> None:
     """Save the batch's own copy of the file in archive/ (once) and record where."""
-    if batch.archived_path:
-        return
-    storage = batch_storage()
-    target = home_path(batch.client, "archive", fitting_name(f"{batch.pk}-{batch.file_name}", ""))
-    with original.open("rb") as content:
-        _held(batch, token, archived_path=storage.save(target, File(content)))
+    if not batch.archived_path:
+        _save_original(batch, token, original, "archive")
 
 
 def _put_away(batch: Batch, token: str, original: Path, folder: str) -> None:
@@ -483,12 +479,17 @@ def _put_away(batch: Batch, token: str, original: Path, folder: str) -> None:
     if not batch.archived_path.startswith(home_path(batch.client, folder) + "/"):
         # e.g. to failed/, or from failed/ to archive/ when a reprocessed batch succeeds.
         earlier = batch.archived_path
-        target = home_path(batch.client, folder, fitting_name(f"{batch.pk}-{batch.file_name}", ""))
-        with original.open("rb") as content:
-            _held(batch, token, archived_path=storage.save(target, File(content)))
+        _save_original(batch, token, original, folder)
         storage.delete(earlier)
     if _inbox_holds(storage, batch):
         storage.delete(batch.inbox_path)
+
+
+def _save_original(batch: Batch, token: str, original: Path, folder: str) -> None:
+    name = fitting_name(f"{batch.pk}-{batch.file_name}", "")
+    with original.open("rb") as content:
+        saved = batch_storage().save(home_path(batch.client, folder, name), File(content))
+    _held(batch, token, archived_path=saved)
 
 
 def _inbox_holds(storage, batch: Batch) -> bool:

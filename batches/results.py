@@ -55,11 +55,13 @@ def _rows(batch: Batch):
         .values_list("batch_line", "reference")
         .iterator(chunk_size=10_000)
     )
-    rejected = batch.rejected_lines.order_by("line").values_list(
-        "line", "reference", "code", "message"
+    rejected = (
+        (line, reference, REJECTED, code, message)
+        for line, reference, code, message in batch.rejected_lines.order_by("line")
+        .values_list("line", "reference", "code", "message")
+        .iterator(chunk_size=10_000)
     )
-    rejected = ((line, ref, REJECTED, code, message) for line, ref, code, message in rejected)
-    return heapq.merge(accepted, rejected.__iter__(), key=lambda row: row[0])
+    return heapq.merge(accepted, rejected, key=lambda row: row[0])
 
 
 def _wrapping(batch: Batch):

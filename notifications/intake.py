@@ -87,7 +87,7 @@ def notification_create(
     """
     schema = cached(
         ("application-schema", client.pk, application_code),
-        lambda: _application_schema(client, application_code),
+        lambda: application_schema(client, application_code),
     )
     application = _active_application(schema, client, application_code)
     recipients, schedule = _validated(schema, client, reference, values, send_at, expires_at)
@@ -131,11 +131,6 @@ class ValidNotification:
     recipients: dict[str, str]  # medium -> address
     schedule: dict  # send_at, expires_at
     batch_line: int | None = None
-
-
-def application_schema(client: Client, code: str) -> ApplicationSchema | None:
-    """The application `code` of `client` with its fields and media (None if it has none)."""
-    return _application_schema(client, code)
 
 
 def notification_validate(
@@ -253,7 +248,8 @@ def notification_cancel(*, notification: Notification) -> Notification:
     return notification
 
 
-def _application_schema(client: Client, code: str) -> ApplicationSchema | None:
+def application_schema(client: Client, code: str) -> ApplicationSchema | None:
+    """The application `code` of `client` with its fields and media (None if it has none)."""
     application = client.applications.filter(code=code).first()
     if application is None:
         return None

@@ -44,7 +44,7 @@ from notifications.intake import (
     notification_validate,
     notifications_insert,
 )
-from notifications.models import Notification, Source
+from notifications.models import Source
 
 logger = logging.getLogger(__name__)
 
@@ -323,70 +323,54 @@ def _checked_chunks(plaintext, start_after: int, checker: LineChecker):
 
 
 def _store_chunk(batch: Batch, token: str, checked: list, last_line: int, bytes_done: int) -> None:
-    """Store a chunk's notifications and rejections with the checkpoint, in one transaction."""
-    for attempt in range(3):
-        valid, rejections = _without_taken_references(batch, checked)
-        try:
-            with transaction.atomic():
-                _commit_without_waiting_for_disk()
-                _held(
-                    batch,
-                    token,
-                    checkpoint_line=last_line,
-                    lines_read=F("lines_read") + len(checked),
-                    lines_accepted=F("lines_accepted") + len(valid),
-                    lines_rejected=F("lines_rejected") + len(rejections),
-                    bytes_done=bytes_done,
-                )
-                notifications_insert(
-                    client=batch.client, valid=valid, source=Source.BATCH, batch=batch
-                )
-                RejectedLine.objects.bulk_create(
-                    RejectedLine(
-                        batch=batch,
-                        line=r.line,
-                        reference=_storable(r.reference)[:100],
-                        code=r.code,
-                        message=_storable(r.message),
-                    )
-                    for r in rejections
-                )
-        except IntegrityError:
-            # A reference was taken meanwhile (by the API): check again and retry.
-            if attempt == 2:
-                raise
-            continue
-        batch.refresh_from_db(fields=["lines_read", "lines_accepted", "lines_rejected"])
-        return
+    """Store a chunk's notifications and rejections with the checkpoint, in one transaction.
+
+    A line whose reference was used before (by any source, or by an earlier
+    line) is rejected as DUPLICATE_REFERENCE: the database says which, as it inserts.
+    """
+    valid = [item for item in checked if isinstance(item, ValidNotification)]
+    rejections = [item for item in checked if isinstance(item, Rejection)]
+    with transaction.atomic():
+        _commit_without_waiting_for_disk()
+        # First: the lease, and the batch row's lock, before anything of the chunk.
+        _held(batch, token)
+        refused = notifications_insert(
+            client=batch.client, valid=valid, source=Source.BATCH, batch=batch
+        )
+        rejections.extend(
+            Rejection(
+                item.batch_line,
+                item.reference,
+                "DUPLICATE_REFERENCE",
+                f"clientNotifRefId {item.reference!r} was already used.",
+            )
+            for item in refused
+        )
+        RejectedLine.objects.bulk_create(
+            RejectedLine(
+                batch=batch,
+                line=r.line,
+                reference=_storable(r.reference)[:100],
+                code=r.code,
+                message=_storable(r.message),
+            )
+            for r in rejections
+        )
+        # Counted here: holding the lease, this run is the batch's only writer.
+        _held(
+            batch,
+            token,
+            checkpoint_line=last_line,
+            lines_read=batch.lines_read + len(checked),
+            lines_accepted=batch.lines_accepted + len(valid) - len(refused),
+            lines_rejected=batch.lines_rejected + len(rejections),
+            bytes_done=bytes_done,
+        )
 
 
 def _storable(text: str) -> str:
     """A client's text as a database stores it: PostgreSQL's text has no room for NUL."""
     return text.replace("\x00", "\\x00")
-
-
-def _without_taken_references(batch, checked) -> tuple[list[ValidNotification], list[Rejection]]:
-    """Split the checked lines; a reference used before (any source) or earlier in the chunk
-    is a DUPLICATE_REFERENCE."""
-    candidates = [item.reference for item in checked if isinstance(item, ValidNotification)]
-    taken = _taken_references(batch.client, candidates)
-    valid, rejections = [], []
-    for item in checked:
-        if isinstance(item, Rejection):
-            rejections.append(item)
-        elif item.reference in taken:
-            rejections.append(
-                Rejection(
-                    item.batch_line,
-                    item.reference,
-                    "DUPLICATE_REFERENCE",
-                    f"clientNotifRefId {item.reference!r} was already used.",
-                )
-            )
-        else:
-            taken.add(item.reference)
-            valid.append(item)
-    return valid, rejections
 
 
 def _commit_without_waiting_for_disk() -> None:
@@ -400,26 +384,6 @@ def _commit_without_waiting_for_disk() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
-def _taken_references(client, references: list[str]) -> set[str]:
-    """Which of `references` the client has used already (by any source)."""
-    if not references:
-        return set()
-    if connection.vendor != "postgresql":
-        return set(
-            Notification.objects.filter(client=client, reference__in=references).values_list(
-                "reference", flat=True
-            )
-        )
-    # One array parameter instead of thousands of IN (…) literals to write and parse.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT reference FROM {Notification._meta.db_table} "  # noqa: S608
-            "WHERE client_id = %s AND reference = ANY(%s)",
-            [client.pk, references],
-        )
-        return {row[0] for row in cursor.fetchall()}
 
 
 # --- the end of a run -----------------------------------------------------------------

@@ -117,32 +117,47 @@ class NotificationAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientSco
 
     @admin.display(description="status history")
     def timeline(self, obj):
+        """Its acceptance (the notification's own record), then each delivery's status changes."""
         events = (
             DeliveryEvent.objects.filter(delivery__notification=obj)
             .select_related("delivery")
             .order_by("at", "id")
         )
+        accepted = (
+            obj.created_at.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "all",
+            "—",
+            "ACCEPTED",
+            _acceptance(obj),
+        )
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
-            (
-                (
-                    event.at.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                    event.delivery.get_medium_display(),
-                    event.old_status or "—",
-                    event.new_status,
-                    event.detail,
-                )
-                for event in events
-            ),
+            [
+                accepted,
+                *(
+                    (
+                        event.at.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                        event.delivery.get_medium_display(),
+                        event.old_status or "—",
+                        event.new_status,
+                        event.detail,
+                    )
+                    for event in events
+                ),
+            ],
         )
-        if not rows:
-            return "No status changes yet."
         return format_html(
             "<table><thead><tr><th>time</th><th>medium</th><th>change</th><th>detail</th>"
             "</tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
+
+def _acceptance(notification: Notification) -> str:
+    if notification.batch_id is None:
+        return f"accepted via {notification.source}"
+    return f"accepted via batch {notification.batch_id}, line {notification.batch_line}"
 
 
 class DeliveryEventInline(ReadOnlyInline):

@@ -13,12 +13,11 @@ from django.utils import timezone
 
 from clients.config_cache import cached
 from clients.models import Application, Client
-from notifications.bulk_insert import insert_rows
+from notifications.bulk_insert import NewNotification, insert_new_notifications
 from notifications.client_callbacks import client_callback_queue
 from notifications.events import events_record
 from notifications.models import (
     Delivery,
-    DeliveryEvent,
     DeliveryStatus,
     Notification,
     NotificationStatus,
@@ -111,7 +110,6 @@ def notification_create(
                 )
                 for medium, recipient in recipients.items()
             )
-            events_record(deliveries=deliveries, old_status="", detail=f"accepted via {source}")
             # Work is queued only once the outbox rows are committed.
             transaction.on_commit(enqueue_dispatch)
     except IntegrityError:
@@ -151,57 +149,43 @@ def notification_validate(
 
 def notifications_insert(
     *, client: Client, valid: list[ValidNotification], source: str, batch=None
-) -> list[int]:
-    """Store validated notifications with their PENDING deliveries, in bulk; returns their ids.
+) -> list[ValidNotification]:
+    """Store those of `valid` whose reference is new for the client, with their PENDING
+    deliveries, in bulk; return the others (a reference used before, by any source,
+    or earlier in `valid`).
 
-    Runs in the caller's transaction (COPY on PostgreSQL, notifications/bulk_insert.py)
-    and queues one dispatch after its commit. Raises IntegrityError when a
-    reference is taken meanwhile.
+    Runs in the caller's transaction (notifications/bulk_insert.py) and queues
+    one dispatch after its commit. Each item needs its batch_line: it is the
+    item's key.
     """
-    now = timezone.now()
-    notification_ids = insert_rows(
-        Notification,
+    new, seen = [], set()
+    for item in valid:
+        if item.reference not in seen:
+            seen.add(item.reference)
+            new.append(item)
+    stored = insert_new_notifications(
         [
-            {
-                "client_id": client.pk,
-                "application_id": item.application.pk,
-                "reference": item.reference,
-                "params": item.values,
-                "source": source,
-                "batch_id": batch.pk if batch else None,
-                "batch_line": item.batch_line,
-                **item.schedule,
-            }
-            for item in valid
+            NewNotification(
+                line=item.batch_line,
+                application_id=item.application.pk,
+                reference=item.reference,
+                params=item.values,
+                send_at=item.schedule["send_at"],
+                expires_at=item.schedule["expires_at"],
+                recipients=item.recipients,
+            )
+            for item in new
         ],
+        common={
+            "client_id": client.pk,
+            "source": source,
+            "batch_id": batch.pk if batch else None,
+        },
+        now=timezone.now(),
     )
-    deliveries = [
-        {
-            "notification_id": notification_id,
-            "medium": medium,
-            "recipient": recipient,
-            "next_attempt_at": item.schedule["send_at"] or now,
-        }
-        for notification_id, item in zip(notification_ids, valid, strict=True)
-        for medium, recipient in item.recipients.items()
-    ]
-    delivery_ids = insert_rows(Delivery, deliveries)
-    detail = f"accepted via {source}"
-    insert_rows(
-        DeliveryEvent,
-        [
-            {
-                "delivery_id": pk,
-                "old_status": "",
-                "new_status": DeliveryStatus.PENDING,
-                "detail": detail,
-            }
-            for pk in delivery_ids
-        ],
-    )
-    if notification_ids:
+    if stored:
         transaction.on_commit(enqueue_dispatch)
-    return notification_ids
+    return [item for item in valid if item.batch_line not in stored]
 
 
 def notification_get(*, client: Client, reference: str) -> Notification:

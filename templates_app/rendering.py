@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 
-from notifications.validation import java_date_format_to_strftime
+from notifications.validation import parse_date
 
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -257,7 +257,7 @@ def date_pattern_errors(pattern: str) -> list[str]:
 
 def _date(value: str, argument: str | None, field: FieldFormat) -> str:
     try:
-        moment = datetime.strptime(value, java_date_format_to_strftime(field.date_format))
+        moment = parse_date(value, field.date_format)
     except ValueError:
         return value
     return format_date(moment, argument or "")

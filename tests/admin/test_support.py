@@ -4,7 +4,7 @@ import pytest
 
 from notifications.models import Notification
 from tests.admin.conftest import MARKERS_8003, html
-from tests.factories import DeliveryEventFactory, NotificationFactory, issue_key
+from tests.factories import BatchFactory, DeliveryEventFactory, NotificationFactory, issue_key
 
 READ_ONLY_MODELS = [
     pytest.param("clients/client", "client", id="client"),
@@ -102,6 +102,30 @@ def test_support_sees_the_timeline_of_a_notification_html_escaped(support_client
     assert "PENDING → FAILED" in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; provider said no" in page
     assert "<script>alert(" not in page
+
+
+def test_the_timeline_starts_with_the_acceptance_and_names_the_batch_line(
+    support_client, tenant_data
+):
+    notification = tenant_data.other.delivery.notification
+
+    page = html(support_client.get(f"/admin/notifications/notification/{notification.pk}/change/"))
+
+    accepted_at = notification.created_at.strftime("%Y-%m-%d %H:%M:%S")
+    assert f"<td>{accepted_at}" in page
+    assert "— → ACCEPTED" in page
+    assert f"accepted via {notification.source}" in page
+
+
+def test_a_batch_notification_timeline_names_its_batch_and_line(support_client, app_8003):
+    batch = BatchFactory(client=app_8003.client)
+    notification = NotificationFactory(
+        application=app_8003, source="batch", batch=batch, batch_line=17
+    )
+
+    page = html(support_client.get(f"/admin/notifications/notification/{notification.pk}/change/"))
+
+    assert f"accepted via batch {batch.pk}, line 17" in page
 
 
 def test_support_sees_parameters_html_escaped(support_client, tenant_data):

@@ -75,12 +75,13 @@ def test_a_notification_needs_at_least_one_recipient(api):
     assert "recipient" in answer.body["errors"]
 
 
-def test_create_records_the_first_event_of_each_delivery(api):
+def test_create_makes_one_pending_delivery_a_medium_and_no_status_change_yet(api):
     api.create(**demo_fields(email="john@example.co.id"))
 
-    events = DeliveryEvent.objects.order_by("delivery__medium")
-    assert [(e.old_status, e.new_status) for e in events] == [("", "PENDING"), ("", "PENDING")]
-    assert all("accepted via api" in e.detail for e in events)
+    deliveries = Delivery.objects.order_by("medium")
+    assert [(d.medium, d.status) for d in deliveries] == [("email", "PENDING"), ("sms", "PENDING")]
+    # Acceptance is the notification's own record (its timeline shows it); events are changes.
+    assert not DeliveryEvent.objects.exists()
 
 
 def test_another_client_cannot_read_or_cancel_my_notification(api, api_8003):

@@ -142,6 +142,66 @@ def test_a_reference_already_used_through_the_api_is_a_duplicate(
     ]
 
 
+def test_a_reference_repeated_in_a_later_chunk_or_twice_in_one_is_a_duplicate(
+    batch_home, batch_client, tmp_path, settings
+):
+    settings.BATCH_CHUNK_LINES = 2
+    references = ["A", "B", "C", "A", "D", "D", "B"]
+    text = "".join(line(reference) + "\n" for reference in references)
+
+    batch = ingest(batch_client, "chunks.csv.7z", seven_zip(tmp_path / "c.7z", text).read_bytes())
+
+    assert [row[1:4] for row in result_rows(batch)[1:]] == [
+        ["A", "ACCEPTED", ""],
+        ["B", "ACCEPTED", ""],
+        ["C", "ACCEPTED", ""],
+        ["A", "REJECTED", "DUPLICATE_REFERENCE"],
+        ["D", "ACCEPTED", ""],
+        ["D", "REJECTED", "DUPLICATE_REFERENCE"],
+        ["B", "REJECTED", "DUPLICATE_REFERENCE"],
+    ]
+    assert (batch.lines_read, batch.lines_accepted, batch.lines_rejected) == (7, 4, 3)
+    stored = Notification.objects.filter(batch=batch).order_by("batch_line")
+    assert [(n.reference, n.batch_line) for n in stored] == [
+        ("A", 1),
+        ("B", 2),
+        ("C", 3),
+        ("D", 5),
+    ]
+
+
+def test_each_medium_of_a_line_gets_a_pending_delivery_due_at_its_send_at(
+    batch_home, batch_client, tmp_path
+):
+    text = (
+        line(
+            "BOTH",
+            email="budi@example.co.id",
+            sendAt="2035-01-02T09:00:00+07:00",
+            expiresAt="2035-01-03T00:00:00+07:00",
+        )
+        + "\n"
+        + line("NOW")
+        + "\n"
+    )
+
+    batch = ingest(batch_client, "media.7z", seven_zip(tmp_path / "m.7z", text).read_bytes())
+
+    both = Notification.objects.get(batch=batch, reference="BOTH")
+    assert both.params["email"] == "budi@example.co.id"
+    assert both.expires_at.isoformat() == "2035-01-02T17:00:00+00:00"
+    assert sorted(
+        (d.medium, d.recipient, d.status, d.next_attempt_at.isoformat())
+        for d in both.deliveries.all()
+    ) == [
+        ("email", "budi@example.co.id", "PENDING", "2035-01-02T02:00:00+00:00"),
+        ("sms", "+6281234567890", "PENDING", "2035-01-02T02:00:00+00:00"),
+    ]
+    now = Notification.objects.get(batch=batch, reference="NOW")
+    [delivery] = now.deliveries.all()
+    assert (delivery.medium, delivery.next_attempt_at) == ("sms", now.created_at)
+
+
 def test_the_same_bytes_uploaded_again_are_a_duplicate_and_touch_nothing(
     batch_home, batch_client, tmp_path
 ):

@@ -79,7 +79,6 @@ def test_an_accepted_notification_is_rendered_sent_and_its_timeline_kept(
         for e in DeliveryEvent.objects.filter(delivery=delivery).order_by("id")
     ]
     assert timeline == [
-        ("", "PENDING", "accepted via api"),
         ("PENDING", "SENDING", "claimed"),
         (
             "SENDING",

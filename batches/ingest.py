@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 # A run renews its lease at least this often while it downloads the file.
 LEASE_RENEW_SECONDS = 30
 
+COUNTERS = ("lines_read", "lines_accepted", "lines_rejected", "bytes_done")
+
 # Tokens of a line that are not application fields.
 LINE_KEYS = ("clientId", "appType", "clientNotifRefId", "sendAt", "expiresAt")
 
@@ -329,43 +331,55 @@ def _store_chunk(batch: Batch, token: str, checked: list, last_line: int, bytes_
     line) is rejected as DUPLICATE_REFERENCE: the database says which, as it inserts.
     """
     valid = [item for item in checked if isinstance(item, ValidNotification)]
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                _store_chunk_once(batch, token, checked, valid, last_line, bytes_done)
+            return
+        except IntegrityError:
+            # A reference was taken meanwhile (by the API): the next try sees it taken.
+            if attempt == 2:
+                raise
+            batch.refresh_from_db(fields=["checkpoint_line", *COUNTERS])
+
+
+def _store_chunk_once(batch, token, checked, valid, last_line: int, bytes_done: int) -> None:
+    _commit_without_waiting_for_disk()
+    # First: the lease, and the batch row's lock, before anything of the chunk.
+    _held(batch, token)
+    refused = notifications_insert(
+        client=batch.client, valid=valid, source=Source.BATCH, batch=batch
+    )
     rejections = [item for item in checked if isinstance(item, Rejection)]
-    with transaction.atomic():
-        _commit_without_waiting_for_disk()
-        # First: the lease, and the batch row's lock, before anything of the chunk.
-        _held(batch, token)
-        refused = notifications_insert(
-            client=batch.client, valid=valid, source=Source.BATCH, batch=batch
+    rejections.extend(
+        Rejection(
+            item.batch_line,
+            item.reference,
+            "DUPLICATE_REFERENCE",
+            f"clientNotifRefId {item.reference!r} was already used.",
         )
-        rejections.extend(
-            Rejection(
-                item.batch_line,
-                item.reference,
-                "DUPLICATE_REFERENCE",
-                f"clientNotifRefId {item.reference!r} was already used.",
-            )
-            for item in refused
+        for item in refused
+    )
+    RejectedLine.objects.bulk_create(
+        RejectedLine(
+            batch=batch,
+            line=r.line,
+            reference=_storable(r.reference)[:100],
+            code=r.code,
+            message=_storable(r.message),
         )
-        RejectedLine.objects.bulk_create(
-            RejectedLine(
-                batch=batch,
-                line=r.line,
-                reference=_storable(r.reference)[:100],
-                code=r.code,
-                message=_storable(r.message),
-            )
-            for r in rejections
-        )
-        # Counted here: holding the lease, this run is the batch's only writer.
-        _held(
-            batch,
-            token,
-            checkpoint_line=last_line,
-            lines_read=batch.lines_read + len(checked),
-            lines_accepted=batch.lines_accepted + len(valid) - len(refused),
-            lines_rejected=batch.lines_rejected + len(rejections),
-            bytes_done=bytes_done,
-        )
+        for r in rejections
+    )
+    # Counted here: holding the lease, this run is the batch's only writer.
+    _held(
+        batch,
+        token,
+        checkpoint_line=last_line,
+        lines_read=batch.lines_read + len(checked),
+        lines_accepted=batch.lines_accepted + len(valid) - len(refused),
+        lines_rejected=batch.lines_rejected + len(rejections),
+        bytes_done=bytes_done,
+    )
 
 
 def _storable(text: str) -> str:

@@ -4,12 +4,12 @@ A batch file stores up to a million notifications, each with its deliveries,
 and each reference must be new for its client.
 
 - PostgreSQL: one statement, one round trip. The chunk travels as a single
-  JSON parameter (read back by json_to_recordset); the statement inserts the
-  notifications whose reference is new (`ON CONFLICT … DO NOTHING` on the
-  client's unique references: no look-up first, no race with the API) and
-  their deliveries, and returns the lines it stored. No id crosses the wire.
-  (COPY into a temporary table first was slower: three more round trips and a
-  table created and dropped a chunk.)
+  JSON parameter; the statement inserts the notifications whose reference is
+  not taken (`NOT EXISTS` against the client's unique references) and their
+  deliveries, and returns the lines it stored. No id crosses the wire.
+  Measured against it, per 2,000 lines: `ON CONFLICT DO NOTHING` instead of
+  `NOT EXISTS` cost 30-40 ms more (speculative insertion), and a COPY into a
+  temporary table first three more round trips and a table a chunk.
 - SQLite: a look-up of the references already used, then `executemany`; ids
   are taken after the largest id ever handed out, which is safe because a
   SQLite write transaction excludes every other writer.
@@ -51,7 +51,8 @@ def insert_new_notifications(
 
     `common`: the notification columns shared by every item (client_id, source,
     batch_id). References must be distinct within `items`. Must run inside a
-    transaction.
+    transaction. Raises IntegrityError when a reference is taken meanwhile (by
+    the API, between look and insert): the caller runs it again.
     """
     if not items:
         return set()
@@ -64,7 +65,11 @@ def insert_new_notifications(
 
 # --- PostgreSQL -----------------------------------------------------------------------
 
-# The items, as the one JSON parameter of the statement: json_to_recordset reads them back.
+# The items, as the one JSON parameter of the statement, read back by jsonb_to_recordset:
+# 12 ms for 2,000 items here, against 35 ms for json_to_recordset (which parses each
+# params object a second time to make it jsonb) and about 20 ms for a COPY into a
+# temporary table. The planner takes the function for 100 rows whatever it holds,
+# which keeps the statement's estimated cost far below JIT's threshold.
 _ITEM_COLUMNS = (
     "line integer, application_id bigint, reference text, params jsonb,"
     " send_at timestamptz, expires_at timestamptz, recipients jsonb"
@@ -88,9 +93,6 @@ def _insert_new_postgresql(items, common: dict, now: datetime) -> set[int]:
         ]
     )
     with connection.cursor() as cursor:
-        # The planner cannot know how many items the parameter holds and guesses
-        # high: JIT would compile this statement afresh for every chunk (17 ms here).
-        cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, [rows, *parameters])
         return {row[0] for row in cursor.fetchall()}
 
@@ -124,17 +126,20 @@ def _insert_items_sql(common: dict, now: datetime) -> tuple[str, list]:
     quote = connection.ops.quote_name
     sql = f"""
         WITH s AS MATERIALIZED (
-            SELECT * FROM json_to_recordset(%s::json) AS s({_ITEM_COLUMNS})
+            SELECT * FROM jsonb_to_recordset(%s::jsonb) AS s({_ITEM_COLUMNS})
         ), n AS (
-            {notification} FROM s ORDER BY s.line
-            ON CONFLICT ON CONSTRAINT {quote("unique_reference_per_client")} DO NOTHING
+            {notification} FROM s
+            WHERE NOT EXISTS (
+                SELECT FROM {quote(Notification._meta.db_table)} taken
+                WHERE taken.client_id = %s AND taken.reference = s.reference
+            )
             RETURNING id, batch_line, send_at, created_at
         ), d AS (
             {delivery} FROM n JOIN s ON s.line = n.batch_line, jsonb_each_text(s.recipients) r
         )
         SELECT batch_line FROM n
     """  # noqa: S608 (every name comes from the models' metadata, quoted)
-    return sql, [*parameters, *delivery_parameters]
+    return sql, [*parameters, common["client_id"], *delivery_parameters]
 
 
 def _insert_select(model, expressions: dict[str, str], constants: dict, now) -> tuple[str, list]:

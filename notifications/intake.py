@@ -156,7 +156,7 @@ def notifications_insert(
 
     Runs in the caller's transaction (notifications/bulk_insert.py) and queues
     one dispatch after its commit. Each item needs its batch_line: it is the
-    item's key.
+    item's key. Raises IntegrityError when a reference is taken meanwhile.
     """
     new, seen = [], set()
     for item in valid:

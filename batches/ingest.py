@@ -15,14 +15,11 @@ import contextlib
 import hashlib
 import logging
 import os
-import queue
 import secrets
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,16 +29,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from batches.checking import LineChecker, Rejection, checked_chunks
 from batches.decryption import BatchFileError, Limits, get_decryption
 from batches.inbox import batch_storage, fitting_name, home_path
 from batches.models import UNFINISHED, Batch, BatchStatus, RejectedLine
-from batches.parsing import ParsedLine, parse_lines
 from batches.results import result_write
 from notifications.intake import (
-    IntakeError,
     ValidNotification,
-    application_schema,
-    notification_validate,
     notifications_insert,
 )
 from notifications.models import Source
@@ -53,20 +47,9 @@ LEASE_RENEW_SECONDS = 30
 
 COUNTERS = ("lines_read", "lines_accepted", "lines_rejected", "bytes_done")
 
-# Tokens of a line that are not application fields.
-LINE_KEYS = ("clientId", "appType", "clientNotifRefId", "sendAt", "expiresAt")
-
 
 class LeaseLost(Exception):
     """Another run took the batch over (this run was slower than its lease)."""
-
-
-@dataclass
-class Rejection:
-    line: int
-    reference: str
-    code: str
-    message: str
 
 
 def batch_ingest(*, batch_id: int, progress: Callable[[Batch], None] | None = None) -> str:
@@ -208,120 +191,22 @@ def _record_content(batch: Batch, token: str, digest: str, size: int) -> Batch |
 # --- the lines ------------------------------------------------------------------------
 
 
-class LineChecker:
-    """Turns parsed lines into valid notifications or rejections, for one client's batch."""
-
-    def __init__(self, batch: Batch):
-        self.client = batch.client
-        # Read now: `check` runs in a thread of its own and touches no database.
-        self.schemas = {
-            code: application_schema(self.client, code)
-            for code in self.client.applications.values_list("code", flat=True)
-        }
-
-    def check(self, parsed: ParsedLine) -> ValidNotification | Rejection:
-        tokens = parsed.tokens
-        if tokens is None:
-            return Rejection(parsed.number, "", parsed.error_code, parsed.error_message)
-        reference = tokens.get("clientNotifRefId", "")
-        client_id = tokens.get("clientId", "")
-        if client_id != self.client.client_id:
-            message = (
-                f"clientId {client_id!r} is not the client of this inbox ({self.client.client_id})."
-                if client_id
-                else "clientId is missing."
-            )
-            return Rejection(parsed.number, reference, "CLIENT_MISMATCH", message)
-        code = tokens.get("appType", "")
-        try:
-            valid = notification_validate(
-                client=self.client,
-                schema=self.schemas.get(code),
-                application_code=code,
-                reference=reference,
-                values={k: v for k, v in tokens.items() if k not in LINE_KEYS},
-                send_at=tokens.get("sendAt", ""),
-                expires_at=tokens.get("expiresAt", ""),
-            )
-        except IntakeError as exc:
-            return Rejection(parsed.number, reference, exc.code, _message(exc))
-        valid.batch_line = parsed.number
-        return valid
-
-
-def _message(error: IntakeError) -> str:
-    if not error.errors:
-        return error.message
-    return "; ".join(f"{name}: {' '.join(problems)}" for name, problems in error.errors.items())
-
-
 def _ingest_lines(batch: Batch, token: str, plaintext, progress) -> None:
     bytes_total = os.fstat(plaintext.fileno()).st_size
     if batch.bytes_total != bytes_total:
         _held(batch, token, bytes_total=bytes_total)
-    checked_chunks = _checked_chunks(plaintext, batch.checkpoint_line, LineChecker(batch))
-    # closing(): a failure here stops the checking thread now, not when collected.
-    with contextlib.closing(checked_chunks):
-        for checked, last_line, bytes_done in checked_chunks:
-            _store_chunk(batch, token, checked, last_line, bytes_done or bytes_total)
+    chunks = checked_chunks(
+        plaintext,
+        start_after=batch.checkpoint_line,
+        checker=LineChecker(batch),
+        chunk_lines=settings.BATCH_CHUNK_LINES,
+    )
+    # closing(): a failure here stops the checking process now, not when collected.
+    with contextlib.closing(chunks):
+        for chunk in chunks:
+            _store_chunk(batch, token, chunk.checked, chunk.last_line, chunk.bytes_read)
             if progress:
                 progress(batch)
-
-
-@dataclass
-class _Failed:
-    error: BaseException
-
-
-_END = object()
-
-
-def _checked_chunks(plaintext, start_after: int, checker: LineChecker):
-    """Yield (checked lines, last line number, bytes read) a chunk at a time.
-
-    The parsing and checking (Python) run in a thread of their own, a chunk or
-    two ahead of the storing, so that they go on while this thread waits for
-    the database. Ends (and stops the thread) when the caller stops.
-    """
-    chunks: queue.Queue = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        """Hand `item` over; False once the storing thread has stopped."""
-        while not stop.is_set():
-            try:
-                chunks.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            chunk: list[ParsedLine] = []
-            for parsed in parse_lines(plaintext, start_after=start_after):
-                chunk.append(parsed)
-                if len(chunk) >= settings.BATCH_CHUNK_LINES:
-                    checked = [checker.check(p) for p in chunk]
-                    if not put((checked, chunk[-1].number, plaintext.tell())):
-                        return
-                    chunk = []
-            if chunk:
-                put(([checker.check(p) for p in chunk], chunk[-1].number, 0))
-            put(_END)
-        except BaseException as exc:  # handed to the storing thread, which raises it
-            put(_Failed(exc))
-
-    producer = threading.Thread(target=produce, name="batch-line-checker", daemon=True)
-    producer.start()
-    try:
-        while (item := chunks.get()) is not _END:
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        producer.join()
 
 
 def _store_chunk(batch: Batch, token: str, checked: list, last_line: int, bytes_done: int) -> None:

@@ -244,7 +244,8 @@ class IngestCpuMeter(CpuMeter):
         super().__init__()
 
     def component(self, entry: Path, pid: int, fields: list[str], command: str) -> str | None:
-        if pid in (os.getpid(), self.ingest_pid):
+        # The ingest's own child (the line checker) is counted in the ingest, by wait4.
+        if pid in (os.getpid(), self.ingest_pid) or int(fields[1]) == self.ingest_pid:
             return None
         if command.startswith("postgres"):
             ours = is_postgres_of(entry, self.database)
@@ -258,6 +259,24 @@ def rss_mb(pid: int) -> float:
             if row.startswith("VmRSS:"):
                 return int(row.split()[1]) * 1024 / 1e6
     return 0.0
+
+
+def tree_memory_mb(pid: int) -> tuple[float, float]:
+    """RSS and PSS summed over `pid` and its children (the ingest forks its line checker).
+
+    The RSS sum counts the pages the fork shares twice; PSS splits them between the two.
+    """
+    pids = [pid]
+    with contextlib.suppress(OSError, ValueError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    rss = sum(rss_mb(p) for p in pids)
+    pss = 0.0
+    for p in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for row in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if row.startswith("Pss:"):
+                    pss += int(row.split()[1]) * 1024 / 1e6
+    return rss, pss
 
 
 # --- the ingest (a child process) ---------------------------------------------------------
@@ -304,7 +323,7 @@ def run_ingest(arguments, env, archive: Path, lines: int, poll: BatchRowPoll, lo
         CLIENT_ID,
         "--quiet",
     ]
-    marks, peaks = {}, defaultdict(float)
+    marks, peaks, tree_peaks = {}, defaultdict(float), [0.0, 0.0]
     phase, last_print, last_analyze = "start", 0.0, 0.0
     with log_path.open("w") as log:
         machine_before = machine_busy_seconds()
@@ -346,6 +365,7 @@ def run_ingest(arguments, env, archive: Path, lines: int, poll: BatchRowPoll, lo
                         flush=True,
                     )
             peaks[phase] = max(peaks[phase], rss_mb(child.pid))
+            tree_peaks[:] = map(max, tree_peaks, tree_memory_mb(child.pid))
             meter.sample()
             if arguments.analyze_every and now - last_analyze >= arguments.analyze_every:
                 last_analyze = now
@@ -358,6 +378,8 @@ def run_ingest(arguments, env, archive: Path, lines: int, poll: BatchRowPoll, lo
         "returncode": child.returncode,
         "peak_mb": usage.ru_maxrss * 1024 / 1e6,
         "phase_peaks": dict(peaks),
+        "tree_rss_mb": tree_peaks[0],
+        "tree_pss_mb": tree_peaks[1],
         "child_cpu": child_cpu,
         "child_user": usage.ru_utime,
         "machine_cpu": machine,
@@ -411,7 +433,11 @@ def print_ingest(arguments, vendor, result, outcome, expected, size) -> tuple[fl
     if "done" in marks:
         print(f"    {'exit (after DONE)':<42} {seconds - marks['done']:7.2f} s")
     peaks = ", ".join(f"{phase} {mb:.0f} MB" for phase, mb in result["phase_peaks"].items())
-    print(f"  RSS peaks by phase (polled): {peaks}")
+    print(f"  RSS peaks by phase (polled, the ingesting process): {peaks}")
+    print(
+        f"  with its line-checking child (polled): RSS summed {result['tree_rss_mb']:.0f} MB "
+        f"(shared pages counted twice), PSS summed {result['tree_pss_mb']:.0f} MB"
+    )
     cpu = result["cpu"]
     postgres = cpu["postgres"]
     others = Counter({k: v for k, v in cpu.items() if k.startswith("other: ")})
@@ -894,11 +920,15 @@ def main() -> int:
         met = seconds <= target and ok
         scaled = "" if arguments.lines == TARGET_LINES else " (scaled to this many lines)"
         if vendor == "postgresql":
-            rss_met = result["peak_mb"] < TARGET_PEAK_MB
+            # The larger of one process's peak and the polled sum over the process and its
+            # line checker (which counts the pages they share twice).
+            memory = max(result["peak_mb"], result["tree_rss_mb"])
+            rss_met = memory < TARGET_PEAK_MB
             print(
                 f"target (PostgreSQL: ≤{target:.1f} s{scaled}, peak RSS < {TARGET_PEAK_MB} MB): "
                 f"time {'met' if met else 'NOT met'} ({seconds:.2f} s), "
-                f"memory {'met' if rss_met else 'NOT met'} ({result['peak_mb']:.0f} MB)"
+                f"memory {'met' if rss_met else 'NOT met'} ({memory:.0f} MB, the ingest and "
+                "its line checker together)"
             )
         else:
             print(

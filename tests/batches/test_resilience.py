@@ -1,12 +1,14 @@
 """Faults around a batch: a run that dies, a client that uploads again, a bad byte, reprocessing."""
 
-import threading
-import time
+import os
+import signal
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
+from batches.checking import LineCheckerFailed
 from batches.inbox import batch_receive, batch_storage
 from batches.ingest import batch_ingest, batch_reprocess
 from batches.models import Batch, RejectedLine
@@ -106,16 +108,51 @@ def test_reprocessing_while_a_newer_upload_of_the_name_is_open_is_refused_polite
     assert Batch.objects.get(pk=failed.pk).status == "FAILED"
 
 
-def test_a_failed_run_stops_its_checking_thread_at_once(
+def test_a_failed_run_stops_its_checking_process_at_once(
     batch_home, batch_client, tmp_path, settings
 ):
     settings.BATCH_CHUNK_LINES = 2
-    upload(batch_client, "t.7z", seven_zip(tmp_path / "t.7z", lines("T", 40)).read_bytes())
+    upload(batch_client, "t.7z", seven_zip(tmp_path / "t.7z", lines("T", 400)).read_bytes())
     batch = batch_receive(client=batch_client, name="t.7z", queue=False)
+    checking = []
 
-    with pytest.raises(WorkerDied) as kept:  # the exception (and its traceback) still held
-        batch_ingest(batch_id=batch.pk, progress=dies)
-    time.sleep(0.3)
+    def dies_while_the_checker_runs(_batch):
+        checking.extend(child_processes())
+        raise WorkerDied
 
-    assert not [t for t in threading.enumerate() if t.name == "batch-line-checker"]
-    del kept  # held until here: a kept traceback must not keep the thread alive
+    with pytest.raises(WorkerDied):
+        batch_ingest(batch_id=batch.pk, progress=dies_while_the_checker_runs)
+
+    assert len(checking) == 1
+    assert child_processes() == []  # killed and reaped: no zombie either
+
+
+def test_a_checking_process_that_dies_fails_the_run_and_the_next_run_finishes_the_batch(
+    batch_home, batch_client, tmp_path, settings
+):
+    settings.BATCH_CHUNK_LINES = 2
+    upload(batch_client, "k.7z", seven_zip(tmp_path / "k.7z", lines("K", 2000)).read_bytes())
+    batch = batch_receive(client=batch_client, name="k.7z", queue=False)
+
+    def kill_the_checker_once(_batch):
+        for pid in child_processes():
+            os.kill(pid, signal.SIGKILL)
+
+    with pytest.raises(LineCheckerFailed, match="ended without a word"):
+        batch_ingest(batch_id=batch.pk, progress=kill_the_checker_once)
+    stored = Notification.objects.filter(batch=batch).count()
+    Batch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(1))
+
+    assert batch_ingest(batch_id=batch.pk) == "DONE"
+
+    batch.refresh_from_db()
+    assert 0 < stored < 2000
+    assert (batch.lines_read, batch.lines_accepted, batch.runs) == (2000, 2000, 2)
+    assert Notification.objects.filter(batch=batch).count() == 2000
+
+
+def child_processes() -> list[int]:
+    """This process's living children (Linux: /proc)."""
+    pid = os.getpid()
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]

@@ -1,0 +1,171 @@
+"""Checking a batch's lines, a chunk at a time: parsed, then validated as the API would.
+
+The checking is pure Python (no database) and costs about as much as storing
+the lines, so it runs in a child process of its own, forked from the ingesting
+process a chunk or two ahead of it. A thread would share the interpreter's
+lock with the storing: measured on 100,000 lines, storing alone took 6.9 s,
+and with a checking thread beside it 11.5 s.
+
+The child is forked, not started through multiprocessing: a django-q2 worker
+is a daemonic process, and multiprocessing refuses children to those. Forked
+before anything else runs in the ingesting process, the child inherits the
+parsed schemas and the open plaintext file; it never touches the database
+connection it inherits, and leaves through os._exit, so that nothing of the
+parent's (that connection included) is closed or flushed twice. It ends when
+its work is done, when the parent stops reading (a broken pipe) or by the
+parent's SIGKILL when the parent stops early. Where there is no fork (Windows),
+the lines are checked in the ingesting thread itself.
+"""
+
+import contextlib
+import os
+import signal
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing import Pipe
+
+from batches.models import Batch
+from batches.parsing import ParsedLine, parse_lines
+from notifications.intake import (
+    IntakeError,
+    ValidNotification,
+    application_schema,
+    notification_validate,
+)
+
+# Tokens of a line that are not application fields.
+LINE_KEYS = ("clientId", "appType", "clientNotifRefId", "sendAt", "expiresAt")
+
+
+@dataclass
+class Rejection:
+    line: int
+    reference: str
+    code: str
+    message: str
+
+
+@dataclass
+class CheckedChunk:
+    checked: list  # a ValidNotification or a Rejection a line, in the file's order
+    last_line: int
+    bytes_read: int  # of the plaintext, so far
+
+
+class LineCheckerFailed(RuntimeError):
+    """The child process checking the lines failed or died; the message says how."""
+
+
+class LineChecker:
+    """Turns parsed lines into valid notifications or rejections, for one client's batch."""
+
+    def __init__(self, batch: Batch):
+        self.client = batch.client
+        # Read now: `check` runs in the child process and touches no database.
+        self.schemas = {
+            code: application_schema(self.client, code)
+            for code in self.client.applications.values_list("code", flat=True)
+        }
+
+    def check(self, parsed: ParsedLine) -> ValidNotification | Rejection:
+        tokens = parsed.tokens
+        if tokens is None:
+            return Rejection(parsed.number, "", parsed.error_code, parsed.error_message)
+        reference = tokens.get("clientNotifRefId", "")
+        client_id = tokens.get("clientId", "")
+        if client_id != self.client.client_id:
+            message = (
+                f"clientId {client_id!r} is not the client of this inbox ({self.client.client_id})."
+                if client_id
+                else "clientId is missing."
+            )
+            return Rejection(parsed.number, reference, "CLIENT_MISMATCH", message)
+        code = tokens.get("appType", "")
+        try:
+            valid = notification_validate(
+                client=self.client,
+                schema=self.schemas.get(code),
+                application_code=code,
+                reference=reference,
+                values={k: v for k, v in tokens.items() if k not in LINE_KEYS},
+                send_at=tokens.get("sendAt", ""),
+                expires_at=tokens.get("expiresAt", ""),
+            )
+        except IntakeError as exc:
+            return Rejection(parsed.number, reference, exc.code, _message(exc))
+        valid.batch_line = parsed.number
+        return valid
+
+
+def _message(error: IntakeError) -> str:
+    if not error.errors:
+        return error.message
+    return "; ".join(f"{name}: {' '.join(problems)}" for name, problems in error.errors.items())
+
+
+def checked_chunks(
+    plaintext, *, start_after: int, checker: LineChecker, chunk_lines: int
+) -> Iterator[CheckedChunk]:
+    """The lines after `start_after`, checked, `chunk_lines` at a time.
+
+    Use it with contextlib.closing(): stopping early then stops the child at once.
+    """
+    if not hasattr(os, "fork"):
+        yield from _chunks(plaintext, start_after, checker, chunk_lines)
+        return
+    reader, writer = Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        reader.close()
+        _child(writer, _chunks(plaintext, start_after, checker, chunk_lines))
+    writer.close()
+    try:
+        while True:
+            try:
+                kind, content = reader.recv()
+            except EOFError:
+                raise LineCheckerFailed("The line-checking process ended without a word.") from None
+            if kind == "end":
+                return
+            if kind == "failed":
+                raise LineCheckerFailed(f"The line-checking process failed:\n{content}")
+            yield content
+    finally:
+        reader.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def _chunks(plaintext, start_after: int, checker: LineChecker, chunk_lines: int):
+    chunk: list[ParsedLine] = []
+    for parsed in parse_lines(plaintext, start_after=start_after):
+        chunk.append(parsed)
+        if len(chunk) >= chunk_lines:
+            yield CheckedChunk(
+                [checker.check(p) for p in chunk], chunk[-1].number, plaintext.tell()
+            )
+            chunk = []
+    if chunk:
+        yield CheckedChunk([checker.check(p) for p in chunk], chunk[-1].number, plaintext.tell())
+
+
+def _child(writer, chunks) -> None:
+    """Send each chunk to the parent, then "end"; leave without any of the parent's clean-up."""
+    status = 1
+    try:
+        # The parent's handlers (a worker's, say) are not this process's business.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for chunk in chunks:
+            writer.send(("chunk", chunk))
+        writer.send(("end", None))
+        status = 0
+    except BrokenPipeError:
+        pass  # the parent stopped reading: nothing to tell
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            writer.send(("failed", traceback.format_exc()))
+    finally:
+        os._exit(status)

@@ -29,13 +29,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from batches.checking import LineChecker, Rejection, checked_chunks
+from batches.checking import CheckedChunk, LineChecker, checked_chunks, duplicate_reference
 from batches.decryption import BatchFileError, Limits, get_decryption
 from batches.inbox import batch_storage, fitting_name, home_path
 from batches.models import UNFINISHED, Batch, BatchStatus, RejectedLine
 from batches.results import result_write
 from notifications.intake import (
-    ValidNotification,
     notifications_insert,
 )
 from notifications.models import Source
@@ -204,22 +203,21 @@ def _ingest_lines(batch: Batch, token: str, plaintext, progress) -> None:
     # closing(): a failure here stops the checking process now, not when collected.
     with contextlib.closing(chunks):
         for chunk in chunks:
-            _store_chunk(batch, token, chunk.checked, chunk.last_line, chunk.bytes_read)
+            _store_chunk(batch, token, chunk)
             if progress:
                 progress(batch)
 
 
-def _store_chunk(batch: Batch, token: str, checked: list, last_line: int, bytes_done: int) -> None:
+def _store_chunk(batch: Batch, token: str, chunk: CheckedChunk) -> None:
     """Store a chunk's notifications and rejections with the checkpoint, in one transaction.
 
     A line whose reference was used before (by any source, or by an earlier
     line) is rejected as DUPLICATE_REFERENCE: the database says which, as it inserts.
     """
-    valid = [item for item in checked if isinstance(item, ValidNotification)]
     for attempt in range(3):
         try:
             with transaction.atomic():
-                _store_chunk_once(batch, token, checked, valid, last_line, bytes_done)
+                _store_chunk_once(batch, token, chunk)
             return
         except IntegrityError:
             # A reference was taken meanwhile (by the API): the next try sees it taken.
@@ -228,23 +226,16 @@ def _store_chunk(batch: Batch, token: str, checked: list, last_line: int, bytes_
             batch.refresh_from_db(fields=["checkpoint_line", *COUNTERS])
 
 
-def _store_chunk_once(batch, token, checked, valid, last_line: int, bytes_done: int) -> None:
+def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk) -> None:
     _commit_without_waiting_for_disk()
     # First: the lease, and the batch row's lock, before anything of the chunk.
     _held(batch, token)
     refused = notifications_insert(
-        client=batch.client, valid=valid, source=Source.BATCH, batch=batch
+        client=batch.client, encoded=chunk.valid, source=Source.BATCH, batch=batch
     )
-    rejections = [item for item in checked if isinstance(item, Rejection)]
-    rejections.extend(
-        Rejection(
-            item.batch_line,
-            item.reference,
-            "DUPLICATE_REFERENCE",
-            f"clientNotifRefId {item.reference!r} was already used.",
-        )
-        for item in refused
-    )
+    rejections = chunk.rejections + [
+        duplicate_reference(line, chunk.valid.references[line]) for line in refused
+    ]
     RejectedLine.objects.bulk_create(
         RejectedLine(
             batch=batch,
@@ -259,11 +250,11 @@ def _store_chunk_once(batch, token, checked, valid, last_line: int, bytes_done: 
     _held(
         batch,
         token,
-        checkpoint_line=last_line,
-        lines_read=batch.lines_read + len(checked),
-        lines_accepted=batch.lines_accepted + len(valid) - len(refused),
+        checkpoint_line=chunk.last_line,
+        lines_read=batch.lines_read + chunk.lines,
+        lines_accepted=batch.lines_accepted + len(chunk.valid.references) - len(refused),
         lines_rejected=batch.lines_rejected + len(rejections),
-        bytes_done=bytes_done,
+        bytes_done=chunk.bytes_read,
     )
 
 

@@ -43,24 +43,56 @@ class NewNotification:
     recipients: dict[str, str]  # medium -> address
 
 
+@dataclass
+class EncodedNotifications:
+    """New notifications encoded once for storing: a JSON array, one object a notification,
+    and their references by line.
+
+    Encoded where they are checked (a batch's line-checking process), the
+    process that stores them only has to send them on.
+    """
+
+    rows: str
+    references: dict[int, str]
+
+
+def encode_new_notifications(items: Sequence[NewNotification]) -> EncodedNotifications:
+    """Encode items of distinct references for insert_new_notifications."""
+    rows = json.dumps(
+        [
+            {
+                "line": item.line,
+                "application_id": item.application_id,
+                "reference": item.reference,
+                "params": item.params,
+                "send_at": item.send_at and item.send_at.isoformat(),
+                "expires_at": item.expires_at and item.expires_at.isoformat(),
+                "recipients": item.recipients,
+            }
+            for item in items
+        ]
+    )
+    return EncodedNotifications(rows, {item.line: item.reference for item in items})
+
+
 def insert_new_notifications(
-    items: Sequence[NewNotification], *, common: dict, now: datetime
+    encoded: EncodedNotifications, *, common: dict, now: datetime
 ) -> set[int]:
-    """Store the items whose reference is new for the client, each with one PENDING
-    delivery per recipient; return the lines stored.
+    """Store the notifications whose reference is new for the client, each with one
+    PENDING delivery per recipient; return the lines stored.
 
     `common`: the notification columns shared by every item (client_id, source,
-    batch_id). References must be distinct within `items`. Must run inside a
-    transaction. Raises IntegrityError when a reference is taken meanwhile (by
-    the API, between look and insert): the caller runs it again.
+    batch_id). Must run inside a transaction. Raises IntegrityError when a
+    reference is taken meanwhile (by the API, between look and insert): the
+    caller runs it again.
     """
-    if not items:
+    if not encoded.references:
         return set()
     if not connection.in_atomic_block:
         raise RuntimeError("insert_new_notifications: call it inside transaction.atomic()")
     if connection.vendor == "postgresql":
-        return _insert_new_postgresql(items, common, now)
-    return _insert_new_sqlite(items, common, now)
+        return _insert_new_postgresql(encoded.rows, common, now)
+    return _insert_new_sqlite(json.loads(encoded.rows), common, now)
 
 
 # --- PostgreSQL -----------------------------------------------------------------------
@@ -76,22 +108,8 @@ _ITEM_COLUMNS = (
 )
 
 
-def _insert_new_postgresql(items, common: dict, now: datetime) -> set[int]:
+def _insert_new_postgresql(rows: str, common: dict, now: datetime) -> set[int]:
     sql, parameters = _insert_items_sql(common, now)
-    rows = json.dumps(
-        [
-            {
-                "line": item.line,
-                "application_id": item.application_id,
-                "reference": item.reference,
-                "params": item.params,
-                "send_at": item.send_at and item.send_at.isoformat(),
-                "expires_at": item.expires_at and item.expires_at.isoformat(),
-                "recipients": item.recipients,
-            }
-            for item in items
-        ]
-    )
     with connection.cursor() as cursor:
         cursor.execute(sql, [rows, *parameters])
         return {row[0] for row in cursor.fetchall()}
@@ -170,20 +188,23 @@ def _default(field, now):
 # --- SQLite ---------------------------------------------------------------------------
 
 
-def _insert_new_sqlite(items, common: dict, now: datetime) -> set[int]:
-    taken = _taken_references(common["client_id"], [item.reference for item in items])
-    new = [item for item in items if item.reference not in taken]
+def _insert_new_sqlite(items: list[dict], common: dict, now: datetime) -> set[int]:
+    taken = _taken_references(common["client_id"], [item["reference"] for item in items])
+    new = [item for item in items if item["reference"] not in taken]
+    for item in new:
+        for key in ("send_at", "expires_at"):
+            item[key] = item[key] and datetime.fromisoformat(item[key])
     notification_ids = _insert_rows(
         Notification,
         [
             {
                 **common,
-                "application_id": item.application_id,
-                "reference": item.reference,
-                "params": item.params,
-                "batch_line": item.line,
-                "send_at": item.send_at,
-                "expires_at": item.expires_at,
+                "application_id": item["application_id"],
+                "reference": item["reference"],
+                "params": item["params"],
+                "batch_line": item["line"],
+                "send_at": item["send_at"],
+                "expires_at": item["expires_at"],
             }
             for item in new
         ],
@@ -196,14 +217,14 @@ def _insert_new_sqlite(items, common: dict, now: datetime) -> set[int]:
                 "notification_id": notification_id,
                 "medium": medium,
                 "recipient": recipient,
-                "next_attempt_at": item.send_at or now,
+                "next_attempt_at": item["send_at"] or now,
             }
             for notification_id, item in zip(notification_ids, new, strict=True)
-            for medium, recipient in item.recipients.items()
+            for medium, recipient in item["recipients"].items()
         ],
         now,
     )
-    return {item.line for item in new}
+    return {item["line"] for item in new}
 
 
 def _taken_references(client_id: int, references: list[str]) -> set[str]:

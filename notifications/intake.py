@@ -13,7 +13,12 @@ from django.utils import timezone
 
 from clients.config_cache import cached
 from clients.models import Application, Client
-from notifications.bulk_insert import NewNotification, insert_new_notifications
+from notifications.bulk_insert import (
+    EncodedNotifications,
+    NewNotification,
+    encode_new_notifications,
+    insert_new_notifications,
+)
 from notifications.client_callbacks import client_callback_queue
 from notifications.events import events_record
 from notifications.models import (
@@ -147,23 +152,22 @@ def notification_validate(
     return ValidNotification(application, reference, values, recipients, schedule)
 
 
-def notifications_insert(
-    *, client: Client, valid: list[ValidNotification], source: str, batch=None
-) -> list[ValidNotification]:
-    """Store those of `valid` whose reference is new for the client, with their PENDING
-    deliveries, in bulk; return the others (a reference used before, by any source,
-    or earlier in `valid`).
+def notifications_encode(
+    valid: list[ValidNotification],
+) -> tuple[EncodedNotifications, list[ValidNotification]]:
+    """Encode validated notifications for notifications_insert (where they were checked);
+    returns too those repeating a reference earlier in `valid`, which are left out.
 
-    Runs in the caller's transaction (notifications/bulk_insert.py) and queues
-    one dispatch after its commit. Each item needs its batch_line: it is the
-    item's key. Raises IntegrityError when a reference is taken meanwhile.
+    Each item needs its batch_line: it is the item's key.
     """
-    new, seen = [], set()
+    new, repeated, seen = [], [], set()
     for item in valid:
-        if item.reference not in seen:
+        if item.reference in seen:
+            repeated.append(item)
+        else:
             seen.add(item.reference)
             new.append(item)
-    stored = insert_new_notifications(
+    encoded = encode_new_notifications(
         [
             NewNotification(
                 line=item.batch_line,
@@ -175,7 +179,24 @@ def notifications_insert(
                 recipients=item.recipients,
             )
             for item in new
-        ],
+        ]
+    )
+    return encoded, repeated
+
+
+def notifications_insert(
+    *, client: Client, encoded: EncodedNotifications, source: str, batch=None
+) -> list[int]:
+    """Store those of the encoded notifications whose reference is new for the client,
+    with their PENDING deliveries, in bulk; return the lines of the others (a
+    reference used before, by any source).
+
+    Runs in the caller's transaction (notifications/bulk_insert.py) and queues
+    one dispatch after its commit. Raises IntegrityError when a reference is
+    taken meanwhile.
+    """
+    stored = insert_new_notifications(
+        encoded,
         common={
             "client_id": client.pk,
             "source": source,
@@ -185,7 +206,7 @@ def notifications_insert(
     )
     if stored:
         transaction.on_commit(enqueue_dispatch)
-    return [item for item in valid if item.batch_line not in stored]
+    return [line for line in encoded.references if line not in stored]
 
 
 def notification_get(*, client: Client, reference: str) -> Notification:

@@ -152,7 +152,13 @@ class Delivery(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["status", "updated_at"], name="delivery_status_idx"),
+            # An operator's "failed lately" and the like. Pending deliveries are left out (the
+            # due index below serves them): a batch's inserts do not touch this one.
+            models.Index(
+                fields=["status", "updated_at"],
+                condition=~models.Q(status="PENDING"),
+                name="delivery_status_idx",
+            ),
             # The dispatcher's claim: due pending deliveries, and expired leases.
             models.Index(
                 fields=["next_attempt_at", "id"],

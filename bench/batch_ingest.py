@@ -24,10 +24,10 @@ What it measures, in one run, with the production code path and DEBUG off:
 2. The floor for the same file: the `7z` program (7-Zip's `7z`, `7zz` or `7za`)
    extracting the same archive to /dev/null (`7z x -so -p…`), plus storing rows
    of the same shape with the database's fastest path: PostgreSQL `COPY`
-   (psycopg's `cursor.copy()`, text format generated in bulk) of N notification,
-   N delivery and N delivery-event rows, the three rows the ingest stores a line,
-   into tables made `LIKE` the real ones (`INCLUDING ALL`: columns, defaults,
-   indexes and check constraints, no foreign keys), one transaction a table. On
+   (psycopg's `cursor.copy()`, text format generated in bulk) of N notification
+   and N delivery rows, the two rows the ingest stores a line, into tables made
+   `LIKE` the real ones (`INCLUDING ALL`: columns, defaults, indexes and check
+   constraints, no foreign keys), one transaction a table. On
    SQLite: `executemany` INSERTs into copies of the tables and their indexes. No
    parsing, no validation, no per-line Python: a floor, not a rival. It prints
    the ratio ingest ÷ floor.
@@ -507,7 +507,7 @@ def floor_rows(prefix: str, batch_id: int) -> dict:
     fields (their default, or the now of the run for timestamps).
     """
     from clients.models import Application
-    from notifications.models import Delivery, DeliveryEvent, Notification
+    from notifications.models import Delivery, Notification
 
     application = Application.objects.select_related("client").get(
         client__client_id=CLIENT_ID, code=APP_CODE
@@ -530,13 +530,9 @@ def floor_rows(prefix: str, batch_id: int) -> dict:
     def delivery(n):
         return {"id": n, "notification_id": n, "medium": "sms", "recipient": f"+62812{n:08d}"}
 
-    def event(n):
-        return {"id": n, "delivery_id": n, "new_status": "PENDING", "detail": "accepted via batch"}
-
     return {
         "floor_notification": (Notification, notification),
         "floor_delivery": (Delivery, delivery),
-        "floor_deliveryevent": (DeliveryEvent, event),
     }
 
 
@@ -567,7 +563,7 @@ def constant_columns(model, varying: set[str], now: str) -> dict[str, object]:
 
 
 def floor_postgresql(database_url: str, lines: int, batch_id: int) -> dict[str, float]:
-    """COPY the rows into LIKE copies of the three tables; seconds by table."""
+    """COPY the rows into LIKE copies of the two tables; seconds by table."""
     now = datetime.now(UTC).isoformat()
     seconds = {}
     with psycopg.connect(database_url, autocommit=True) as connection:
@@ -598,7 +594,7 @@ FOREIGN_KEY = re.compile(r' REFERENCES "\w+" \("\w+"\)( DEFERRABLE INITIALLY DEF
 
 
 def floor_sqlite(path: Path, lines: int, batch_id: int) -> dict[str, float]:
-    """executemany INSERTs into copies of the three tables and their indexes."""
+    """executemany INSERTs into copies of the two tables and their indexes."""
     now = datetime.now(UTC).isoformat(sep=" ")
     seconds = {}
     connection = sqlite3.connect(path, isolation_level=None, timeout=20)
@@ -672,15 +668,14 @@ def run_floor(vendor, env, archive, lines, batch_id, sqlite_path) -> float | Non
 
 QUERY_TABLE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"(\w+)"')
 
+# Parsing and checking run in the forked line-checking process, which cProfile does not see.
 STAGES = [
     ("batches/ingest.py", "_fetch", "fetch (storage → scratch)"),
     ("batches/decryption.py", "_extract_csv", "decrypt (py7zr → plaintext.csv)"),
-    ("batches/parsing.py", "_parse", "parse lines"),
-    ("batches/ingest.py", "check", "LineChecker.check (validate)"),
-    ("batches/ingest.py", "_without_taken_references", "reference look-up"),
-    ("notifications/intake.py", "notifications_insert", "notifications_insert"),
-    ("notifications/bulk_insert.py", "insert_rows", "  of which: insert_rows (COPY on PG)"),
-    ("batches/ingest.py", "_held", "_held (checkpoint, lease)"),
+    ("batches/checking.py", "checked_chunks", "waiting for checked chunks"),
+    ("batches/ingest.py", "_store_chunk", "storing chunks"),
+    ("notifications/intake.py", "notifications_insert", "  of which: notifications_insert"),
+    ("batches/ingest.py", "_held", "  of which: _held (checkpoint, lease)"),
     ("batches/results.py", "result_write", "result_write (result file)"),
     ("batches/ingest.py", "_put_away", "_put_away (archive original)"),
     ("py7zr/helpers.py", "calculate_key", "  py7zr key derivations (all)"),

@@ -207,7 +207,10 @@ class Application(models.Model):
     class Meta:
         ordering = ["client__client_id", "code"]
         constraints = [
-            models.UniqueConstraint(fields=["client", "code"], name="unique_app_type_per_client")
+            models.UniqueConstraint(fields=["client", "code"], name="unique_app_type_per_client"),
+            # What a notification's (application, client) pair refers to, on PostgreSQL
+            # (notifications/migrations/0012).
+            models.UniqueConstraint(fields=["id", "client"], name="application_id_with_client"),
         ]
 
     def __str__(self) -> str:

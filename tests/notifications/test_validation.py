@@ -10,6 +10,7 @@ import pytest
 from notifications.validation import (
     _local_mobile_e164,
     java_date_format_to_strftime,
+    parse_date,
     reference_errors,
     validate_parameters,
 )
@@ -124,6 +125,60 @@ def test_max_length_counts_characters_not_bytes(db):
 )
 def test_date_patterns_translate_to_strftime(pattern, expected):
     assert java_date_format_to_strftime(pattern) == expected
+
+
+def strptime_exactly(text: str, pattern: str) -> datetime | None:
+    """The reading parse_date replaced: strptime, then strftime to insist on the exact form."""
+    strftime_format = java_date_format_to_strftime(pattern)
+    try:
+        parsed = datetime.strptime(text, strftime_format)
+    except ValueError:
+        return None
+    return parsed if parsed.strftime(strftime_format) == text else None
+
+
+@pytest.mark.parametrize(
+    "pattern", ["dd-MM-yyyy", "yyyy-MM-dd HH:mm:ss", "ddMMyy", "MM/dd/yyyy", "dd.MM.yy HH:mm"]
+)
+def test_parse_date_reads_what_strptime_read_exactly_and_refuses_the_rest(pattern):
+    generator = random.Random(pattern)
+    texts = []
+    for _ in range(4000):
+        moment = datetime(
+            generator.randint(1000, 2999),
+            generator.randint(1, 12),
+            generator.randint(1, 28),
+            generator.randint(0, 23),
+            generator.randint(0, 59),
+            generator.randint(0, 59),
+        )
+        text = moment.strftime(java_date_format_to_strftime(pattern))
+        # Also near misses: unpadded parts, impossible days and months, stray characters.
+        mangled = generator.choice(
+            [
+                text,
+                text.replace("0", "", 1),
+                text.replace("28", "31", 1),
+                text.replace("12", "13", 1),
+                text + "0",
+                " " + text,
+                text.replace("-", "/", 1),
+            ]
+        )
+        texts.append(mangled)
+
+    for text in texts:
+        expected = strptime_exactly(text, pattern)
+        if expected is None:
+            with pytest.raises(ValueError):
+                parse_date(text, pattern)
+        else:
+            assert parse_date(text, pattern) == expected, text
+
+
+def test_a_date_pattern_part_given_twice_is_refused():
+    with pytest.raises(ValueError, match="'dd' appears twice"):
+        java_date_format_to_strftime("dd-MM-dd")
 
 
 def test_an_unknown_date_pattern_letter_is_named():

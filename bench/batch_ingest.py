@@ -61,10 +61,13 @@ Run it from the project root:
 
 Targets on this 2-core machine (the ingest and its database share the cores):
 PostgreSQL, 1,000,000 lines in at most 60 s with a peak RSS under 300 MB;
-SQLite, 1,000,000 lines in at most 180 s. Measured here (idle machine, 2,000-line
-chunks): PostgreSQL 185 s without statistics, 140 s with `--analyze-every 10`
-(the ingest process 95 s of CPU, PostgreSQL 62 s), peak RSS 186 MB, floor 27 s;
-SQLite about 3,600 lines/s (100,000 lines in 29 s).
+SQLite, 1,000,000 lines in at most 180 s. Measured here (2,000-line chunks,
+`--analyze-every 10`, on a machine whose floor varied between 27 and 36 s from run
+to run): PostgreSQL 65-85 s (the ingest and its line checker 47-58 s of CPU,
+PostgreSQL 54-71 s), peak RSS 186 MB, the two processes together 184 MB;
+SQLite 83 s. Where PostgreSQL's time goes, per 2,000-line chunk (EXPLAIN ANALYZE):
+the insert statement about 65 ms, the deferred foreign-key checks at commit about
+34 ms (without any foreign key the 100,000-line run took 6.0 s instead of 8.7 s).
 """
 
 import argparse
@@ -733,8 +736,7 @@ def profile_in_process(arguments, temporary: Path) -> None:
     sql_total = sum(timer.seconds.values())
     print(
         f"  SQL through Django's cursor (round trips, server included): {sql_total:.2f} s = "
-        f"{sql_total / seconds * 100:.0f}% of the run, by kind (COPY bypasses Django's "
-        "execute wrappers: see insert_rows below):"
+        f"{sql_total / seconds * 100:.0f}% of the run, by kind:"
     )
     for kind, spent in timer.seconds.most_common(10):
         print(f"    {spent:7.2f} s {timer.count[kind]:6,} x {kind}")

@@ -47,11 +47,11 @@ temporary directory instead, with the ORM broker, as `make run` does. Batch
 storage and scratch space live in the temporary directory (KOKATTO_VAR_DIR).
 No qcluster runs: the dispatch tasks the ingest queues stay queued.
 
-The statistics of notifications_notification matter: with none (a fresh table,
-and a server with autovacuum off) the planner answers the ingest's per-chunk
-reference look-up with the client_id index, reading every notification of the
-client, so each chunk is slower than the one before. `--analyze-every N` runs
-ANALYZE every N seconds during the ingest, as autovacuum's auto-analyze would.
+The ingest does not depend on the statistics of notifications_notification (its
+reference check probes the unique index whatever the planner knows), but this
+server runs with autovacuum off: `--analyze-every N` runs ANALYZE every N
+seconds during the ingest, as autovacuum's auto-analyze would, to measure that
+case too.
 
 Run it from the project root:
 
@@ -61,13 +61,11 @@ Run it from the project root:
 
 Targets on this 2-core machine (the ingest and its database share the cores):
 PostgreSQL, 1,000,000 lines in at most 60 s with a peak RSS under 300 MB;
-SQLite, 1,000,000 lines in at most 180 s. Measured here (2,000-line chunks,
-`--analyze-every 10`, on a machine whose floor varied between 27 and 36 s from run
-to run): PostgreSQL 65-85 s (the ingest and its line checker 47-58 s of CPU,
-PostgreSQL 54-71 s), peak RSS 186 MB, the two processes together 184 MB;
-SQLite 83 s. Where PostgreSQL's time goes, per 2,000-line chunk (EXPLAIN ANALYZE):
-the insert statement about 65 ms, the deferred foreign-key checks at commit about
-34 ms (without any foreign key the 100,000-line run took 6.0 s instead of 8.7 s).
+SQLite, 1,000,000 lines in at most 180 s. Measured here (2,000-line chunks, on
+a machine whose floor varied between 22 and 36 s from run to run): PostgreSQL
+51.2 s (floor 21.8 s; the ingest and its line checker 37.2 s of CPU, PostgreSQL
+41.8 s) and 53.8 s with `--analyze-every 10`; peak RSS 186 MB, the two processes
+together 184 MB; SQLite 83.0 s (floor 37.3 s).
 """
 
 import argparse
@@ -882,7 +880,7 @@ def main() -> int:
             if arguments.analyze_every:
                 server += f" (ANALYZE notifications_notification every {arguments.analyze_every} s)"
             elif autovacuum == "off":
-                server += " (!! no statistics as the table grows: see --analyze-every)"
+                server += " (no statistics as the table grows: see --analyze-every)"
         else:
             server = "SQLite (WAL, synchronous=NORMAL)"
         print(

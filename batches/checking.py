@@ -3,20 +3,20 @@
 The checking is pure Python (no database) and costs about as much as storing
 the lines; it ends with the valid lines encoded for storing
 (notifications.intake.notifications_encode). It runs in a child process of
-its own, forked from the ingesting process, a chunk or two ahead of it. A
+its own, forked from the ingesting process, ahead of it by what the pipe holds. A
 thread would share the interpreter's lock with the storing: measured on
 100,000 lines, storing alone took 6.9 s, and with a checking thread beside it
 11.5 s.
 
 The child is forked, not started through multiprocessing: a django-q2 worker
 is a daemonic process, and multiprocessing refuses children to those. Forked
-before anything else runs in the ingesting process, the child inherits the
-parsed schemas and the open plaintext file; it never touches the database
-connection it inherits, and leaves through os._exit, so that nothing of the
-parent's (that connection included) is closed or flushed twice. It ends when
-its work is done, when the parent stops reading (a broken pipe) or by the
-parent's SIGKILL when the parent stops early. Where there is no fork (Windows),
-the lines are checked in the ingesting thread itself.
+once the schemas are read, the child inherits them and the open plaintext file;
+it closes every other inherited file at once (the database connection's socket
+above all) and leaves through os._exit, so that nothing of the parent's is
+closed or flushed twice. It ends when its work is done, when the parent stops
+reading (a broken pipe) or by the parent's SIGKILL when the parent stops early;
+a parent waiting for a chunk notices a child that died. Where there is no
+fork (Windows), the lines are checked in the ingesting thread itself.
 """
 
 import contextlib
@@ -68,6 +68,10 @@ def duplicate_reference(line: int, reference: str) -> Rejection:
         "DUPLICATE_REFERENCE",
         f"clientNotifRefId {reference!r} was already used.",
     )
+
+
+# How often the parent, waiting for a chunk, makes sure the child is still alive.
+CHILD_LOOK_SECONDS = 5
 
 
 class LineCheckerFailed(RuntimeError):
@@ -132,17 +136,19 @@ def checked_chunks(
         yield from _chunks(plaintext, start_after, checker, chunk_lines)
         return
     reader, writer = Pipe(duplex=False)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        reader.close()
+        writer.close()
+        raise
     if pid == 0:  # the child: never returns
         reader.close()
-        _child(writer, _chunks(plaintext, start_after, checker, chunk_lines))
+        _child(writer, plaintext, _chunks(plaintext, start_after, checker, chunk_lines))
     writer.close()
     try:
         while True:
-            try:
-                kind, content = reader.recv()
-            except EOFError:
-                raise LineCheckerFailed("The line-checking process ended without a word.") from None
+            kind, content = _receive(reader, pid)
             if kind == "end":
                 return
             if kind == "failed":
@@ -152,7 +158,20 @@ def checked_chunks(
         reader.close()
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def _receive(reader, pid: int):
+    """The child's next message; LineCheckerFailed if it died instead."""
+    while not reader.poll(CHILD_LOOK_SECONDS):
+        # WNOWAIT: looked at, not reaped, so the pid stays ours until the final waitpid.
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            raise LineCheckerFailed("The line-checking process ended without a word.")
+    try:
+        return reader.recv()
+    except (EOFError, OSError):  # OSError: it died in the middle of a message
+        raise LineCheckerFailed("The line-checking process ended without a word.") from None
 
 
 def _chunks(plaintext, start_after: int, checker: LineChecker, chunk_lines: int):
@@ -176,13 +195,18 @@ def _checked(chunk: list[ParsedLine], checker: LineChecker, plaintext) -> Checke
     return CheckedChunk(len(chunk), encoded, rejections, chunk[-1].number, plaintext.tell())
 
 
-def _child(writer, chunks) -> None:
+def _child(writer, plaintext, chunks) -> None:
     """Send each chunk to the parent, then "end"; leave without any of the parent's clean-up."""
     status = 1
     try:
-        # The parent's handlers (a worker's, say) are not this process's business.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # Only the pipe, the plaintext and the standard streams stay open: the database
+        # connection inherited from the parent, above all, must never be written to.
+        _close_inherited_files(keep={writer.fileno(), plaintext.fileno()})
+        # The parent's handlers (a worker's, say) are not this process's business; a
+        # signal the parent ignores (a qcluster worker ignores SIGINT) stays ignored.
+        for number in (signal.SIGTERM, signal.SIGINT):
+            if callable(signal.getsignal(number)):
+                signal.signal(number, signal.SIG_DFL)
         for chunk in chunks:
             writer.send(("chunk", chunk))
         writer.send(("end", None))
@@ -194,3 +218,12 @@ def _child(writer, chunks) -> None:
             writer.send(("failed", traceback.format_exc()))
     finally:
         os._exit(status)
+
+
+def _close_inherited_files(keep: set[int]) -> None:
+    start = 3
+    for descriptor in sorted(keep):
+        if descriptor >= start:
+            os.closerange(start, descriptor)
+            start = descriptor + 1
+    os.closerange(start, os.sysconf("SC_OPEN_MAX"))

@@ -211,8 +211,9 @@ def _ingest_lines(batch: Batch, token: str, plaintext, progress) -> None:
 def _store_chunk(batch: Batch, token: str, chunk: CheckedChunk) -> None:
     """Store a chunk's notifications and rejections with the checkpoint, in one transaction.
 
-    A line whose reference was used before (by any source, or by an earlier
-    line) is rejected as DUPLICATE_REFERENCE: the database says which, as it inserts.
+    A line whose reference was used before is rejected as DUPLICATE_REFERENCE:
+    by an earlier line of the chunk, as the checking found; by any source before
+    (the API, another batch, an earlier chunk), as the database says while it inserts.
     """
     for attempt in range(3):
         try:

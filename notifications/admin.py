@@ -120,6 +120,8 @@ class NotificationAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientSco
         """Its acceptance (the notification's own record), then each delivery's status changes."""
         events = (
             DeliveryEvent.objects.filter(delivery__notification=obj)
+            # Older notifications kept an event of their acceptance: shown above instead.
+            .exclude(old_status="", detail__startswith="accepted via")
             .select_related("delivery")
             .order_by("at", "id")
         )

@@ -114,7 +114,9 @@ def _date_reader(pattern: str) -> tuple[re.Pattern, tuple[str, ...]]:
     regex, parts = [], []
     for part in _date_pattern_parts(pattern):
         if part in _DATE_TOKENS:
-            regex.append(r"(\d{4})" if part == "yyyy" else r"(\d{2})")
+            # yyyy from 1000: strftime writes year 999 as "999", which the old exact
+            # reading (strptime, then strftime) refused.
+            regex.append(r"([1-9]\d{3})" if part == "yyyy" else r"(\d{2})")
             parts.append(part)
         else:
             regex.append(re.escape(part))

@@ -9,15 +9,21 @@ CONSTRAINT = "notification_application_of_its_client"
 def add_composite_foreign_key(apps, schema_editor):
     """(application_id, client_id) must be an application and its own client (PostgreSQL).
 
-    SQLite can add no constraint to an existing table; there, as on any backend,
-    Django's PROTECT still guards deletes.
+    Added NOT VALID, then validated in a transaction of its own: validating takes
+    a lock that lets inserts go on while every existing notification is checked.
+    SQLite cannot add a constraint to an existing table: there the two columns
+    keep no foreign key in the database (Django's PROTECT still guards deletes).
     """
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute(
         f"ALTER TABLE notifications_notification ADD CONSTRAINT {CONSTRAINT} "
         "FOREIGN KEY (application_id, client_id) "
-        "REFERENCES clients_application (id, client_id) DEFERRABLE INITIALLY DEFERRED"
+        "REFERENCES clients_application (id, client_id) DEFERRABLE INITIALLY DEFERRED "
+        "NOT VALID"
+    )
+    schema_editor.execute(
+        f"ALTER TABLE notifications_notification VALIDATE CONSTRAINT {CONSTRAINT}"
     )
 
 
@@ -29,6 +35,9 @@ def drop_composite_foreign_key(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # Each statement commits on its own (see add_composite_foreign_key).
+    atomic = False
+
     dependencies = [
         ("clients", "0008_application_id_with_client"),
         ("notifications", "0011_delivery_status_index_without_pending"),

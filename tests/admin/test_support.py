@@ -117,6 +117,19 @@ def test_the_timeline_starts_with_the_acceptance_and_names_the_batch_line(
     assert f"accepted via {notification.source}" in page
 
 
+def test_an_older_notifications_acceptance_event_is_not_shown_twice(support_client, tenant_data):
+    delivery = tenant_data.other.delivery
+    DeliveryEventFactory(
+        delivery=delivery, old_status="", new_status="PENDING", detail="accepted via api"
+    )
+
+    page = html(
+        support_client.get(f"/admin/notifications/notification/{delivery.notification.pk}/change/")
+    )
+
+    assert page.count("accepted via api") == 1
+
+
 def test_a_batch_notification_timeline_names_its_batch_and_line(support_client, app_8003):
     batch = BatchFactory(client=app_8003.client)
     notification = NotificationFactory(

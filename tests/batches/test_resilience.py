@@ -108,7 +108,7 @@ def test_reprocessing_while_a_newer_upload_of_the_name_is_open_is_refused_polite
     assert Batch.objects.get(pk=failed.pk).status == "FAILED"
 
 
-def test_a_failed_run_stops_its_checking_process_at_once(
+def test_a_failed_run_leaves_no_checking_process_behind(
     batch_home, batch_client, tmp_path, settings
 ):
     settings.BATCH_CHUNK_LINES = 2

@@ -31,19 +31,6 @@ from notifications.models import Delivery, DeliveryStatus, Notification
 
 
 @dataclass
-class NewNotification:
-    """One notification to store: its line's number is the key within a chunk."""
-
-    line: int
-    application_id: int
-    reference: str
-    params: dict
-    send_at: datetime | None
-    expires_at: datetime | None
-    recipients: dict[str, str]  # medium -> address
-
-
-@dataclass
 class EncodedNotifications:
     """New notifications encoded once for storing: a JSON array, one object a notification,
     and their references by line.
@@ -56,23 +43,18 @@ class EncodedNotifications:
     references: dict[int, str]
 
 
-def encode_new_notifications(items: Sequence[NewNotification]) -> EncodedNotifications:
-    """Encode items of distinct references for insert_new_notifications."""
-    rows = json.dumps(
-        [
-            {
-                "line": item.line,
-                "application_id": item.application_id,
-                "reference": item.reference,
-                "params": item.params,
-                "send_at": item.send_at and item.send_at.isoformat(),
-                "expires_at": item.expires_at and item.expires_at.isoformat(),
-                "recipients": item.recipients,
-            }
-            for item in items
-        ]
-    )
-    return EncodedNotifications(rows, {item.line: item.reference for item in items})
+def encode_new_notifications(items: Sequence[dict]) -> EncodedNotifications:
+    """Encode notifications of distinct references for insert_new_notifications.
+
+    Each item: line (its key), application_id, reference, params, send_at and
+    expires_at (aware datetimes or None, replaced in the items by their ISO
+    text), recipients ({medium: address}).
+    """
+    for item in items:
+        for key in ("send_at", "expires_at"):
+            item[key] = item[key] and item[key].isoformat()
+    references = {item["line"]: item["reference"] for item in items}
+    return EncodedNotifications(json.dumps(items), references)
 
 
 def insert_new_notifications(

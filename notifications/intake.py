@@ -15,7 +15,6 @@ from clients.config_cache import cached
 from clients.models import Application, Client
 from notifications.bulk_insert import (
     EncodedNotifications,
-    NewNotification,
     encode_new_notifications,
     insert_new_notifications,
 )
@@ -169,15 +168,14 @@ def notifications_encode(
             new.append(item)
     encoded = encode_new_notifications(
         [
-            NewNotification(
-                line=item.batch_line,
-                application_id=item.application.pk,
-                reference=item.reference,
-                params=item.values,
-                send_at=item.schedule["send_at"],
-                expires_at=item.schedule["expires_at"],
-                recipients=item.recipients,
-            )
+            {
+                "line": item.batch_line,
+                "application_id": item.application.pk,
+                "reference": item.reference,
+                "params": item.values,
+                **item.schedule,  # send_at, expires_at
+                "recipients": item.recipients,
+            }
             for item in new
         ]
     )

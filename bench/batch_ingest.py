@@ -72,7 +72,6 @@ ingest and its line checker together 185 MB. SQLite 83.0 s (floor 37.3 s).
 import argparse
 import contextlib
 import cProfile
-import io
 import json
 import logging
 import os
@@ -102,6 +101,7 @@ from support import (  # noqa: E402
     is_postgres_of,
     machine_busy_seconds,
     manage,
+    print_profile_table,
     recreate_database,
 )
 
@@ -749,13 +749,7 @@ def profile_in_process(arguments, temporary: Path) -> None:
             if name == function and filename.endswith(path)
         )
         print(f"    {label:<38} {spent:7.2f} s  {spent / seconds * 100:4.0f}%")
-    for order, count in (("tottime", 25),):
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(count)
-        text = out.getvalue()
-        table = text[text.index("   ncalls") :] if "   ncalls" in text else text
-        print(f"  top {count} functions by {order}:")
-        print(textwrap.indent(table.rstrip(), "    "))
+    print_profile_table(profiler, "tottime", 25, "  top 25 functions by tottime:")
 
 
 # --- main -----------------------------------------------------------------------------------

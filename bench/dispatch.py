@@ -55,11 +55,9 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
-import io
 import logging
 import multiprocessing
 import os
-import pstats
 import re
 import shutil
 import signal
@@ -67,7 +65,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 import uuid
@@ -90,6 +87,7 @@ from support import (  # noqa: E402
     is_postgres_of,
     machine_busy_seconds,
     manage,
+    print_profile_table,
     recreate_database,
 )
 
@@ -877,13 +875,8 @@ def profile_one_worker(arguments, env) -> None:
     done = drain(chunk, count)
     profiler.disable()
     for order, lines in (("cumulative", 30), ("tottime", 15)):
-        out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out)
-        stats.strip_dirs().sort_stats(order).print_stats(lines)
-        text = out.getvalue()
-        table = text[text.index("   ncalls") :] if "   ncalls" in text else text
-        print(f"  cProfile, {done} deliveries, by {order} time (top {lines}):")
-        print(textwrap.indent(table.rstrip(), "    "))
+        heading = f"  cProfile, {done} deliveries, by {order} time (top {lines}):"
+        print_profile_table(profiler, order, lines, heading)
 
 
 # --- main -------------------------------------------------------------------------------

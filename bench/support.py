@@ -1,9 +1,12 @@
 """Shared by the benchmarks: a fresh PostgreSQL database, manage.py commands, CPU accounting."""
 
 import contextlib
+import io
 import os
+import pstats
 import subprocess
 import sys
+import textwrap
 from collections import Counter
 from pathlib import Path
 
@@ -96,3 +99,13 @@ class CpuMeter:
                 if component is not None:
                     found[(pid, fields[19])] = (component, process_cpu_seconds(fields))
         return found
+
+
+def print_profile_table(profiler, order: str, count: int, heading: str) -> None:
+    """cProfile's table of the `count` top functions by `order`, under `heading`, indented."""
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(count)
+    text = out.getvalue()
+    table = text[text.index("   ncalls") :] if "   ncalls" in text else text
+    print(heading)
+    print(textwrap.indent(table.rstrip(), "    "))

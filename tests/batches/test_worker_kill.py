@@ -40,7 +40,7 @@ from batches.models import Batch, BatchStatus, RejectedLine
 from notifications.models import Delivery, Notification
 from tests.batches.conftest import line, seven_zip, upload
 from tests.batches.test_ingest import result_rows
-from tests.delivery.workers import Cluster, cluster_env, wait_until
+from tests.delivery.workers import Cluster, cluster_starter, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -139,28 +139,17 @@ def start_cluster(tmp_path, batch_home):
     The clusters send SMS to the console (nothing is due anyway); every one is
     SIGKILLed at the end.
     """
-    started: list[Cluster] = []
     no_sink = SimpleNamespace(url="http://127.0.0.1:9", account_sid="", auth_token="")
-
-    def start(**env) -> Cluster:
-        log_path = tmp_path / f"qcluster-{len(started) + 1}.log"
-        batch_env = {
-            "SMS_BACKENDS": "console",
-            "Q_WORKERS": 1,
-            "BATCH_CHUNK_LINES": CHUNK,
-            "BATCH_LEASE_SECONDS": LEASE_SECONDS,
-            "BATCH_STORAGE_OPTIONS": json.dumps({"location": str(batch_home)}),
-            "BATCH_WORK_DIR": settings.BATCH_WORK_DIR,
-        }
-        cluster = Cluster(cluster_env(no_sink, **{**batch_env, **env}), log_path)
-        started.append(cluster)
-        return cluster
-
-    try:
-        yield start
-    finally:
-        for cluster in started:
-            cluster.kill()
+    batch_env = {
+        "SMS_BACKENDS": "console",
+        "Q_WORKERS": 1,
+        "BATCH_CHUNK_LINES": CHUNK,
+        "BATCH_LEASE_SECONDS": LEASE_SECONDS,
+        "BATCH_STORAGE_OPTIONS": json.dumps({"location": str(batch_home)}),
+        "BATCH_WORK_DIR": settings.BATCH_WORK_DIR,
+    }
+    with cluster_starter(tmp_path) as start:
+        yield lambda **env: start(no_sink, **{**batch_env, **env})
 
 
 def logs(*clusters: Cluster) -> str:

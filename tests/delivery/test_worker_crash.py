@@ -19,7 +19,7 @@ from django_q.tasks import async_task
 from notifications.intake import notification_create
 from notifications.models import Delivery, DeliveryEvent, DeliveryStatus
 from tests.delivery.peers import SmsSink
-from tests.delivery.workers import Cluster, cluster_env, wait_until
+from tests.delivery.workers import Cluster, cluster_starter, wait_until
 from tests.factories import ApplicationFactory, ClientFactory, ContentTemplateFactory
 
 DISPATCH = "notifications.tasks.dispatch_deliveries"
@@ -38,20 +38,8 @@ pytestmark = [
 @pytest.fixture
 def start_cluster(tmp_path):
     """start_cluster(sink, **env) -> a running Cluster; every one is stopped at the end."""
-    started: list[Cluster] = []
-
-    def start(sink, **env) -> Cluster:
-        log_path = tmp_path / f"qcluster-{len(started) + 1}.log"
-        cluster = Cluster(cluster_env(sink, **env), log_path)
-        started.append(cluster)
-        return cluster
-
-    try:
+    with cluster_starter(tmp_path) as start:
         yield start
-    finally:
-        # The work is done (or the test failed): no need for a warm shutdown.
-        for cluster in started:
-            cluster.kill()
 
 
 def accept_notifications(count: int, prefix: str) -> list[int]:

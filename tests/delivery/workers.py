@@ -70,6 +70,24 @@ def cluster_env(sink, **overrides) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def cluster_starter(log_dir: Path):
+    """A start(sink, **env) that runs a Cluster (its log in `log_dir`); on leaving, every
+    cluster started is SIGKILLed (the work is done or the test failed: no warm shutdown)."""
+    started: list[Cluster] = []
+
+    def start(sink, **env) -> "Cluster":
+        cluster = Cluster(cluster_env(sink, **env), log_dir / f"qcluster-{len(started) + 1}.log")
+        started.append(cluster)
+        return cluster
+
+    try:
+        yield start
+    finally:
+        for cluster in started:
+            cluster.kill()
+
+
 class Cluster:
     """One `python manage.py qcluster` in its own process group."""
 

@@ -33,7 +33,7 @@ from batches.checking import CheckedChunk, LineChecker, checked_chunks, duplicat
 from batches.decryption import BatchFileError, Limits, get_decryption
 from batches.inbox import batch_storage, fitting_name, home_path
 from batches.models import UNFINISHED, Batch, BatchStatus, RejectedLine
-from batches.results import result_write
+from batches.results import ResultRows, result_write
 from notifications.intake import (
     notifications_insert,
 )
@@ -101,10 +101,10 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
                 source, password=batch.client.batch_password(), limits=limits, workdir=scratch
             ) as plaintext,
         ):
-            _ingest_lines(batch, token, plaintext, progress)
+            rows = _ingest_lines(batch, token, plaintext, progress, scratch)
     except BatchFileError as exc:
         return _finish_failed(batch, token, scratch, original, exc.code, exc.message)
-    return _finish_done(batch, token, scratch, original)
+    return _finish_done(batch, token, scratch, original, rows)
 
 
 def _lease(batch_id: int) -> str | None:
@@ -190,7 +190,8 @@ def _record_content(batch: Batch, token: str, digest: str, size: int) -> Batch |
 # --- the lines ------------------------------------------------------------------------
 
 
-def _ingest_lines(batch: Batch, token: str, plaintext, progress) -> None:
+def _ingest_lines(batch: Batch, token: str, plaintext, progress, scratch: Path) -> Path:
+    """Store the lines after the checkpoint; returns the result CSV of all the lines."""
     bytes_total = os.fstat(plaintext.fileno()).st_size
     if batch.bytes_total != bytes_total:
         _held(batch, token, bytes_total=bytes_total)
@@ -201,15 +202,23 @@ def _ingest_lines(batch: Batch, token: str, plaintext, progress) -> None:
         chunk_lines=settings.BATCH_CHUNK_LINES,
     )
     # closing(): a failure here stops the checking process now, not when collected.
-    with contextlib.closing(chunks):
+    with (
+        contextlib.closing(chunks),
+        contextlib.closing(ResultRows(batch, scratch / "rows.csv")) as rows,
+    ):
         for chunk in chunks:
-            _store_chunk(batch, token, chunk)
+            rows.add(*_store_chunk(batch, token, chunk))
             if progress:
                 progress(batch)
+    return rows.path
 
 
-def _store_chunk(batch: Batch, token: str, chunk: CheckedChunk) -> None:
+def _store_chunk(
+    batch: Batch, token: str, chunk: CheckedChunk
+) -> tuple[dict[int, str], list[RejectedLine]]:
     """Store a chunk's notifications and rejections with the checkpoint, in one transaction.
+
+    Returns the lines accepted (line -> reference) and the rejections, as stored.
 
     A line whose reference was used before is rejected as DUPLICATE_REFERENCE:
     by an earlier line of the chunk, as the checking found; by any source before
@@ -218,8 +227,7 @@ def _store_chunk(batch: Batch, token: str, chunk: CheckedChunk) -> None:
     for attempt in range(3):
         try:
             with transaction.atomic():
-                _store_chunk_once(batch, token, chunk)
-            return
+                return _store_chunk_once(batch, token, chunk)
         except IntegrityError:
             # A reference was taken meanwhile (by the API): the next try sees it taken.
             if attempt == 2:
@@ -227,7 +235,7 @@ def _store_chunk(batch: Batch, token: str, chunk: CheckedChunk) -> None:
             batch.refresh_from_db(fields=["checkpoint_line", *COUNTERS])
 
 
-def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk) -> None:
+def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk):
     _commit_without_waiting_for_disk()
     # First: the lease, and the batch row's lock, before anything of the chunk.
     _held(batch, token)
@@ -237,7 +245,7 @@ def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk) -> None:
     rejections = chunk.rejections + [
         duplicate_reference(line, chunk.valid.references[line]) for line in refused
     ]
-    RejectedLine.objects.bulk_create(
+    rejected = RejectedLine.objects.bulk_create(
         RejectedLine(
             batch=batch,
             line=r.line,
@@ -257,6 +265,13 @@ def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk) -> None:
         lines_rejected=batch.lines_rejected + len(rejections),
         bytes_done=chunk.bytes_read,
     )
+    refused_lines = set(refused)
+    accepted = {
+        line: reference
+        for line, reference in chunk.valid.references.items()
+        if line not in refused_lines
+    }
+    return accepted, rejected
 
 
 def _storable(text: str) -> str:
@@ -280,8 +295,8 @@ def _commit_without_waiting_for_disk() -> None:
 # --- the end of a run -----------------------------------------------------------------
 
 
-def _finish_done(batch: Batch, token: str, scratch: Path, original: Path) -> str:
-    result_path = result_write(batch, scratch)
+def _finish_done(batch: Batch, token: str, scratch: Path, original: Path, rows: Path) -> str:
+    result_path = result_write(batch, scratch, rows=rows)
     _held(batch, token, result_path=result_path)
     _put_away(batch, token, original, "archive")
     return _close(batch, token, BatchStatus.DONE)

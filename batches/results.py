@@ -10,29 +10,34 @@ endings. A header row, then one row per non-blank line of the input, in order:
 
 A file that could not be read at all (wrong password, damaged archive, a
 duplicate of an earlier file) gets one row with line 0 saying why.
+
+A run writes the rows as it stores each chunk (ResultRows), so the file is ready
+when the last chunk is: reading a million rows back from the database at the
+end took 3 of the 4-5 seconds a million-line batch spent after its last chunk.
 """
 
 import csv
 import heapq
+from collections.abc import Iterable
 from pathlib import Path
 
 from django.core.files import File
 
 from batches.decryption import BatchFileError, get_decryption
 from batches.inbox import batch_storage, fitting_name, home_path
-from batches.models import Batch
+from batches.models import Batch, RejectedLine
 
 HEADER = ["line", "clientNotifRefId", "status", "code", "message"]
 ACCEPTED, REJECTED = "ACCEPTED", "REJECTED"
 
 
-def result_write(batch: Batch, scratch: Path) -> str:
-    """Write the batch's result file to the client's outbox; returns its storage path."""
-    plain = scratch / "result.csv"
-    with plain.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(HEADER)
-        writer.writerows(_rows(batch))
+def result_write(batch: Batch, scratch: Path, *, rows: Path | None = None) -> str:
+    """Write the batch's result file to the client's outbox; returns its storage path.
+
+    `rows`: the CSV a run wrote as it stored the lines (ResultRows); without it,
+    the rows are read from the database.
+    """
+    plain = rows or _write_from_database(batch, scratch / "result.csv")
     method = _wrapping(batch)
     base = result_base_name(batch.file_name)
     wrapped = scratch / "result.out"
@@ -46,22 +51,68 @@ def result_write(batch: Batch, scratch: Path) -> str:
     return _save(batch, wrapped, base, f".result{method.result_suffix or '.csv'}")
 
 
-def _rows(batch: Batch):
-    if batch.failure_code:
-        return [[0, "", REJECTED, batch.failure_code, batch.failure_message]]
+class ResultRows:
+    """The result CSV of a run, written a chunk at a time as the chunks are stored.
+
+    A resumed run starts the file with the rows of the lines stored before its
+    checkpoint, read from the database. A run that dies leaves its file in its
+    scratch directory, which the next run removes.
+    """
+
+    def __init__(self, batch: Batch, path: Path):
+        self.path = path
+        self._file = path.open("w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file, lineterminator="\n")
+        self._writer.writerow(HEADER)
+        if batch.checkpoint_line:
+            self._writer.writerows(_stored_rows(batch, through_line=batch.checkpoint_line))
+
+    def add(self, accepted: dict[int, str], rejected: Iterable[RejectedLine]) -> None:
+        """The rows of a stored chunk: its accepted lines (line -> reference) and rejections."""
+        rows = [(line, reference, ACCEPTED, "", "") for line, reference in accepted.items()]
+        rows += [(r.line, r.reference, REJECTED, r.code, r.message) for r in rejected]
+        rows.sort(key=_line_of)
+        self._writer.writerows(rows)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _write_from_database(batch: Batch, plain: Path) -> Path:
+    with plain.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(HEADER)
+        if batch.failure_code:
+            writer.writerow([0, "", REJECTED, batch.failure_code, batch.failure_message])
+        else:
+            writer.writerows(_stored_rows(batch))
+    return plain
+
+
+def _stored_rows(batch: Batch, through_line: int | None = None):
+    """The rows of the batch's stored lines (up to `through_line`), in line order."""
+    notifications = batch.notifications.all()
+    rejected_lines = batch.rejected_lines.all()
+    if through_line is not None:
+        notifications = notifications.filter(batch_line__lte=through_line)
+        rejected_lines = rejected_lines.filter(line__lte=through_line)
     accepted = (
         (line, reference, ACCEPTED, "", "")
-        for line, reference in batch.notifications.order_by("batch_line")
+        for line, reference in notifications.order_by("batch_line")
         .values_list("batch_line", "reference")
         .iterator(chunk_size=10_000)
     )
     rejected = (
         (line, reference, REJECTED, code, message)
-        for line, reference, code, message in batch.rejected_lines.order_by("line")
+        for line, reference, code, message in rejected_lines.order_by("line")
         .values_list("line", "reference", "code", "message")
         .iterator(chunk_size=10_000)
     )
-    return heapq.merge(accepted, rejected, key=lambda row: row[0])
+    return heapq.merge(accepted, rejected, key=_line_of)
+
+
+def _line_of(row) -> int:
+    return row[0]
 
 
 def _wrapping(batch: Batch):

@@ -14,6 +14,7 @@ from batches.ingest import batch_ingest, batch_reprocess
 from batches.models import Batch, RejectedLine
 from notifications.models import Notification
 from tests.batches.conftest import line, seven_zip, upload
+from tests.batches.test_ingest import result_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -156,3 +157,36 @@ def child_processes() -> list[int]:
     pid = os.getpid()
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [int(child) for child in children]
+
+
+def test_a_resumed_run_answers_every_line_once_in_order_in_its_result_file(
+    batch_home, batch_client, tmp_path, settings
+):
+    settings.BATCH_CHUNK_LINES = 2
+    text = "\n".join(
+        [
+            line("R-1"),
+            line("R\x002"),  # rejected; its reference kept, the NUL written out
+            line("R-3"),
+            line("R-1"),  # a reference stored before the run died
+            line("R-5", balance="12x"),
+        ]
+    )
+    upload(batch_client, "r.7z", seven_zip(tmp_path / "r.7z", text + "\n").read_bytes())
+    batch = batch_receive(client=batch_client, name="r.7z", queue=False)
+    with pytest.raises(WorkerDied):
+        batch_ingest(batch_id=batch.pk, progress=dies)  # after lines 1-2 are stored
+    Batch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(1))
+
+    assert batch_ingest(batch_id=batch.pk) == "DONE"
+
+    batch.refresh_from_db()
+    assert [row[:4] for row in result_rows(batch)] == [
+        ["line", "clientNotifRefId", "status", "code"],
+        ["1", "R-1", "ACCEPTED", ""],
+        ["2", "R\\x002", "REJECTED", "VALIDATION_ERROR"],
+        ["3", "R-3", "ACCEPTED", ""],
+        ["4", "R-1", "REJECTED", "DUPLICATE_REFERENCE"],
+        ["5", "R-5", "REJECTED", "VALIDATION_ERROR"],
+    ]
+    assert result_rows(batch)[5][4].startswith("balance: ")

@@ -246,9 +246,12 @@ class IngestCpuMeter(CpuMeter):
         super().__init__()
 
     def component(self, entry: Path, pid: int, fields: list[str], command: str) -> str | None:
-        # The ingest's own child (the line checker) is counted in the ingest, by wait4.
-        if pid in (os.getpid(), self.ingest_pid) or int(fields[1]) == self.ingest_pid:
+        # The ingest and its child (the line checker) are counted by wait4; the checker
+        # is sampled here too, to tell it from the storing.
+        if pid in (os.getpid(), self.ingest_pid):
             return None
+        if int(fields[1]) == self.ingest_pid:
+            return "line checker"
         if command.startswith("postgres"):
             ours = is_postgres_of(entry, self.database)
             return "postgres" if ours else "other: postgres (other databases)"
@@ -446,7 +449,8 @@ def print_ingest(arguments, vendor, result, outcome, expected, size) -> tuple[fl
     rest = result["machine_cpu"] - result["child_cpu"] - postgres
     print(
         f"  CPU: ingest process {result['child_cpu']:.1f} s ({result['child_user']:.1f} s user, "
-        f"{result['child_cpu'] / seconds * 100:.0f}% of a core)"
+        f"{result['child_cpu'] / seconds * 100:.0f}% of a core; its line checker "
+        f"{cpu['line checker']:.1f} s of it, sampled)"
         + (f", PostgreSQL (this database) {postgres:.1f} s" if postgres else "")
         + f", other work on the machine {rest:.1f} s ({rest / seconds * 100:.0f}% of a core"
         + (

@@ -10,6 +10,7 @@ from clients.admin_scoping import (
     ReadOnlyAdminMixin,
     ReadOnlyInline,
 )
+from clients.models import Client
 from clients.roles import is_operator
 from notifications.dispatch import delivery_retry
 from notifications.intake import IntakeError, notification_cancel
@@ -52,18 +53,24 @@ class ClientCallbackInline(ReadOnlyInline):
 class ExactReferenceSearchMixin:
     """Search is an exact clientNotifRefId match: support pastes the id the customer gave.
 
-    An exact match uses the reference index; the admin's default icontains
-    search would scan the whole table.
+    The admin's default icontains search would scan the whole table. The match
+    names every client too, so that PostgreSQL answers it with one probe a
+    client of the unique (client, reference) index: there is no index on the
+    reference alone, one index fewer to keep up to date for each batch line.
     """
 
-    reference_lookup = "reference"
+    notification_path = ""  # from the admin's model to its notification ("notification__")
     search_help_text = "Exact clientNotifRefId, across every client you can see."
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.filter(**{self.reference_lookup: term}), False
+        every_client = list(Client.objects.values_list("pk", flat=True))
+        path = self.notification_path
+        return queryset.filter(
+            **{f"{path}client_id__in": every_client, f"{path}reference": term}
+        ), False
 
 
 @admin.register(Notification)
@@ -171,7 +178,7 @@ class DeliveryEventInline(ReadOnlyInline):
 class DeliveryAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
     client_path = "notification__client"
     application_path = "notification__application"
-    reference_lookup = "notification__reference"
+    notification_path = "notification__"
     list_display = ["notification", "medium", "recipient", "status", "attempts", "updated_at"]
     list_select_related = ["notification__client"]
     list_filter = [ClientFilter, ApplicationFilter, "status", "medium"]

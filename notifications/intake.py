@@ -29,10 +29,10 @@ from notifications.models import (
 )
 from notifications.tasks import enqueue_dispatch
 from notifications.validation import (
+    ParameterValidator,
     parse_moment,
     reference_errors,
     schedule_errors,
-    validate_parameters,
 )
 
 # Deliveries in these states have left (or may be leaving) the platform.
@@ -65,8 +65,8 @@ class ApplicationSchema:
     """What accepting a notification needs of its application, read once and cached."""
 
     application: Application
-    fields: list  # clients.models.Field rows
     recipients: dict[str, str]  # medium -> name of the field holding its address
+    validator: ParameterValidator  # of its fields
 
 
 def notification_create(
@@ -262,7 +262,11 @@ def application_schema(client: Client, code: str) -> ApplicationSchema | None:
         medium: names[field_pk]
         for medium, field_pk in application.media.values_list("medium", "recipient_field_id")
     }
-    return ApplicationSchema(application=application, fields=fields, recipients=recipients)
+    return ApplicationSchema(
+        application=application,
+        recipients=recipients,
+        validator=ParameterValidator(fields, application.code),
+    )
 
 
 def _active_application(schema: ApplicationSchema | None, client: Client, code: str):
@@ -292,7 +296,8 @@ def _validated(schema, client, reference, values, send_at, expires_at):
     recipients, parsed = _validated_recipients(schema, reference, values, errors)
     if schedule["expires_at"] is None:
         schedule["expires_at"] = _default_expiry(schema, client, parsed)
-    errors.update(schedule_errors(schedule["send_at"], schedule["expires_at"], timezone.now()))
+    if schedule["expires_at"] is not None:  # the only one schedule_errors checks
+        errors.update(schedule_errors(schedule["send_at"], schedule["expires_at"], timezone.now()))
     if errors:
         raise IntakeError("VALIDATION_ERROR", "Some parameters are missing or invalid.", errors)
     return recipients, schedule
@@ -317,9 +322,7 @@ def _validated_recipients(
     the fields' parsed values."""
     if problems := reference_errors(reference):
         errors["clientNotifRefId"] = problems
-    result = validate_parameters(
-        fields=schema.fields, values=values, application_code=schema.application.code
-    )
+    result = schema.validator.validate(values)
     errors.update(result.errors)
     recipients = {
         medium: result.values[field_name]

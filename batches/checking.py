@@ -136,6 +136,7 @@ def checked_chunks(
         yield from _chunks(plaintext, start_after, checker, chunk_lines)
         return
     reader, writer = Pipe(duplex=False)
+    _widen(writer)
     try:
         pid = os.fork()
     except OSError:
@@ -160,6 +161,19 @@ def checked_chunks(
             os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
+
+
+# What the pipe holds: about two chunks of 2,000 lines. The checker then works ahead while
+# the storing takes longer over a chunk than usual, rather than wait for it to read.
+PIPE_BYTES = 1024 * 1024
+
+
+def _widen(writer) -> None:
+    """Make the pipe hold PIPE_BYTES where the system allows (Linux; 64 KiB otherwise)."""
+    with contextlib.suppress(ImportError, AttributeError, OSError):
+        import fcntl
+
+        fcntl.fcntl(writer.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def _receive(reader, pid: int):

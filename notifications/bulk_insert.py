@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
+import psycopg
 from django.db import connection
 from django.db.models import DateTimeField, JSONField
 
@@ -54,7 +56,8 @@ def encode_new_notifications(items: Sequence[dict]) -> EncodedNotifications:
         for key in ("send_at", "expires_at"):
             item[key] = item[key] and item[key].isoformat()
     references = {item["line"]: item["reference"] for item in items}
-    return EncodedNotifications(json.dumps(items), references)
+    # orjson: json.dumps took 4 µs a line, a sixth of all the checking of a batch line.
+    return EncodedNotifications(orjson.dumps(items).decode(), references)
 
 
 def insert_new_notifications(
@@ -74,7 +77,7 @@ def insert_new_notifications(
         raise RuntimeError("insert_new_notifications: call it inside transaction.atomic()")
     if connection.vendor == "postgresql":
         return _insert_new_postgresql(encoded.rows, common, now)
-    return _insert_new_sqlite(json.loads(encoded.rows), common, now)
+    return _insert_new_sqlite(orjson.loads(encoded.rows), common, now)
 
 
 # --- PostgreSQL -----------------------------------------------------------------------
@@ -97,7 +100,10 @@ _ITEM_COLUMNS = (
 
 def _insert_new_postgresql(rows: str, common: dict, now: datetime) -> set[int]:
     sql, parameters = _insert_items_sql(common, now)
-    with connection.cursor() as cursor:
+    # Bound on the server: the chunk's half a megabyte of JSON travels as a parameter of
+    # its own. Django's cursor binds on the client, quoting it into the statement's text,
+    # which cost 3 µs a line here and the server as much again to read back.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, [rows, *parameters])
         return {row[0] for row in cursor.fetchall()}
 

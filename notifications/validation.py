@@ -166,21 +166,35 @@ def reference_errors(reference: str | None) -> list[str]:
     return errors
 
 
+# A sendAt/expiresAt from 1970 to 9998: every such moment has a UTC form both databases
+# store. Year 1 in a zone ahead of UTC passed, then failed to store.
+_MOMENT_YEARS = (1970, 9998)
+
+
 def parse_moment(text: str, time_zone: str) -> datetime:
     """A sendAt/expiresAt value: Unix seconds, or ISO 8601 (without an offset: in `time_zone`).
 
     Returns an aware datetime; raises ValueError with a message.
     """
+    earliest, latest = _MOMENT_YEARS
+    out_of_range = f"Out of range: give a moment from {earliest} to {latest}; got {text!r}."
     if re.fullmatch(r"\d{1,12}", text):
-        return datetime.fromtimestamp(int(text), tz=UTC)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"Expected Unix seconds or ISO 8601 such as 2026-11-25T09:00:00+07:00; got {text!r}."
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(time_zone))
+        try:
+            moment = datetime.fromtimestamp(int(text), tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            raise ValueError(out_of_range) from None
+    else:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                "Expected Unix seconds or ISO 8601 such as 2026-11-25T09:00:00+07:00; "
+                f"got {text!r}."
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo(time_zone))
+    if not earliest <= moment.year <= latest:
+        raise ValueError(out_of_range)
     return moment
 
 

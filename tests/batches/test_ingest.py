@@ -269,3 +269,18 @@ def test_ingesting_a_finished_batch_again_answers_its_status_and_does_nothing(
 
     assert batch_ingest(batch_id=batch.pk) == "DONE"
     assert Notification.objects.count() == 1
+
+
+def test_a_send_at_with_no_utc_form_rejects_its_line_and_the_others_are_stored(
+    batch_home, batch_client, tmp_path
+):
+    text = f"{line('BEFORE')}\n{line('YEAR-1', sendAt='0001-01-01T00:00:00')}\n{line('AFTER')}\n"
+
+    batch = ingest(batch_client, "y.7z", seven_zip(tmp_path / "y.7z", text).read_bytes())
+
+    assert batch.status == "DONE"
+    assert [row[1:4] for row in result_rows(batch)[1:]] == [
+        ["BEFORE", "ACCEPTED", ""],
+        ["YEAR-1", "REJECTED", "VALIDATION_ERROR"],
+        ["AFTER", "ACCEPTED", ""],
+    ]

@@ -70,6 +70,10 @@ def test_a_delivery_not_sent_before_expires_at_ends_expired_unsent(
     [
         ({"expires_at": "2001-01-01T00:00:00+07:00"}, "expiresAt", "Already passed"),
         ({"send_at": "tomorrow"}, "sendAt", "Expected Unix seconds or ISO 8601"),
+        # Year 1 in the client's zone (ahead of UTC) has no UTC form to store.
+        ({"send_at": "0001-01-01T00:00:00"}, "sendAt", "Out of range"),
+        ({"send_at": "9999-12-31T23:00:00-05:00"}, "sendAt", "Out of range"),
+        ({"expires_at": "999999999999"}, "expiresAt", "Out of range"),
         (
             {"send_at": "2099-01-02T10:00:00", "expires_at": "2099-01-02T09:00:00"},
             "expiresAt",

@@ -123,7 +123,7 @@ def notification_create(
     return CreateResult(notification=notification, created=True, deliveries=deliveries)
 
 
-@dataclass
+@dataclass(slots=True)
 class ValidNotification:
     """A notification that passed validation, not yet stored (batches insert many at once)."""
 

@@ -41,12 +41,14 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, ClassVar
 
 import py7zr
+import py7zr.compressor
 from py7zr.exceptions import ArchiveError, PasswordRequired, UnsupportedCompressionMethodError
 
 _COPY_CHUNK = 1024 * 1024
@@ -162,6 +164,40 @@ def get_decryption(name: str) -> Decryption:
         raise BatchFileError(
             ErrorCode.UNKNOWN_METHOD, f"unknown decryption method {name!r} (known: {known})"
         ) from None
+
+
+# --- 7-Zip keys derived once a batch --------------------------------------------------
+
+_derive_key = py7zr.compressor.calculate_key
+_derived_keys: ContextVar[dict | None] = ContextVar("derived_7z_keys", default=None)
+
+
+def _derive_key_once(password: bytes, cycles: int, salt: bytes, digest: str) -> bytes:
+    keys = _derived_keys.get()
+    if keys is None:
+        return _derive_key(password, cycles, salt, digest)
+    arguments = (password, cycles, salt, digest)
+    if arguments not in keys:
+        keys[arguments] = _derive_key(*arguments)
+    return keys[arguments]
+
+
+@contextmanager
+def keys_derived_once() -> Iterator[None]:
+    """Within the block, py7zr derives the AES key of each password once.
+
+    7-Zip's key derivation is 2^19 rounds of SHA-256, 0.3 s in py7zr, which runs it for
+    an archive's encrypted header, again for its data, and twice more to encrypt the
+    result file; 7-Zip and py7zr use no salt, so it is the same key each time. The keys
+    are forgotten when the block ends. Relies on py7zr 1.1.4 calling
+    ``py7zr.compressor.calculate_key``, like the rest of this module on its internals.
+    """
+    py7zr.compressor.calculate_key = _derive_key_once  # outside a block, the same as before
+    token = _derived_keys.set({})
+    try:
+        yield
+    finally:
+        _derived_keys.reset(token)
 
 
 @register

@@ -30,7 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from batches.checking import CheckedChunk, LineChecker, checked_chunks, duplicate_reference
-from batches.decryption import BatchFileError, Limits, get_decryption
+from batches.decryption import BatchFileError, Limits, get_decryption, keys_derived_once
 from batches.inbox import batch_storage, fitting_name, home_path
 from batches.models import UNFINISHED, Batch, BatchStatus, RejectedLine
 from batches.results import ResultRows, result_write
@@ -62,7 +62,10 @@ def batch_ingest(*, batch_id: int, progress: Callable[[Batch], None] | None = No
     work_dir.mkdir(parents=True, exist_ok=True)
     _remove_scratch_of_dead_runs(work_dir, batch)
     try:
-        with tempfile.TemporaryDirectory(prefix=f"batch-{batch.pk}-", dir=work_dir) as scratch:
+        with (
+            tempfile.TemporaryDirectory(prefix=f"batch-{batch.pk}-", dir=work_dir) as scratch,
+            keys_derived_once(),
+        ):
             return _ingest(batch, token, Path(scratch), progress)
     except LeaseLost:
         logger.warning("Batch %s: lease lost to another run; stopping", batch_id)

@@ -423,3 +423,27 @@ def test_7zip_cli_extracts_our_result_with_the_password(tmp_path):
         )
     run_cli("x", f"-p{PASSWORD}", "-oextracted", "result.7z", cwd=tmp_path)
     assert (tmp_path / "extracted" / "result.csv").read_bytes() == CSV
+
+
+def test_within_one_batch_a_password_is_derived_into_a_key_once(tmp_path, monkeypatch):
+    archive = csv_7z()
+    derive, derivations = decryption._derive_key, []
+
+    def counted(*arguments):
+        derivations.append(arguments)
+        return derive(*arguments)
+
+    monkeypatch.setattr(decryption, "_derive_key", counted)
+    result = tmp_path / "result.csv"
+    result.write_bytes(b"line,clientNotifRefId,status,code,message\n")
+    with decryption.keys_derived_once():
+        assert decrypt(archive, tmp_path) == CSV  # an encrypted header, then the data
+        with (tmp_path / "result.7z").open("wb") as destination:
+            get_decryption("7z").wrap_result(
+                result, "result.csv", password=PASSWORD, destination=destination
+            )
+
+    assert len(derivations) == 1
+    with py7zr.SevenZipFile(tmp_path / "result.7z", password=PASSWORD) as wrapped:
+        wrapped.extractall(path=tmp_path / "out")
+    assert (tmp_path / "out" / "result.csv").read_bytes() == result.read_bytes()

@@ -49,6 +49,7 @@ from typing import BinaryIO, ClassVar
 
 import py7zr
 import py7zr.compressor
+import py7zr.helpers
 from py7zr.exceptions import ArchiveError, PasswordRequired, UnsupportedCompressionMethodError
 
 _COPY_CHUNK = 1024 * 1024
@@ -168,7 +169,7 @@ def get_decryption(name: str) -> Decryption:
 
 # --- 7-Zip keys derived once a batch --------------------------------------------------
 
-_derive_key = py7zr.compressor.calculate_key
+_derive_key = py7zr.helpers.calculate_key  # py7zr's own, whatever is installed meanwhile
 _derived_keys: ContextVar[dict | None] = ContextVar("derived_7z_keys", default=None)
 
 
@@ -193,10 +194,12 @@ def keys_derived_once() -> Iterator[None]:
     ``py7zr.compressor.calculate_key``, like the rest of this module on its internals.
     """
     py7zr.compressor.calculate_key = _derive_key_once  # outside a block, the same as before
-    token = _derived_keys.set({})
+    keys = {}
+    token = _derived_keys.set(keys)
     try:
         yield
     finally:
+        keys.clear()  # a context copied inside the block holds the same dict
         _derived_keys.reset(token)
 
 

@@ -10,8 +10,7 @@ from clients.admin_scoping import (
     ReadOnlyAdminMixin,
     ReadOnlyInline,
 )
-from clients.models import Client
-from clients.roles import is_operator
+from clients.roles import is_operator, visible_clients
 from notifications.dispatch import delivery_retry
 from notifications.intake import IntakeError, notification_cancel
 from notifications.media import medium_choices
@@ -54,9 +53,10 @@ class ExactReferenceSearchMixin:
     """Search is an exact clientNotifRefId match: support pastes the id the customer gave.
 
     The admin's default icontains search would scan the whole table. The match
-    names every client too, so that PostgreSQL answers it with one probe a
-    client of the unique (client, reference) index: there is no index on the
-    reference alone, one index fewer to keep up to date for each batch line.
+    also lists the clients the user may see (already the queryset's scope), so
+    that PostgreSQL answers it with one probe a client of the unique (client,
+    reference) index: there is no index on the reference alone, one index fewer
+    to keep up to date for each batch line (tests/admin/test_support_search_plan.py).
     """
 
     notification_path = ""  # from the admin's model to its notification ("notification__")
@@ -66,11 +66,9 @@ class ExactReferenceSearchMixin:
         term = search_term.strip()
         if not term:
             return queryset, False
-        every_client = list(Client.objects.values_list("pk", flat=True))
+        clients = list(visible_clients(request.user).values_list("pk", flat=True))
         path = self.notification_path
-        return queryset.filter(
-            **{f"{path}client_id__in": every_client, f"{path}reference": term}
-        ), False
+        return queryset.filter(**{f"{path}client_id__in": clients, f"{path}reference": term}), False
 
 
 @admin.register(Notification)

@@ -102,7 +102,10 @@ def _insert_new_postgresql(rows: str, common: dict, now: datetime) -> set[int]:
     sql, parameters = _insert_items_sql(common, now)
     # Bound on the server: the chunk's half a megabyte of JSON travels as a parameter of
     # its own. Django's cursor binds on the client, quoting it into the statement's text,
-    # which cost 3 µs a line here and the server as much again to read back.
+    # which cost 3 µs a line here and the server as much again to read back. A cursor of
+    # Django's own connection, in the caller's transaction; errors come out as Django's
+    # (IntegrityError), but connection.queries and execute_wrapper do not see it.
+    connection.validate_no_broken_transaction()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, [rows, *parameters])
         return {row[0] for row in cursor.fetchall()}

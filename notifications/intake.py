@@ -29,7 +29,9 @@ from notifications.models import (
 )
 from notifications.tasks import enqueue_dispatch
 from notifications.validation import (
+    _MOMENT_YEARS,
     ParameterValidator,
+    moment_out_of_range,
     parse_moment,
     reference_errors,
     schedule_errors,
@@ -296,6 +298,10 @@ def _validated(schema, client, reference, values, send_at, expires_at):
     recipients, parsed = _validated_recipients(schema, reference, values, errors)
     if schedule["expires_at"] is None:
         schedule["expires_at"] = _default_expiry(schema, client, parsed)
+        if schedule["expires_at"] and moment_out_of_range(schedule["expires_at"]):
+            field = schema.application.expire_after_field
+            latest = _MOMENT_YEARS[1]
+            errors[field] = [f"Out of range: as the expiry date, it must be {latest} or earlier."]
     if schedule["expires_at"] is not None:  # the only one schedule_errors checks
         errors.update(schedule_errors(schedule["send_at"], schedule["expires_at"], timezone.now()))
     if errors:

@@ -30,18 +30,19 @@ class DeliveryStatus(models.TextChoices):
     EXPIRED = "EXPIRED", "Expired"
 
 
-# Two references the database does not check, Notification.batch and Delivery.notification:
-# each is right by construction, and checking them was a third of the work of storing a
-# batch line on PostgreSQL (per 2,000 lines, about 10 ms each of a 74 ms statement).
+# Two references the database does not check (migration 0013), Notification.batch and
+# Delivery.notification: each is right by construction, and checking them was a third of
+# the work of storing a batch line on PostgreSQL (per 2,000 lines, about 10 ms each of a
+# 74 ms statement).
 # - A notification's batch is the batch row its ingest holds locked and updates in the
 #   same transaction. A delivery's notification is inserted in the same transaction,
 #   and for a batch in the same statement, from the notification insert's RETURNING.
 # - Neither notifications nor batches are deleted by the platform. A delete through
 #   Django still protects a batch with notifications (PROTECT) and takes a
-#   notification's deliveries with it (CASCADE), as before; only a delete in raw SQL
-#   could leave a dangling reference.
-# The other references (to clients, applications, templates, deliveries) are checked.
-NO_CHECK_IN_DATABASE = ("Notification.batch", "Delivery.notification")
+#   notification's deliveries with it (CASCADE); a delete in raw SQL (or a TRUNCATE
+#   ... CASCADE) could leave a dangling reference.
+# On PostgreSQL the other references are checked; on SQLite a notification's client and
+# application are not either (migration 0012).
 
 
 class Notification(models.Model):
@@ -51,7 +52,7 @@ class Notification(models.Model):
     # On PostgreSQL one foreign key covers both client and application: (application_id,
     # client_id) refers to the application's (id, client_id), so a notification's client
     # is its application's client (migration 0012). One check a row instead of two.
-    # No foreign key in the database for the batch (migration 0013): see NO_CHECK_IN_DATABASE.
+    # No foreign key in the database for the batch (migration 0013): see above the class.
     client = models.ForeignKey(
         Client,
         on_delete=models.PROTECT,
@@ -122,7 +123,7 @@ class Delivery(models.Model):
     """One medium of a notification: what was (or will be) sent to whom, and what happened."""
 
     # Indexed by one_delivery_per_medium, which leads with it. No foreign key in the
-    # database (migration 0013): see NO_CHECK_IN_DATABASE.
+    # database (migration 0013): see above Notification.
     notification = models.ForeignKey(
         Notification,
         on_delete=models.CASCADE,

@@ -174,18 +174,22 @@ def reference_errors(reference: str | None) -> list[str]:
 _MOMENT_YEARS = (1970, 9998)
 
 
+def moment_out_of_range(moment: datetime) -> bool:
+    """Whether a sendAt/expiresAt falls outside the years every database can store."""
+    earliest, latest = _MOMENT_YEARS
+    return not earliest <= moment.year <= latest
+
+
 def parse_moment(text: str, time_zone: str) -> datetime:
     """A sendAt/expiresAt value: Unix seconds, or ISO 8601 (without an offset: in `time_zone`).
 
     Returns an aware datetime; raises ValueError with a message.
     """
-    earliest, latest = _MOMENT_YEARS
-    out_of_range = f"Out of range: give a moment from {earliest} to {latest}; got {text!r}."
     if re.fullmatch(r"\d{1,12}", text):
         try:
             moment = datetime.fromtimestamp(int(text), tz=UTC)
         except (ValueError, OverflowError, OSError):
-            raise ValueError(out_of_range) from None
+            raise ValueError(_out_of_range(text)) from None
     else:
         try:
             moment = datetime.fromisoformat(text)
@@ -196,9 +200,14 @@ def parse_moment(text: str, time_zone: str) -> datetime:
             ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=ZoneInfo(time_zone))
-    if not earliest <= moment.year <= latest:
-        raise ValueError(out_of_range)
+    if moment_out_of_range(moment):
+        raise ValueError(_out_of_range(text))
     return moment
+
+
+def _out_of_range(text: str) -> str:
+    earliest, latest = _MOMENT_YEARS
+    return f"Out of range: give a moment from {earliest} to {latest}; got {text!r}."
 
 
 def schedule_errors(
@@ -235,7 +244,7 @@ class ParameterValidator:
     def __init__(self, fields: Iterable[FieldSpec], application_code: str):
         self.application_code = application_code
         self._rules = [
-            (spec.name, spec.required, spec.max_length, partial(_PARSERS[spec.type], spec))
+            (spec.name, spec.required, spec.max_length, partial(_parser_of(spec.type), spec))
             for spec in fields
         ]
         self._names = frozenset(name for name, *_ in self._rules)
@@ -265,6 +274,15 @@ class ParameterValidator:
             except ValueError as exc:
                 result.add_error(name, str(exc))
         return result
+
+
+def _parser_of(field_type: str):
+    """The parser of a field type; one that refuses every value for a type unknown here."""
+    return _PARSERS.get(field_type, _parse_unknown_type)
+
+
+def _parse_unknown_type(spec: FieldSpec, raw: str):
+    raise ValueError(f"Field type {spec.type!r} is not known; an operator must fix the field.")
 
 
 def _parse_text(spec: FieldSpec, raw: str) -> str:

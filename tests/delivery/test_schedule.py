@@ -103,6 +103,18 @@ def test_an_application_can_expire_notifications_at_the_end_of_the_due_date(
     assert notification.expires_at == datetime(2099, 9, 9, 16, 59, 59, 999999, tzinfo=UTC)
 
 
+def test_a_due_date_whose_expiry_has_no_utc_form_is_refused(client_8002, app_8002):
+    app_8002.expire_after_field = "dueDate"
+    app_8002.save()
+
+    with pytest.raises(IntakeError) as raised:
+        accept(client_8002, fields={**FIELDS, "dueDate": "31-12-9999"})
+
+    assert raised.value.code == "VALIDATION_ERROR"
+    assert "Out of range" in raised.value.errors["dueDate"][0]
+    assert not Notification.objects.exists()
+
+
 def test_a_retry_must_repeat_the_same_schedule(client_8002, sms_template):
     accept(client_8002, send_at="2099-01-02T09:00:00")
 

@@ -246,3 +246,13 @@ def test_numbers_in_other_shapes_are_still_parsed_by_phonenumbers(raw):
         values={"msisdn": raw},
         application_code="ABC",
     ).values == {"msisdn": "+6281234567890"}
+
+
+def test_a_field_of_a_type_unknown_here_refuses_its_value_and_the_others_are_checked(db):
+    application = ApplicationFactory(code="ABC")
+    FieldFactory(application=application, name="legacy", type="barcode", required=False)
+
+    result = validate(list(application.fields.all()), **{**GOOD, "legacy": "X1", "balance": "1x"})
+
+    assert set(result.errors) == {"legacy", "balance"}
+    assert "Field type 'barcode' is not known" in result.errors["legacy"][0]

@@ -61,12 +61,15 @@ Run it from the project root:
 
 Targets on this 2-core machine (the ingest and its database share the cores):
 PostgreSQL, 1,000,000 lines in at most 60 s with a peak RSS under 300 MB;
-SQLite, 1,000,000 lines in at most 180 s. Measured here (2,000-line chunks), in
-four runs on a machine whose speed changed from run to run (the floor, measured
-in the same run, went from 21.8 to 31.2 s): PostgreSQL 51.2 s (floor 21.8 s),
-53.8 s with `--analyze-every 10` (floor 22.4 s), 62.5 s (floor 24.1 s) and 73.2 s
-(floor 31.2 s): the ingest takes 2.35 to 2.6 times the floor. Peak RSS 186 MB, the
-ingest and its line checker together 185 MB. SQLite 83.0 s (floor 37.3 s).
+SQLite, 1,000,000 lines in at most 180 s. This machine's speed changes from run
+to run (the floor, measured in the same run, went from 26.8 to 40.8 s on
+2026-11-25), so read each time next to its floor. The last runs of 2026-11-25
+(2,000-line chunks): PostgreSQL 60.0 s (floor 40.3 s), 63.1 s (floor 37.8 s),
+64.2 s (floor 40.0 s), 74.3 s (floor 40.5 s), 67.5 s with `--analyze-every 10`
+(floor 40.8 s): 1.5 to 1.8 times the floor, where the same day began at 2.1
+(74.3 s, floor 35.3 s, with the reference index the floor no longer has).
+Peak RSS 186 MB, the ingest and its line checker together 180-190 MB (PSS
+136-147 MB). SQLite 132.6 s (floor 61.5 s).
 """
 
 import argparse

@@ -242,11 +242,14 @@ def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk):
     _commit_without_waiting_for_disk()
     # First: the lease, and the batch row's lock, before anything of the chunk.
     _held(batch, token)
-    refused = notifications_insert(
+    references = chunk.valid.references
+    stored = notifications_insert(
         client=batch.client, encoded=chunk.valid, source=Source.BATCH, batch=batch
     )
     rejections = chunk.rejections + [
-        duplicate_reference(line, chunk.valid.references[line]) for line in refused
+        duplicate_reference(line, reference)
+        for line, reference in references.items()
+        if line not in stored
     ]
     rejected = RejectedLine.objects.bulk_create(
         RejectedLine(
@@ -264,17 +267,11 @@ def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk):
         token,
         checkpoint_line=chunk.last_line,
         lines_read=batch.lines_read + chunk.lines,
-        lines_accepted=batch.lines_accepted + len(chunk.valid.references) - len(refused),
+        lines_accepted=batch.lines_accepted + len(stored),
         lines_rejected=batch.lines_rejected + len(rejections),
         bytes_done=chunk.bytes_read,
     )
-    refused_lines = set(refused)
-    accepted = {
-        line: reference
-        for line, reference in chunk.valid.references.items()
-        if line not in refused_lines
-    }
-    return accepted, rejected
+    return {line: references[line] for line in stored}, rejected
 
 
 def _storable(text: str) -> str:

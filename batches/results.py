@@ -35,9 +35,10 @@ def result_write(batch: Batch, scratch: Path, *, rows: Path | None = None) -> st
     """Write the batch's result file to the client's outbox; returns its storage path.
 
     `rows`: the CSV a run wrote as it stored the lines (ResultRows); without it,
-    the rows are read from the database.
+    the batch failed as a whole (or duplicates another) and its result is the one
+    row saying why.
     """
-    plain = rows or _write_from_database(batch, scratch / "result.csv")
+    plain = rows or _write_failure(batch, scratch / "result.csv")
     method = _wrapping(batch)
     base = result_base_name(batch.file_name)
     wrapped = scratch / "result.out"
@@ -65,7 +66,7 @@ class ResultRows:
         self._writer = csv.writer(self._file, lineterminator="\n")
         self._writer.writerow(HEADER)
         if batch.checkpoint_line:
-            self._writer.writerows(_stored_rows(batch, through_line=batch.checkpoint_line))
+            self._writer.writerows(_stored_rows(batch, batch.checkpoint_line))
 
     def add(self, accepted: dict[int, str], rejected: Iterable[RejectedLine]) -> None:
         """The rows of a stored chunk: its accepted lines (line -> reference) and rejections."""
@@ -78,33 +79,26 @@ class ResultRows:
         self._file.close()
 
 
-def _write_from_database(batch: Batch, plain: Path) -> Path:
+def _write_failure(batch: Batch, plain: Path) -> Path:
+    failure = [0, "", REJECTED, batch.failure_code, batch.failure_message]
     with plain.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(HEADER)
-        if batch.failure_code:
-            writer.writerow([0, "", REJECTED, batch.failure_code, batch.failure_message])
-        else:
-            writer.writerows(_stored_rows(batch))
+        csv.writer(out, lineterminator="\n").writerows([HEADER, failure])
     return plain
 
 
-def _stored_rows(batch: Batch, through_line: int | None = None):
-    """The rows of the batch's stored lines (up to `through_line`), in line order."""
-    notifications = batch.notifications.all()
-    rejected_lines = batch.rejected_lines.all()
-    if through_line is not None:
-        notifications = notifications.filter(batch_line__lte=through_line)
-        rejected_lines = rejected_lines.filter(line__lte=through_line)
+def _stored_rows(batch: Batch, through_line: int):
+    """The rows of the batch's lines stored up to `through_line`, in line order."""
     accepted = (
         (line, reference, ACCEPTED, "", "")
-        for line, reference in notifications.order_by("batch_line")
+        for line, reference in batch.notifications.filter(batch_line__lte=through_line)
+        .order_by("batch_line")
         .values_list("batch_line", "reference")
         .iterator(chunk_size=10_000)
     )
     rejected = (
         (line, reference, REJECTED, code, message)
-        for line, reference, code, message in rejected_lines.order_by("line")
+        for line, reference, code, message in batch.rejected_lines.filter(line__lte=through_line)
+        .order_by("line")
         .values_list("line", "reference", "code", "message")
         .iterator(chunk_size=10_000)
     )

@@ -29,9 +29,7 @@ from notifications.models import (
 )
 from notifications.tasks import enqueue_dispatch
 from notifications.validation import (
-    _MOMENT_YEARS,
     ParameterValidator,
-    moment_out_of_range,
     parse_moment,
     reference_errors,
     schedule_errors,
@@ -186,10 +184,10 @@ def notifications_encode(
 
 def notifications_insert(
     *, client: Client, encoded: EncodedNotifications, source: str, batch=None
-) -> list[int]:
+) -> set[int]:
     """Store those of the encoded notifications whose reference is new for the client,
-    with their PENDING deliveries, in bulk; return the lines of the others (a
-    reference used before, by any source).
+    with their PENDING deliveries, in bulk; return the lines stored (the others'
+    references were used before, by any source).
 
     Runs in the caller's transaction (notifications/bulk_insert.py) and queues
     one dispatch after its commit. Raises IntegrityError when a reference is
@@ -206,7 +204,7 @@ def notifications_insert(
     )
     if stored:
         transaction.on_commit(enqueue_dispatch)
-    return [line for line in encoded.references if line not in stored]
+    return stored
 
 
 def notification_get(*, client: Client, reference: str) -> Notification:
@@ -298,10 +296,6 @@ def _validated(schema, client, reference, values, send_at, expires_at):
     recipients, parsed = _validated_recipients(schema, reference, values, errors)
     if schedule["expires_at"] is None:
         schedule["expires_at"] = _default_expiry(schema, client, parsed)
-        if schedule["expires_at"] and moment_out_of_range(schedule["expires_at"]):
-            field = schema.application.expire_after_field
-            latest = _MOMENT_YEARS[1]
-            errors[field] = [f"Out of range: as the expiry date, it must be {latest} or earlier."]
     if schedule["expires_at"] is not None:  # the only one schedule_errors checks
         errors.update(schedule_errors(schedule["send_at"], schedule["expires_at"], timezone.now()))
     if errors:

@@ -174,7 +174,7 @@ def reference_errors(reference: str | None) -> list[str]:
 _MOMENT_YEARS = (1970, 9998)
 
 
-def moment_out_of_range(moment: datetime) -> bool:
+def _out_of_years(moment: datetime) -> bool:
     """Whether a sendAt/expiresAt falls outside the years every database can store."""
     earliest, latest = _MOMENT_YEARS
     return not earliest <= moment.year <= latest
@@ -200,7 +200,7 @@ def parse_moment(text: str, time_zone: str) -> datetime:
             ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=ZoneInfo(time_zone))
-    if moment_out_of_range(moment):
+    if _out_of_years(moment):
         raise ValueError(_out_of_range(text))
     return moment
 
@@ -213,9 +213,13 @@ def _out_of_range(text: str) -> str:
 def schedule_errors(
     send_at: datetime | None, expires_at: datetime | None, now: datetime
 ) -> dict[str, list[str]]:
-    """The problems of a notification's sendAt/expiresAt pair."""
+    """The problems of a notification's sendAt/expiresAt pair (expiresAt given, or taken
+    from the application's expiry date field)."""
     errors = {}
-    if expires_at is not None and expires_at <= now:
+    if expires_at is not None and _out_of_years(expires_at):
+        earliest, latest = _MOMENT_YEARS
+        errors["expiresAt"] = [f"Out of range: the expiry must fall from {earliest} to {latest}."]
+    elif expires_at is not None and expires_at <= now:
         errors["expiresAt"] = ["Already passed: the notification would never be sent."]
     elif expires_at is not None and send_at is not None and expires_at <= send_at:
         errors["expiresAt"] = ["Must be after sendAt."]

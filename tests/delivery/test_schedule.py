@@ -111,7 +111,7 @@ def test_a_due_date_whose_expiry_has_no_utc_form_is_refused(client_8002, app_800
         accept(client_8002, fields={**FIELDS, "dueDate": "31-12-9999"})
 
     assert raised.value.code == "VALIDATION_ERROR"
-    assert "Out of range" in raised.value.errors["dueDate"][0]
+    assert "Out of range" in raised.value.errors["expiresAt"][0]
     assert not Notification.objects.exists()
 
 

@@ -51,6 +51,7 @@ class BatchAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
         "sha256",
         "encryption",
         "runs",
+        "runs_since_progress",
         "inbox_path",
         "archived_path",
         "created_at",

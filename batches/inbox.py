@@ -14,6 +14,7 @@ Everything here goes through the storage API, so switching backends is configura
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 IN_PROGRESS_SUFFIXES = (".part", ".partial", ".tmp", ".filepart", ".crdownload")
 # A batch RECEIVED this long ago and still not started lost its queued task.
 UNSTARTED_AFTER = timedelta(minutes=2)
+# The django-q2 schedule that runs inboxes_poll (made by migration batches 0003).
+POLL_SCHEDULE = "poll batch inboxes"
 
 
 def batch_storage():
@@ -59,6 +62,19 @@ def inboxes_poll() -> list[Batch]:
         received += inbox_poll(client)
     batches_requeue_stalled()
     return received
+
+
+def poll_interval_sync() -> None:
+    """Keep the poll's schedule at BATCH_POLL_MINUTES.
+
+    The migration made the schedule with the setting's value of its day; a new
+    value takes effect from the poll after the first one that runs with it.
+    """
+    from django_q.models import Schedule
+
+    Schedule.objects.filter(name=POLL_SCHEDULE).exclude(minutes=settings.BATCH_POLL_MINUTES).update(
+        minutes=settings.BATCH_POLL_MINUTES
+    )
 
 
 def inbox_poll(client: Client) -> list[Batch]:

@@ -93,6 +93,8 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
         return _finish_duplicate(batch, token, scratch, original, duplicate_of)
     # Before any line is stored: a resumed run reads this copy, whatever the inbox holds then.
     _keep_original(batch, token, original)
+    if batch.runs_since_progress > settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS:
+        return _give_up(batch, token, scratch, original)
     try:
         method = get_decryption(batch.encryption)
         limits = Limits(
@@ -110,6 +112,34 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
     return _finish_done(batch, token, scratch, original, rows)
 
 
+def _give_up(batch: Batch, token: str, scratch: Path, original: Path) -> str:
+    """Fail a batch whose last runs all ended in an error before storing a chunk.
+
+    A fault that repeats itself (a file that kills the worker, a bug) would
+    otherwise have the batch queued again at every poll, for ever. What was
+    stored stays stored and is answered in the result file; reprocessing the
+    batch resumes after its checkpoint once the cause is fixed.
+    """
+    runs = batch.runs_since_progress - 1
+    logger.error(
+        "Batch %s: %s runs in a row ended in an error before storing a chunk; failing it",
+        batch.pk,
+        runs,
+    )
+    if batch.checkpoint_line:
+        done = (
+            f"another line. Lines 1 to {batch.checkpoint_line} are answered in this file; "
+            "the lines after were not read."
+        )
+    else:
+        done = "a line. No line was read."
+    message = (
+        f"Ingesting stopped: its last {runs} runs ended in an error before storing {done} "
+        "Support can reprocess the batch once the cause is fixed."
+    )
+    return _finish_failed(batch, token, scratch, original, "INGEST_ERROR", message)
+
+
 def _lease(batch_id: int) -> str | None:
     """Take the batch if it is waiting or its last run's lease ran out; returns the token."""
     now = timezone.now()
@@ -122,6 +152,7 @@ def _lease(batch_id: int) -> str | None:
             lease_token=token,
             lease_expires_at=now + timedelta(seconds=settings.BATCH_LEASE_SECONDS),
             runs=F("runs") + 1,
+            runs_since_progress=F("runs_since_progress") + 1,
             updated_at=now,
         )
     )
@@ -265,6 +296,7 @@ def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk):
     _held(
         batch,
         token,
+        runs_since_progress=0,
         checkpoint_line=chunk.last_line,
         lines_read=batch.lines_read + chunk.lines,
         lines_accepted=batch.lines_accepted + len(stored),
@@ -414,6 +446,7 @@ def batch_reprocess(*, batch: Batch) -> str:
                 failure_message="",
                 finished_at=None,
                 encryption=batch.client.batch_encryption,
+                runs_since_progress=0,
                 updated_at=timezone.now(),
             )
     except IntegrityError:

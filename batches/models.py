@@ -44,6 +44,9 @@ class Batch(models.Model):
     bytes_total = models.BigIntegerField(default=0, help_text="Size of the decrypted CSV.")
     bytes_done = models.BigIntegerField(default=0)
     runs = models.PositiveIntegerField(default=0, help_text="Ingest runs started.")
+    runs_since_progress = models.PositiveIntegerField(
+        default=0, help_text="Ingest runs started since a run last stored a chunk of lines."
+    )
     requeued_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When the poll last queued it again."
     )

@@ -9,7 +9,9 @@ endings. A header row, then one row per non-blank line of the input, in order:
     2,UNIQ-2,REJECTED,VALIDATION_ERROR,balance: Enter a whole number.
 
 A file that could not be read at all (wrong password, damaged archive, a
-duplicate of an earlier file) gets one row with line 0 saying why.
+duplicate of an earlier file) gets one row with line 0 saying why. A batch that
+failed after storing some of its lines (INGEST_ERROR) gets that row, then the
+rows of the lines stored.
 
 A run writes the rows as it stores each chunk (ResultRows), so the file is ready
 when the last chunk is: reading a million rows back from the database at the
@@ -82,7 +84,10 @@ class ResultRows:
 def _write_failure(batch: Batch, plain: Path) -> Path:
     failure = [0, "", REJECTED, batch.failure_code, batch.failure_message]
     with plain.open("w", newline="", encoding="utf-8") as out:
-        csv.writer(out, lineterminator="\n").writerows([HEADER, failure])
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerows([HEADER, failure])
+        if batch.checkpoint_line:
+            writer.writerows(_stored_rows(batch, batch.checkpoint_line))
     return plain
 
 

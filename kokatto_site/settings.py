@@ -153,6 +153,9 @@ STORAGES = {
 BATCH_POLL_MINUTES = env.int("BATCH_POLL_MINUTES", default=1)
 BATCH_CHUNK_LINES = env.int("BATCH_CHUNK_LINES", default=2000)
 BATCH_LEASE_SECONDS = env.int("BATCH_LEASE_SECONDS", default=300)
+# A batch whose runs keep ending in an error before storing a chunk is FAILED
+# (INGEST_ERROR) after this many, instead of being queued again forever.
+BATCH_MAX_RUNS_WITHOUT_PROGRESS = env.int("BATCH_MAX_RUNS_WITHOUT_PROGRESS", default=3)
 BATCH_MAX_UNCOMPRESSED_BYTES = env.int("BATCH_MAX_UNCOMPRESSED_BYTES", default=2 * 1024**3)
 BATCH_MAX_RATIO = env.int("BATCH_MAX_RATIO", default=3000)
 # Local scratch space for a batch being ingested (the storage itself may be remote).

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import migrations
 
-NAME = "poll batch inboxes"
+NAME = "poll batch inboxes"  # batches.inbox.POLL_SCHEDULE
 
 
 def create_schedule_and_roles(apps, schema_editor):

@@ -279,6 +279,14 @@ def test_the_poll_batch_inboxes_schedule_runs_every_minute(db):
     assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 1, -1)
 
 
+def test_a_new_poll_interval_setting_reaches_the_schedule_at_the_next_poll(db, settings):
+    settings.BATCH_POLL_MINUTES = 5
+
+    poll_inboxes()
+
+    assert Schedule.objects.get(name="poll batch inboxes").minutes == 5
+
+
 # --- stalled batches ------------------------------------------------------------------
 
 

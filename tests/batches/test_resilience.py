@@ -190,3 +190,76 @@ def test_a_resumed_run_answers_every_line_once_in_order_in_its_result_file(
         ["5", "R-5", "REJECTED", "VALIDATION_ERROR"],
     ]
     assert result_rows(batch)[5][4].startswith("balance: ")
+
+
+def test_a_batch_whose_runs_keep_ending_before_storing_a_line_fails_and_answers_what_it_stored(
+    batch_home, batch_client, tmp_path, settings
+):
+    settings.BATCH_CHUNK_LINES = 2
+    settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS = 3
+    upload(batch_client, "p.7z", seven_zip(tmp_path / "p.7z", lines("P", 5)).read_bytes())
+    batch = batch_receive(client=batch_client, name="p.7z", queue=False)
+    with pytest.raises(WorkerDied):
+        batch_ingest(batch_id=batch.pk, progress=dies)  # after lines 1-2 are stored
+    # Then three runs died before storing another line (a worker killed while it
+    # decrypted, say): each took the lease, and it ran out.
+    Batch.objects.filter(pk=batch.pk).update(
+        runs_since_progress=3, lease_expires_at=timezone.now() - timedelta(1)
+    )
+
+    assert batch_ingest(batch_id=batch.pk) == "FAILED"
+
+    batch.refresh_from_db()
+    assert (batch.failure_code, batch.checkpoint_line, batch.lines_accepted) == (
+        "INGEST_ERROR",
+        2,
+        2,
+    )
+    assert batch.archived_path.startswith("8002/failed/")
+    rows = result_rows(batch)
+    assert [row[:4] for row in rows] == [
+        ["line", "clientNotifRefId", "status", "code"],
+        ["0", "", "REJECTED", "INGEST_ERROR"],
+        ["1", "P-1", "ACCEPTED", ""],
+        ["2", "P-2", "ACCEPTED", ""],
+    ]
+    assert "Lines 1 to 2 are answered in this file" in rows[1][4]
+
+
+def test_a_batch_failed_for_its_runs_is_reprocessed_from_its_checkpoint(
+    batch_home, batch_client, tmp_path, settings
+):
+    settings.BATCH_CHUNK_LINES = 2
+    upload(batch_client, "q.7z", seven_zip(tmp_path / "q.7z", lines("Q", 5)).read_bytes())
+    batch = batch_receive(client=batch_client, name="q.7z", queue=False)
+    with pytest.raises(WorkerDied):
+        batch_ingest(batch_id=batch.pk, progress=dies)
+    Batch.objects.filter(pk=batch.pk).update(
+        runs_since_progress=settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS + 1,
+        lease_expires_at=timezone.now() - timedelta(1),
+    )
+    assert batch_ingest(batch_id=batch.pk) == "FAILED"
+
+    assert batch_reprocess(batch=Batch.objects.get(pk=batch.pk)) == "queued"
+    assert batch_ingest(batch_id=batch.pk) == "DONE"
+
+    batch.refresh_from_db()
+    assert (batch.lines_read, batch.lines_accepted, batch.runs_since_progress) == (5, 5, 0)
+    assert [row[:3] for row in result_rows(batch)[1:]] == [
+        [str(n), f"Q-{n}", "ACCEPTED"] for n in range(1, 6)
+    ]
+
+
+def test_runs_that_end_early_are_allowed_up_to_the_limit_and_a_stored_chunk_clears_them(
+    batch_home, batch_client, tmp_path, settings
+):
+    settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS = 3
+    upload(batch_client, "s.7z", seven_zip(tmp_path / "s.7z", lines("S", 3)).read_bytes())
+    batch = batch_receive(client=batch_client, name="s.7z", queue=False)
+    # Two runs died before storing a line: this third one may still try.
+    Batch.objects.filter(pk=batch.pk).update(runs_since_progress=2)
+
+    assert batch_ingest(batch_id=batch.pk) == "DONE"
+
+    batch.refresh_from_db()
+    assert (batch.lines_accepted, batch.runs_since_progress) == (3, 0)

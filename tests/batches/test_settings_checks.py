@@ -1,0 +1,31 @@
+"""`manage.py check` refuses task-queue settings that would run a long ingest twice."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+
+def check_output(**kwargs) -> str:
+    out = StringIO()
+    call_command("check", stdout=out, stderr=out, **kwargs)
+    return out.getvalue()
+
+
+def test_the_shipped_settings_pass_the_checks():
+    assert "no issues" in check_output()
+
+
+@pytest.mark.parametrize("retry", [1800, 600])
+def test_a_retry_not_above_the_timeout_stops_the_check(settings, retry):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 1800, "retry": retry}
+
+    with pytest.raises(SystemCheckError, match=r"batches\.E001.*retry \(\d+ s\) is not above"):
+        check_output()
+
+
+def test_catch_up_on_is_warned_about(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "catch_up": True}
+
+    assert "batches.W001" in check_output()

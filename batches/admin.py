@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
-from django.http import FileResponse, Http404
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import FileResponse, Http404, QueryDict
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -60,6 +62,36 @@ class BatchAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
     ]
     readonly_fields = ["progress", "rejected", "duration", "result_file"]
     actions = ["reprocess"]
+    rejected_per_page = 50
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        batch = self.get_object(request, object_id)  # None if not the user's to see
+        if batch is not None and batch.lines_rejected:
+            extra_context = {**(extra_context or {}), "rejected": self._rejected(batch, request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _rejected(self, batch, request) -> dict:
+        """A page of the batch's rejected lines, searched by ?rejected_q=, for the batch page.
+
+        Unsearched, the count is the batch's own counter: no COUNT over a million rows.
+        """
+        search = request.GET.get("rejected_q", "").strip()
+        lines = batch.rejected_lines.order_by("line")
+        if search:
+            lines = lines.filter(
+                Q(reference=search) | Q(code=search.upper()) | Q(message__icontains=search)
+            )
+        paginator = Paginator(lines, self.rejected_per_page)
+        if not search:
+            paginator.count = batch.lines_rejected
+        query = QueryDict(mutable=True)
+        if search:
+            query["rejected_q"] = search
+        return {
+            "page": paginator.get_page(request.GET.get("rejected_page")),
+            "search": search,
+            "query": f"{query.urlencode()}&" if search else "",
+        }
 
     def has_operate_permission(self, request):
         return is_operator(request.user)

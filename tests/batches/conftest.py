@@ -4,6 +4,9 @@ from pathlib import Path
 
 import py7zr
 import pytest
+from django_q.brokers.orm import ORM
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
 
 from batches.inbox import batch_storage, home_path
 
@@ -60,3 +63,14 @@ def upload(client, name: str, content: bytes) -> str:
     from django.core.files.base import ContentFile
 
     return batch_storage().save(home_path(client, "inbox", name), ContentFile(content))
+
+
+def queued(broker) -> list[tuple[str, tuple]]:
+    """(func, args) of every task waiting in the broker, oldest first."""
+    if isinstance(broker, ORM):
+        payloads = OrmQ.objects.filter(key=broker.list_key).order_by("pk")
+        payloads = payloads.values_list("payload", flat=True)
+    else:
+        payloads = broker.connection.lrange(broker.list_key, 0, -1)
+    tasks = [SignedPackage.loads(payload) for payload in payloads]
+    return [(task["func"], tuple(task["args"])) for task in tasks]

@@ -1,6 +1,12 @@
 """The batch pages of the admin: operators see all, client staff only their own."""
 
+import re
+from datetime import timedelta
+
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from batches.inbox import batch_receive, batch_storage
 from batches.ingest import batch_ingest
@@ -23,13 +29,39 @@ def ingested(batch_home, batch_client, tmp_path):
     return batch
 
 
+def cells(page: str, field: str) -> list[str]:
+    """The text of a changelist column, row by row."""
+    found = re.findall(rf'<t[dh] class="field-{field}[^"]*">(.*?)</t[dh]>', page, re.S)
+    return [re.sub(r"<[^>]+>", "", cell).strip() for cell in found]
+
+
 def test_the_batch_list_shows_counts_progress_and_the_result_link(operator_client, ingested):
+    running = BatchFactory(
+        client=ingested.client,
+        file_name="april.7z",
+        status="PROCESSING",
+        lines_read=300,
+        lines_accepted=290,
+        lines_rejected=10,
+        bytes_total=1000,
+        bytes_done=400,
+        started_at=timezone.now() - timedelta(seconds=125),
+    )
+
     page = html(operator_client.get("/admin/batches/batch/"))
 
-    assert "march.7z" in page
-    assert '<progress max="100" value="100"' in page
+    assert cells(page, "file_name") == ["april.7z", "march.7z"]
+    assert cells(page, "status") == ["Processing", "Done"]
+    assert cells(page, "client") == [str(ingested.client)] * 2
+    assert cells(page, "lines_read") == ["300", "4"]
+    assert cells(page, "lines_accepted") == ["290", "2"]
+    assert cells(page, "lines_rejected") == ["10", "2"]
+    assert cells(page, "progress") == ["40%", "100%"]
+    assert '<progress max="100" value="40"' in page
+    assert cells(page, "duration")[0] == "2 min 05 s"
+    assert cells(page, "result_file") == ["—", "march.result.7z"]
     assert f"/admin/batches/batch/{ingested.pk}/result/" in page
-    assert "march.result.7z" in page
+    assert f"/admin/batches/batch/{running.pk}/result/" not in page
 
 
 def test_the_result_file_downloads_from_the_admin(operator_client, ingested):
@@ -49,6 +81,60 @@ def test_the_batch_page_links_to_its_rejected_lines_which_are_searchable(operato
 
     searched = operator_client.get(f"/admin/batches/rejectedline/?batch={ingested.pk}&q=BAD-2")
     assert [r.reference for r in searched.context["cl"].result_list] == ["BAD-2"]
+
+
+@pytest.fixture
+def many_rejections(batch_client):
+    batch = BatchFactory(client=batch_client, status="DONE", lines_read=120, lines_rejected=120)
+    RejectedLine.objects.bulk_create(
+        RejectedLine(
+            batch=batch,
+            line=n,
+            reference=f"REF-{n}",
+            code="VALIDATION_ERROR" if n % 2 else "DUPLICATE_REFERENCE",
+            message=f"balance: bad value {n}",
+        )
+        for n in range(1, 121)
+    )
+    return batch
+
+
+def rejected_on_page(page: str) -> list[str]:
+    section = page[page.index('id="rejected-lines"') :]
+    return re.findall(r"<tr><td>(\d+)</td>", section)
+
+
+def test_the_batch_page_shows_its_rejected_lines_a_page_at_a_time(operator_client, many_rejections):
+    url = f"/admin/batches/batch/{many_rejections.pk}/change/"
+    with CaptureQueriesContext(connection) as queries:
+        first = html(operator_client.get(url))
+
+    assert rejected_on_page(first) == [str(n) for n in range(1, 51)]
+    assert "Page 1 of 3 (120 lines)" in first
+    assert "rejected_page=2#rejected-lines" in first
+    # The count is the batch's counter: a big batch's page does not count its rows.
+    assert not [q for q in queries if "COUNT(" in q["sql"] and "rejectedline" in q["sql"]]
+    last = html(operator_client.get(url + "?rejected_page=3"))
+    assert rejected_on_page(last) == [str(n) for n in range(101, 121)]
+
+
+@pytest.mark.parametrize(
+    ("search", "lines"),
+    [
+        ("REF-77", ["77"]),
+        ("duplicate_reference", [str(n) for n in range(2, 101, 2)]),
+        ("value 11", ["11", "110", "111", "112", "113", "114", "115", "116", "117", "118", "119"]),
+    ],
+    ids=["reference", "code", "message"],
+)
+def test_the_batch_pages_rejected_lines_are_searchable(
+    operator_client, many_rejections, search, lines
+):
+    url = f"/admin/batches/batch/{many_rejections.pk}/change/"
+
+    page = html(operator_client.get(url, {"rejected_q": search}))
+
+    assert rejected_on_page(page) == lines
 
 
 def test_client_staff_see_their_batches_and_not_another_clients(

@@ -71,8 +71,8 @@ def csv_7z(header_encryption=True):
 
 
 @functools.cache
-def zeros_7z():
-    return make_7z({"zeros.csv": ZEROS}, header_encryption=False)
+def zeros_7z(header_encryption=False):
+    return make_7z({"zeros.csv": ZEROS}, header_encryption=header_encryption)
 
 
 @functools.cache
@@ -227,14 +227,19 @@ def test_file_that_is_not_a_7z_archive_is_reported_as_corrupt(tmp_path):
 # Size limits
 
 
-def test_csv_over_the_byte_limit_is_refused_on_the_headers_word(tmp_path):
-    error = refusal(zeros_7z(), tmp_path, limits=Limits(max_bytes=1024 * 1024))
+@HEADERS
+def test_csv_over_the_byte_limit_is_refused_on_the_headers_word(tmp_path, header_encryption):
+    data = zeros_7z(header_encryption)
+    error = refusal(data, tmp_path, limits=Limits(max_bytes=1024 * 1024))
     assert error.code == ErrorCode.ARCHIVE_TOO_LARGE
     assert "4,194,304 bytes uncompressed; the limit is 1,048,576" in error.message
 
 
-def test_archive_compressing_beyond_the_ratio_limit_is_refused_as_a_bomb(tmp_path):
-    error = refusal(zeros_7z(), tmp_path, limits=Limits(max_ratio=100))
+@HEADERS
+def test_archive_compressing_beyond_the_ratio_limit_is_refused_as_a_bomb(
+    tmp_path, header_encryption
+):
+    error = refusal(zeros_7z(header_encryption), tmp_path, limits=Limits(max_ratio=100))
     assert error.code == ErrorCode.ARCHIVE_TOO_LARGE
     assert "likely archive bomb" in error.message
 
@@ -289,8 +294,12 @@ def test_extraction_reads_and_writes_in_bounded_chunks_whatever_the_ratio(
     ],
     ids=["no csv", "csv and another file", "two csv files", "empty archive"],
 )
-def test_archive_without_exactly_one_csv_is_refused_as_bad_layout(tmp_path, members):
-    assert refusal(make_7z(members), tmp_path).code == ErrorCode.BAD_ARCHIVE_LAYOUT
+@HEADERS
+def test_archive_without_exactly_one_csv_is_refused_as_bad_layout(
+    tmp_path, members, header_encryption
+):
+    data = make_7z(members, header_encryption=header_encryption)
+    assert refusal(data, tmp_path).code == ErrorCode.BAD_ARCHIVE_LAYOUT
 
 
 def test_member_named_outside_the_workdir_is_read_without_writing_there(tmp_path):

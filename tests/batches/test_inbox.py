@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
-from django_q.brokers.orm import ORM
-from django_q.models import OrmQ, Schedule
-from django_q.signing import SignedPackage
+from django_q.models import Schedule
 
 from batches.inbox import (
     batch_receive,
@@ -26,23 +24,12 @@ from batches.ingest import batch_ingest
 from batches.models import Batch, BatchStatus, InboxSighting
 from batches.tasks import poll_inboxes
 from notifications.models import Notification
-from tests.batches.conftest import line, seven_zip, upload
+from tests.batches.conftest import line, queued, seven_zip, upload
 from tests.factories import BatchFactory, ClientFactory
 
 pytestmark = pytest.mark.django_db
 
 INGEST = "batches.tasks.ingest_batch"
-
-
-def queued(broker) -> list[tuple[str, tuple]]:
-    """(func, args) of every task waiting in the broker, oldest first."""
-    if isinstance(broker, ORM):
-        payloads = OrmQ.objects.filter(key=broker.list_key).order_by("pk")
-        payloads = payloads.values_list("payload", flat=True)
-    else:
-        payloads = broker.connection.lrange(broker.list_key, 0, -1)
-    tasks = [SignedPackage.loads(payload) for payload in payloads]
-    return [(task["func"], tuple(task["args"])) for task in tasks]
 
 
 def inbox_file(home, name: str, content: bytes = b"x" * 100, *, client_id="8002"):

@@ -12,7 +12,7 @@ from batches.inbox import batch_receive, batch_storage
 from batches.ingest import batch_ingest
 from batches.models import Batch, RejectedLine
 from notifications.models import Delivery, Notification
-from tests.batches.conftest import PASSWORD, line, seven_zip, upload
+from tests.batches.conftest import PASSWORD, line, queued, seven_zip, upload
 from tests.factories import ApplicationFactory, ClientFactory
 
 pytestmark = pytest.mark.django_db
@@ -142,6 +142,39 @@ def test_a_reference_already_used_through_the_api_is_a_duplicate(
     ]
 
 
+def test_a_reference_used_by_an_earlier_batch_is_a_duplicate_and_keeps_its_first_line(
+    batch_home, batch_client, tmp_path
+):
+    monday = seven_zip(tmp_path / "mon.7z", line("INV-1") + "\n" + line("INV-2") + "\n")
+    first = ingest(batch_client, "monday.7z", monday.read_bytes())
+    tuesday = seven_zip(tmp_path / "tue.7z", line("INV-2") + "\n" + line("INV-3") + "\n")
+
+    second = ingest(batch_client, "tuesday.7z", tuesday.read_bytes())
+
+    assert [row[1:4] for row in result_rows(second)[1:]] == [
+        ["INV-2", "REJECTED", "DUPLICATE_REFERENCE"],
+        ["INV-3", "ACCEPTED", ""],
+    ]
+    assert Notification.objects.get(reference="INV-2").batch == first
+    assert (second.lines_accepted, second.lines_rejected) == (1, 1)
+
+
+def test_accepted_lines_reach_the_delivery_pipeline_one_dispatch_task_a_chunk(
+    batch_home, batch_client, tmp_path, settings, broker, django_capture_on_commit_callbacks
+):
+    settings.BATCH_CHUNK_LINES = 2
+    references = ["A", "B", "C", "D", "E"]
+    text = "".join(line(reference) + "\n" for reference in references)
+    upload(batch_client, "five.7z", seven_zip(tmp_path / "five.7z", text).read_bytes())
+    batch = batch_receive(client=batch_client, name="five.7z", queue=False)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert batch_ingest(batch_id=batch.pk) == "DONE"
+
+    # Three chunks (2 + 2 + 1 lines): three tasks, not one a line.
+    assert queued(broker) == [("notifications.tasks.dispatch_deliveries", ())] * 3
+
+
 def test_a_reference_repeated_in_a_later_chunk_or_twice_in_one_is_a_duplicate(
     batch_home, batch_client, tmp_path, settings
 ):
@@ -232,6 +265,36 @@ def test_a_wrong_password_fails_the_batch_with_a_result_saying_so(
     assert (batch.status, batch.failure_code) == ("FAILED", "WRONG_PASSWORD")
     assert result_rows(batch)[1][:4] == ["0", "", "REJECTED", "WRONG_PASSWORD"]
     assert batch_storage().exists(f"8002/failed/{batch.pk}-locked.7z")
+    assert not Notification.objects.exists()
+
+
+def test_a_damaged_archive_fails_the_batch_with_a_result_saying_so(
+    batch_home, batch_client, tmp_path
+):
+    archive = seven_zip(tmp_path / "cut.7z", line("X") + "\n").read_bytes()
+
+    batch = ingest(batch_client, "cut.7z", archive[: len(archive) // 2])
+
+    assert (batch.status, batch.failure_code) == ("FAILED", "CORRUPT_ARCHIVE")
+    assert result_rows(batch)[1][:4] == ["0", "", "REJECTED", "CORRUPT_ARCHIVE"]
+    assert batch_storage().exists(f"8002/failed/{batch.pk}-cut.7z")
+    assert not Notification.objects.exists()
+
+
+def test_an_archive_expanding_past_the_configured_size_fails_before_any_line_is_stored(
+    batch_home, batch_client, tmp_path, settings
+):
+    settings.BATCH_MAX_UNCOMPRESSED_BYTES = 10_000
+    text = "".join(line(f"BIG-{n}") + "\n" for n in range(200))  # about 30 kB
+
+    batch = ingest(batch_client, "big.7z", seven_zip(tmp_path / "big.7z", text).read_bytes())
+
+    assert (batch.status, batch.failure_code, batch.lines_read) == (
+        "FAILED",
+        "ARCHIVE_TOO_LARGE",
+        0,
+    )
+    assert "the limit is 10,000" in batch.failure_message
     assert not Notification.objects.exists()
 
 

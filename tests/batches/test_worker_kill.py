@@ -8,7 +8,10 @@
    inbox poll would, and a second cluster resumes after the checkpoint: every
    line ends up accepted once or rejected once, and the result file has one row
    a line.
-2. Two runs of the same batch started at once in two threads of this process:
+2. The same, killing only the worker that runs the ingest: its line checker ends
+   with it, the cluster lives on with a new worker, and the inbox poll, run by the
+   cluster, queues the batch again once the lease runs out.
+3. Two runs of the same batch started at once in two threads of this process:
    one takes the lease and ingests, the other answers "busy" while the first is
    still at work, and nothing is stored twice.
 
@@ -22,7 +25,10 @@ Every line carries a sendAt years ahead: the dispatch tasks each stored chunk
 queues find nothing due, and the cluster's only worker stays on the batch.
 """
 
+import contextlib
 import json
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -33,6 +39,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from batches.inbox import batch_receive, batches_requeue_stalled, queue_ingest
 from batches.ingest import batch_ingest
@@ -236,6 +243,69 @@ def test_a_cluster_killed_mid_batch_resumes_after_its_checkpoint(
     assert_each_line_once(batch, outcomes)
     # The dead run's scratch files (the decrypted CSV among them) are gone too.
     assert leftovers == []
+
+
+def descendants(pid: int, depth: int = 0) -> list[tuple[int, int]]:
+    """(pid, depth below `pid`) of every living process under `pid` (Linux: /proc)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            found += [(int(child), depth + 1), *descendants(int(child), depth + 1)]
+    return found
+
+
+def gone(pid: int) -> bool:
+    """Whether `pid` has ended (and been reaped, or is a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@on_postgresql_only
+def test_a_worker_killed_mid_batch_is_replaced_and_the_clusters_poll_resumes_the_batch(
+    batch_client, broker, start_cluster, tmp_path
+):
+    outcomes = expected_outcomes(LINES, BAD_LINES)
+    batch = receive(batch_client, tmp_path, "worker.7z", batch_text(LINES, BAD_LINES))
+    cluster = start_cluster()
+    queue_ingest(batch.pk)
+    reached = wait_until(
+        lambda: batch_state(batch.pk)["checkpoint_line"] >= KILL_AFTER or not cluster.alive,
+        timeout=30,
+        interval=0.01,
+    )
+    assert reached and cluster.alive, f"{batch_state(batch.pk)}\n{logs(cluster)}"
+    # qcluster -> its sentinel -> the worker -> the worker's line checker (forked by the
+    # ingest): the only process three levels down.
+    [checker] = [pid for pid, depth in descendants(cluster.process.pid) if depth == 3]
+    worker = int(Path(f"/proc/{checker}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    os.kill(worker, signal.SIGKILL)
+
+    # The checker goes with its worker (its pipe breaks); the cluster lives on.
+    assert wait_until(lambda: gone(checker), timeout=10), "the line checker outlived its worker"
+    at_kill = batch_state(batch.pk)
+    assert at_kill["status"] == BatchStatus.PROCESSING
+    assert KILL_AFTER <= at_kill["checkpoint_line"] < LINES, f"too late\n{logs(cluster)}"
+    assert cluster.alive
+    # Once the lease runs out, the inbox poll, run by the cluster's new worker, queues the
+    # batch again, and that worker resumes it. (The poll is queued here rather than waiting
+    # for the cluster's scheduler, which looks at its schedules every 30 s.)
+    assert wait_until(
+        lambda: Batch.objects.get(pk=batch.pk).lease_expires_at < timezone.now(),
+        timeout=LEASE_SECONDS + 5,
+        interval=0.1,
+    )
+    async_task("batches.tasks.poll_inboxes")
+    done = wait_until(
+        lambda: batch_state(batch.pk)["status"] != BatchStatus.PROCESSING or not cluster.alive,
+        timeout=60,
+        interval=0.1,
+    )
+    assert done and cluster.alive, f"{batch_state(batch.pk)}\n{logs(cluster)}"
+    assert batch_state(batch.pk)["runs"] == 2
+    assert_each_line_once(batch, outcomes)
 
 
 # --- two runs at once ------------------------------------------------------------------------

@@ -344,16 +344,23 @@ def _finish_failed(batch, token, scratch, original, code: str, message: str) -> 
 
 
 def _finish_duplicate(batch, token, scratch, original, duplicate_of: Batch) -> str:
+    message = (
+        f"The same bytes as {duplicate_of.file_name}, received "
+        f"{duplicate_of.created_at:%Y-%m-%d %H:%M} (batch {duplicate_of.pk}, "
+        f"{duplicate_of.status}); nothing was done again."
+    )
+    if duplicate_of.status == BatchStatus.FAILED:
+        # Uploading the same bytes again cannot help: the earlier batch must be run again.
+        message += (
+            f" That batch failed ({duplicate_of.failure_code}): support can reprocess it "
+            "once the cause is fixed, or upload a new file."
+        )
     _held(
         batch,
         token,
         duplicate_of=duplicate_of,
         failure_code="DUPLICATE_FILE",
-        failure_message=(
-            f"The same bytes as {duplicate_of.file_name}, received "
-            f"{duplicate_of.created_at:%Y-%m-%d %H:%M} (batch {duplicate_of.pk}, "
-            f"{duplicate_of.status}); nothing was done again."
-        ),
+        failure_message=message,
     )
     _held(batch, token, result_path=result_write(batch, scratch))
     # The same bytes: kept on the row too (the uniqueness rule leaves duplicates out).

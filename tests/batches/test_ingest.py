@@ -255,6 +255,21 @@ def test_the_same_bytes_uploaded_again_are_a_duplicate_and_touch_nothing(
     assert first.result_path != again.result_path
 
 
+def test_the_bytes_of_a_failed_batch_uploaded_again_are_a_duplicate_that_says_what_to_do(
+    batch_home, batch_client, tmp_path
+):
+    archive = seven_zip(tmp_path / "l.7z", line("L") + "\n", password="not-the-password")
+    failed = ingest(batch_client, "locked.7z", archive.read_bytes())
+
+    again = ingest(batch_client, "locked-again.7z", archive.read_bytes())
+
+    assert (again.status, again.duplicate_of) == ("DUPLICATE", failed)
+    [_, row] = result_rows(again)
+    assert row[3] == "DUPLICATE_FILE"
+    assert f"(batch {failed.pk}, FAILED)" in row[4]
+    assert "That batch failed (WRONG_PASSWORD): support can reprocess it" in row[4]
+
+
 def test_a_wrong_password_fails_the_batch_with_a_result_saying_so(
     batch_home, batch_client, tmp_path
 ):

@@ -89,6 +89,7 @@ class ErrorCode(StrEnum):
     CORRUPT_ARCHIVE = "CORRUPT_ARCHIVE"
     ARCHIVE_TOO_LARGE = "ARCHIVE_TOO_LARGE"
     BAD_ARCHIVE_LAYOUT = "BAD_ARCHIVE_LAYOUT"
+    NOT_ENCRYPTED = "NOT_ENCRYPTED"
     UNKNOWN_METHOD = "UNKNOWN_METHOD"
 
 
@@ -232,9 +233,10 @@ class NoDecryption(Decryption):
 class SevenZipDecryption(Decryption):
     """An AES-256 7-Zip archive holding exactly one CSV, headers encrypted or not.
 
-    Unencrypted archives are accepted too: the password is then unused. The member's name is
-    only checked for its ``.csv`` ending and never used as a path, so names like
-    ``../../x.csv`` are harmless and accepted.
+    An archive whose CSV is not encrypted is refused (NOT_ENCRYPTED): the client agreed to
+    encrypt its customers' data, and its unencrypted copy would otherwise be kept in the
+    archive folder. The member's name is only checked for its ``.csv`` ending and never used
+    as a path, so names like ``../../x.csv`` are harmless and accepted.
 
     Relies on py7zr internals (``ArchiveFile.folder``, ``Folder.get_decompressor``, the
     header's pack info) to stream one member in bounded chunks: py7zr's own extraction asks
@@ -326,6 +328,7 @@ def _extract_csv(archive_path: Path, plaintext_path: Path, *, password: str, lim
             raise _corrupt(f"the archive's header cannot be read ({exc})") from exc
         with archive:
             member = _single_csv_member(archive)
+            _check_encrypted(member)
             _check_declared_size(member.uncompressed, packed_size, limits)
             with plaintext_path.open("wb") as out:
                 if not member.emptystream:
@@ -392,6 +395,18 @@ def _single_csv_member(archive: py7zr.SevenZipFile):
             f"the archive must hold one .csv file and nothing else; it holds {len(files)}: {names}",
         )
     return files[0]
+
+
+def _check_encrypted(member) -> None:
+    """Refuse a CSV stored without AES: every coder of its folder is a compressor."""
+    if member.emptystream:
+        return  # no data to protect
+    if not py7zr.compressor.SupportedMethods.needs_password(member.folder.coders):
+        raise BatchFileError(
+            ErrorCode.NOT_ENCRYPTED,
+            "the archive is not encrypted: batch files must be 7-Zip archives encrypted "
+            "(AES-256) with the batch password",
+        )
 
 
 def _check_declared_size(declared: int, packed_size: int, limits: Limits) -> None:

@@ -302,6 +302,17 @@ def test_archive_without_exactly_one_csv_is_refused_as_bad_layout(
     assert refusal(data, tmp_path).code == ErrorCode.BAD_ARCHIVE_LAYOUT
 
 
+def test_archive_without_encryption_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    with py7zr.SevenZipFile(buffer, "w") as archive:
+        archive.writestr(CSV, "reminders.csv")
+
+    error = refusal(buffer.getvalue(), tmp_path)
+
+    assert error.code == ErrorCode.NOT_ENCRYPTED
+    assert "not encrypted" in error.message
+
+
 def test_member_named_outside_the_workdir_is_read_without_writing_there(tmp_path):
     source = tmp_path / "reminders.csv"
     source.write_bytes(CSV)
@@ -394,6 +405,17 @@ def test_archive_made_by_7zip_cli_decrypts(tmp_path, header_encryption):
     # recognised because those bytes came out as text.
     damaged = flipped(data, (32 + next_header_start(data)) // 2)
     assert refusal(damaged, workdir).code == ErrorCode.CORRUPT_ARCHIVE
+
+
+def test_archive_made_by_7zip_cli_without_a_password_is_refused_as_not_encrypted(tmp_path):
+    (tmp_path / "reminders.csv").write_bytes(CSV)
+    run_cli("a", "reminders.7z", "reminders.csv", cwd=tmp_path)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+
+    error = refusal((tmp_path / "reminders.7z").read_bytes(), workdir)
+
+    assert error.code == ErrorCode.NOT_ENCRYPTED
 
 
 def test_stored_7zip_archive_tells_damage_from_a_wrong_password_by_the_csv_crc(tmp_path):

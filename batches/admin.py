@@ -1,6 +1,7 @@
+import re
+
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import FileResponse, Http404, QueryDict
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -76,11 +77,7 @@ class BatchAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
         Unsearched, the count is the batch's own counter: no COUNT over a million rows.
         """
         search = request.GET.get("rejected_q", "").strip()
-        lines = batch.rejected_lines.order_by("line")
-        if search:
-            lines = lines.filter(
-                Q(reference=search) | Q(code=search.upper()) | Q(message__icontains=search)
-            )
+        lines = _rejected_matching(batch, search)
         paginator = Paginator(lines, self.rejected_per_page)
         if not search:
             paginator.count = batch.lines_rejected
@@ -171,6 +168,22 @@ class BatchAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
             as_attachment=True,
             filename=batch.result_path.rsplit("/", 1)[-1],
         )
+
+
+def _rejected_matching(batch, search: str):
+    """The batch's rejected lines a search names: a reference's line (through an index),
+    else a code's lines, else the lines whose message contains the text."""
+    lines = batch.rejected_lines.order_by("line")
+    if not search:
+        return lines
+    by_reference = lines.filter(reference=search)
+    if by_reference.exists():
+        return by_reference
+    if re.fullmatch(r"[A-Za-z_]+", search):
+        by_code = lines.filter(code=search.upper())
+        if by_code.exists():
+            return by_code
+    return lines.filter(message__icontains=search)
 
 
 class BatchFilter(admin.SimpleListFilter):

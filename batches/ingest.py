@@ -30,7 +30,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from batches.checking import CheckedChunk, LineChecker, checked_chunks, duplicate_reference
-from batches.decryption import BatchFileError, Limits, get_decryption, keys_derived_once
+from batches.decryption import (
+    BatchFileError,
+    ErrorCode,
+    Limits,
+    get_decryption,
+    keys_derived_once,
+)
 from batches.inbox import batch_storage, fitting_name, home_path
 from batches.models import UNFINISHED, Batch, BatchStatus, RejectedLine
 from batches.results import ResultRows, result_write
@@ -93,6 +99,9 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
         return _finish_duplicate(batch, token, scratch, original, duplicate_of)
     # Before any line is stored: a resumed run reads this copy, whatever the inbox holds then.
     _keep_original(batch, token, original)
+    # Counted from here: a run that could not fetch the file (a storage down) tells
+    # nothing about the batch, and is retried for as long as it takes.
+    _held(batch, token, runs_since_progress=batch.runs_since_progress + 1)
     if batch.runs_since_progress > settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS:
         return _give_up(batch, token, scratch, original)
     try:
@@ -108,6 +117,11 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
         ):
             rows = _ingest_lines(batch, token, plaintext, progress, scratch)
     except BatchFileError as exc:
+        if exc.code == ErrorCode.NOT_ENCRYPTED:
+            # The client's customers' data in the clear: kept in no folder of ours.
+            _discard(batch, token)
+            message = f"{exc.message}; the file was deleted, not kept"
+            return _finish_failed(batch, token, scratch, None, exc.code, message)
         return _finish_failed(batch, token, scratch, original, exc.code, exc.message)
     return _finish_done(batch, token, scratch, original, rows)
 
@@ -126,18 +140,39 @@ def _give_up(batch: Batch, token: str, scratch: Path, original: Path) -> str:
         batch.pk,
         runs,
     )
-    if batch.checkpoint_line:
-        done = (
-            f"another line. Lines 1 to {batch.checkpoint_line} are answered in this file; "
-            "the lines after were not read."
-        )
-    else:
-        done = "a line. No line was read."
     message = (
-        f"Ingesting stopped: its last {runs} runs ended in an error before storing {done} "
+        f"Ingesting stopped: its last {runs} runs ended in an error {_how_far(batch)} "
         "Support can reprocess the batch once the cause is fixed."
     )
-    return _finish_failed(batch, token, scratch, original, "INGEST_ERROR", message)
+    _held(batch, token, failure_code="INGEST_ERROR", failure_message=message)
+    # Each step on its own: the fault may be the one that stopped the runs (an outbox that
+    # cannot be written), and the batch is FAILED all the same, not given up on again and again.
+    with _logged_if_failing(batch, "its result file"):
+        _held(batch, token, result_path=result_write(batch, scratch))
+    with _logged_if_failing(batch, "moving its original to failed/"):
+        _put_away(batch, token, original, "failed")
+    return _close(batch, token, BatchStatus.FAILED)
+
+
+@contextlib.contextmanager
+def _logged_if_failing(batch: Batch, what: str):
+    try:
+        yield
+    except LeaseLost:
+        raise
+    except Exception:
+        logger.exception("Batch %s: %s failed while the batch was being failed", batch.pk, what)
+
+
+def _how_far(batch: Batch) -> str:
+    if not batch.checkpoint_line:
+        return "before storing a line. No line was read."
+    if batch.bytes_total and batch.bytes_done >= batch.bytes_total:
+        return "after every line was stored, while finishing. Every line is answered in this file."
+    return (
+        f"before storing another line. Lines 1 to {batch.checkpoint_line} are answered in this "
+        "file; the lines after were not read."
+    )
 
 
 def _lease(batch_id: int) -> str | None:
@@ -152,7 +187,6 @@ def _lease(batch_id: int) -> str | None:
             lease_token=token,
             lease_expires_at=now + timedelta(seconds=settings.BATCH_LEASE_SECONDS),
             runs=F("runs") + 1,
-            runs_since_progress=F("runs_since_progress") + 1,
             updated_at=now,
         )
     )
@@ -390,6 +424,16 @@ def _put_away(batch: Batch, token: str, original: Path, folder: str) -> None:
         earlier = batch.archived_path
         _save_original(batch, token, original, folder)
         storage.delete(earlier)
+    if _inbox_holds(storage, batch):
+        storage.delete(batch.inbox_path)
+
+
+def _discard(batch: Batch, token: str) -> None:
+    """Delete the batch's kept copy, and its inbox file if it still holds the batch's bytes."""
+    storage = batch_storage()
+    if batch.archived_path:
+        storage.delete(batch.archived_path)
+        _held(batch, token, archived_path="")
     if _inbox_holds(storage, batch):
         storage.delete(batch.inbox_path)
 

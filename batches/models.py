@@ -105,6 +105,8 @@ class RejectedLine(models.Model):
             # A resumed run can never reject a line twice.
             models.UniqueConstraint(fields=["batch", "line"], name="one_rejection_per_batch_line")
         ]
+        # The batch page's search by reference (rejections are few: cheap to keep).
+        indexes = [models.Index(fields=["batch", "reference"], name="rejected_line_reference_idx")]
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.code}"

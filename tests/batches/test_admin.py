@@ -137,6 +137,18 @@ def test_the_batch_pages_rejected_lines_are_searchable(
     assert rejected_on_page(page) == lines
 
 
+def test_client_staff_never_see_another_clients_batch_page_or_its_rejected_lines(
+    staff_client, client_8003
+):
+    other = BatchFactory(client=client_8003, status="DONE", lines_read=1, lines_rejected=1)
+    RejectedLine.objects.create(batch=other, line=1, reference="SECRET-8003", code="X", message="m")
+
+    for query in ("", "?rejected_q=SECRET-8003"):
+        response = staff_client.get(f"/admin/batches/batch/{other.pk}/change/{query}")
+        assert response.status_code == 302
+        assert "SECRET-8003" not in html(response)
+
+
 def test_client_staff_see_their_batches_and_not_another_clients(
     staff_client, ingested, client_8003
 ):

@@ -313,6 +313,25 @@ def test_an_archive_expanding_past_the_configured_size_fails_before_any_line_is_
     assert not Notification.objects.exists()
 
 
+def test_an_unencrypted_archive_is_refused_and_deleted_not_kept(batch_home, batch_client, tmp_path):
+    buffer = io.BytesIO()
+    with py7zr.SevenZipFile(buffer, "w") as archive:
+        archive.writestr((line("CLEAR") + "\n").encode(), "reminders.csv")
+
+    batch = ingest(batch_client, "clear.7z", buffer.getvalue())
+
+    assert (batch.status, batch.failure_code, batch.archived_path) == (
+        "FAILED",
+        "NOT_ENCRYPTED",
+        "",
+    )
+    assert result_rows(batch)[1][:4] == ["0", "", "REJECTED", "NOT_ENCRYPTED"]
+    assert "deleted, not kept" in result_rows(batch)[1][4]
+    kept = sorted(str(p.relative_to(batch_home)) for p in batch_home.rglob("*") if p.is_file())
+    assert kept == [f"8002/outbox/{Path(batch.result_path).name}"]
+    assert not Notification.objects.exists()
+
+
 def test_a_plain_csv_client_gets_a_plain_result(batch_home, batch_client):
     batch_client.batch_encryption = "none"
     batch_client.save()

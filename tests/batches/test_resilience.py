@@ -226,6 +226,51 @@ def test_a_batch_whose_runs_keep_ending_before_storing_a_line_fails_and_answers_
     assert "Lines 1 to 2 are answered in this file" in rows[1][4]
 
 
+def test_a_batch_whose_outbox_cannot_be_written_is_failed_after_its_runs_and_not_retried(
+    batch_home, batch_client, tmp_path, settings
+):
+    settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS = 3
+    upload(batch_client, "o.7z", seven_zip(tmp_path / "o.7z", lines("O", 3)).read_bytes())
+    batch = batch_receive(client=batch_client, name="o.7z", queue=False)
+    (batch_home / "8002" / "outbox").write_text("a file where the outbox folder should be")
+    # The first run stores every line, then fails to write the result; three more runs
+    # find nothing left to store and fail the same way.
+    for _ in range(4):
+        with pytest.raises(OSError):
+            batch_ingest(batch_id=batch.pk)
+        Batch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(1))
+
+    assert batch_ingest(batch_id=batch.pk) == "FAILED"
+
+    batch.refresh_from_db()
+    assert (batch.failure_code, batch.result_path, batch.lines_accepted) == ("INGEST_ERROR", "", 3)
+    assert "after every line was stored, while finishing" in batch.failure_message
+    assert batch.archived_path.startswith("8002/failed/")
+    assert batch_ingest(batch_id=batch.pk) == "FAILED"  # finished: not run again
+
+
+def test_runs_that_cannot_fetch_the_file_do_not_count_against_the_batch(
+    batch_home, batch_client, tmp_path, settings
+):
+    settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS = 1
+    upload(batch_client, "f.7z", seven_zip(tmp_path / "f.7z", lines("F", 2)).read_bytes())
+    batch = batch_receive(client=batch_client, name="f.7z", queue=False)
+    inbox_file = batch_home / "8002" / "inbox" / "f.7z"
+    content = inbox_file.read_bytes()
+    inbox_file.unlink()
+    inbox_file.mkdir()  # the storage fails to read it, as an unreachable server would
+    for _ in range(3):
+        with pytest.raises(OSError):
+            batch_ingest(batch_id=batch.pk)
+        Batch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(1))
+    inbox_file.rmdir()
+    inbox_file.write_bytes(content)
+
+    assert batch_ingest(batch_id=batch.pk) == "DONE"
+
+    assert Batch.objects.get(pk=batch.pk).lines_accepted == 2
+
+
 def test_a_batch_failed_for_its_runs_is_reprocessed_from_its_checkpoint(
     batch_home, batch_client, tmp_path, settings
 ):

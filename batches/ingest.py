@@ -47,7 +47,8 @@ from notifications.models import Source
 
 logger = logging.getLogger(__name__)
 
-# A run renews its lease at least this often while it downloads the file.
+# A run renews its lease at least this often (and three times a lease) while it copies the
+# file from or to the storage.
 LEASE_RENEW_SECONDS = 30
 
 COUNTERS = ("lines_read", "lines_accepted", "lines_rejected", "bytes_done")
@@ -221,16 +222,34 @@ def _fetch(batch: Batch, token: str, destination: Path) -> tuple[str, int]:
     storage = batch_storage()
     # Once kept, the copy is the batch's: the inbox name may hold a new upload by then.
     path = batch.archived_path or batch.inbox_path
-    digest, size, renewed = hashlib.sha256(), 0, time.monotonic()
-    with storage.open(path, "rb") as source, destination.open("wb") as out:
+    digest, size = hashlib.sha256(), 0
+    with storage.open(path, "rb") as opened, destination.open("wb") as out:
+        source = _LeaseRenewingReader(opened, batch, token)
         while chunk := source.read(1024 * 1024):
             digest.update(chunk)
             out.write(chunk)
             size += len(chunk)
-            if time.monotonic() - renewed > LEASE_RENEW_SECONDS:
-                _held(batch, token)
-                renewed = time.monotonic()
     return digest.hexdigest(), size
+
+
+class _LeaseRenewingReader:
+    """A file read for a long transfer (to or from a remote storage), renewing the batch's
+    lease as it is read: a run that outlived its lease while copying a big file would
+    be taken over, and the next run would copy it again, for ever."""
+
+    def __init__(self, file, batch: Batch, token: str):
+        self._file, self._batch, self._token = file, batch, token
+        self._renewed = time.monotonic()
+
+    def read(self, size: int = -1) -> bytes:
+        every = min(LEASE_RENEW_SECONDS, settings.BATCH_LEASE_SECONDS / 3)
+        if time.monotonic() - self._renewed > every:
+            _held(self._batch, self._token)
+            self._renewed = time.monotonic()
+        return self._file.read(size)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
 
 
 def _record_content(batch: Batch, token: str, digest: str, size: int) -> Batch | None:
@@ -441,7 +460,8 @@ def _discard(batch: Batch, token: str) -> None:
 def _save_original(batch: Batch, token: str, original: Path, folder: str) -> None:
     name = fitting_name(f"{batch.pk}-{batch.file_name}", "")
     with original.open("rb") as content:
-        saved = batch_storage().save(home_path(batch.client, folder, name), File(content))
+        renewing = File(_LeaseRenewingReader(content, batch, token), name=content.name)
+        saved = batch_storage().save(home_path(batch.client, folder, name), renewing)
     _held(batch, token, archived_path=saved)
 
 

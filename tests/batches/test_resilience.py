@@ -1,11 +1,15 @@
 """Faults around a batch: a run that dies, a client that uploads again, a bad byte, reprocessing."""
 
+import io
 import os
 import signal
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 
 from batches.checking import LineCheckerFailed
@@ -308,3 +312,52 @@ def test_runs_that_end_early_are_allowed_up_to_the_limit_and_a_stored_chunk_clea
 
     batch.refresh_from_db()
     assert (batch.lines_accepted, batch.runs_since_progress) == (3, 0)
+
+
+class SlowStorage(FileSystemStorage):
+    """Local disk written as slowly as a remote storage over a poor link: 2.5 KiB a second.
+
+    When it has written a file to an archive/ folder, another run of the batch tries
+    its luck, as the inbox poll would start one once the lease ran out.
+    """
+
+    batch_id = None
+    other_runs: list = []
+
+    def _save(self, name, content):
+        if "/archive/" not in name:
+            return super()._save(name, content)
+        received = io.BytesIO()
+        while chunk := content.read(256):
+            received.write(chunk)
+            time.sleep(0.1)
+        if not SlowStorage.other_runs:  # once: the other run's own copy is slow too
+            SlowStorage.other_runs.append("trying")
+            SlowStorage.other_runs[0] = batch_ingest(batch_id=SlowStorage.batch_id)
+        return super()._save(name, ContentFile(received.getvalue()))
+
+
+def test_a_copy_slower_than_the_lease_keeps_the_lease_and_is_made_once(
+    batch_home, batch_client, tmp_path, settings
+):
+    settings.BATCH_LEASE_SECONDS = 1
+    text = "".join(line(f"SLOW-{n}-{os.urandom(12).hex()}") + "\n" for n in range(400))
+    archive = seven_zip(tmp_path / "slow.7z", text).read_bytes()
+    assert len(archive) > 2 * 2560  # more than two leases' time to copy
+    upload(batch_client, "slow.7z", archive)
+    batch = batch_receive(client=batch_client, name="slow.7z", queue=False)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "batches": {
+            "BACKEND": "tests.batches.test_resilience.SlowStorage",
+            "OPTIONS": {"location": str(batch_home)},
+        },
+    }
+    SlowStorage.batch_id, SlowStorage.other_runs = batch.pk, []
+
+    assert batch_ingest(batch_id=batch.pk) == "DONE"
+
+    assert SlowStorage.other_runs == ["busy"]
+    batch.refresh_from_db()
+    assert (batch.runs, batch.lines_accepted) == (1, 400)
+    assert len(list((batch_home / "8002" / "archive").iterdir())) == 1

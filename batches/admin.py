@@ -207,14 +207,33 @@ class BatchFilter(admin.SimpleListFilter):
         return queryset.filter(batch_id=pk) if pk else queryset
 
 
+class CodeFilter(admin.SimpleListFilter):
+    """The codes of the chosen batch's rejections: listing every code of the whole table
+    would read all of it at every page view."""
+
+    title = "code"
+    parameter_name = "code"
+
+    def lookups(self, request, model_admin):
+        pk = parse_id(request.GET.get(BatchFilter.parameter_name, ""))
+        if not pk:
+            return []
+        codes = model_admin.get_queryset(request).filter(batch_id=pk).values_list("code", flat=True)
+        return [(code, code) for code in codes.distinct().order_by("code")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(code=self.value()) if self.value() else queryset
+
+
 @admin.register(RejectedLine)
 class RejectedLineAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
     client_path = "batch__client"
     list_display = ["line", "reference", "code", "message", "batch"]
-    list_filter = [BatchFilter, "code"]
+    list_filter = [BatchFilter, CodeFilter]
     list_select_related = ["batch__client"]
     search_fields = ["reference", "=code", "message"]
-    ordering = ["batch", "line"]
+    # batch_id, not batch: ordering by the batch would sort by the batches' own ordering.
+    ordering = ["batch_id", "line"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 100

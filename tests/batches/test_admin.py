@@ -137,6 +137,26 @@ def test_the_batch_pages_rejected_lines_are_searchable(
     assert rejected_on_page(page) == lines
 
 
+def test_the_rejected_lines_list_filters_a_batchs_lines_by_the_codes_it_has(
+    operator_client, many_rejections
+):
+    url = f"/admin/batches/rejectedline/?batch={many_rejections.pk}"
+
+    [code_filter] = [
+        spec for spec in operator_client.get(url).context["cl"].filter_specs if spec.title == "code"
+    ]
+    filtered = operator_client.get(url + "&code=DUPLICATE_REFERENCE").context["cl"]
+
+    assert [value for value, _ in code_filter.lookup_choices] == [
+        "DUPLICATE_REFERENCE",
+        "VALIDATION_ERROR",
+    ]
+    assert [r.line for r in filtered.result_list] == list(range(2, 121, 2))
+    # Without a batch, no code is offered: listing them would read the whole table.
+    unfiltered = operator_client.get("/admin/batches/rejectedline/").context["cl"]
+    assert "code" not in [spec.title for spec in unfiltered.filter_specs]
+
+
 def test_client_staff_never_see_another_clients_batch_page_or_its_rejected_lines(
     staff_client, client_8003
 ):

@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -229,22 +230,36 @@ def _fetch(batch: Batch, token: str, destination: Path) -> tuple[str, int]:
             digest.update(chunk)
             out.write(chunk)
             size += len(chunk)
+    if source.lost:
+        raise LeaseLost  # the copy is in this run's scratch directory, removed with it
     return digest.hexdigest(), size
 
 
 class _LeaseRenewingReader:
     """A file read for a long transfer (to or from a remote storage), renewing the batch's
     lease as it is read: a run that outlived its lease while copying a big file would
-    be taken over, and the next run would copy it again, for ever."""
+    be taken over, and the next run would copy it again, for ever.
+
+    A lease found lost is recorded in `lost`, not raised: the copy goes on to its end
+    (a storage interrupted mid-write can leave half a file behind), and the caller then
+    undoes it and stops. Renewed only on the thread that made it: a storage reading on
+    threads of its own (S3's multipart uploads) is not, nor one that reads the whole
+    file in one call (S3's download on the first read).
+    """
 
     def __init__(self, file, batch: Batch, token: str):
         self._file, self._batch, self._token = file, batch, token
-        self._renewed = time.monotonic()
+        self._renewed, self._thread = time.monotonic(), threading.get_ident()
+        self.lost = False
 
     def read(self, size: int = -1) -> bytes:
         every = min(LEASE_RENEW_SECONDS, settings.BATCH_LEASE_SECONDS / 3)
-        if time.monotonic() - self._renewed > every:
-            _held(self._batch, self._token)
+        due = time.monotonic() - self._renewed > every
+        if due and not self.lost and threading.get_ident() == self._thread:
+            try:
+                _held(self._batch, self._token)
+            except LeaseLost:
+                self.lost = True
             self._renewed = time.monotonic()
         return self._file.read(size)
 
@@ -402,7 +417,10 @@ def _finish_duplicate(batch, token, scratch, original, duplicate_of: Batch) -> s
         f"{duplicate_of.created_at:%Y-%m-%d %H:%M} (batch {duplicate_of.pk}, "
         f"{duplicate_of.status}); nothing was done again."
     )
-    if duplicate_of.status == BatchStatus.FAILED:
+    refused_clear = duplicate_of.failure_code == ErrorCode.NOT_ENCRYPTED
+    if refused_clear:
+        message += " That file was refused as not encrypted: upload it encrypted."
+    elif duplicate_of.status == BatchStatus.FAILED:
         # Uploading the same bytes again cannot help: the earlier batch must be run again.
         message += (
             f" That batch failed ({duplicate_of.failure_code}): support can reprocess it "
@@ -418,7 +436,10 @@ def _finish_duplicate(batch, token, scratch, original, duplicate_of: Batch) -> s
     _held(batch, token, result_path=result_write(batch, scratch))
     # The same bytes: kept on the row too (the uniqueness rule leaves duplicates out).
     batch.sha256 = duplicate_of.sha256
-    _put_away(batch, token, original, "archive")
+    if refused_clear:
+        _discard(batch, token)
+    else:
+        _put_away(batch, token, original, "archive")
     return _close(
         batch, token, BatchStatus.DUPLICATE, sha256=batch.sha256, size_bytes=batch.size_bytes
     )
@@ -443,7 +464,7 @@ def _put_away(batch: Batch, token: str, original: Path, folder: str) -> None:
         earlier = batch.archived_path
         _save_original(batch, token, original, folder)
         storage.delete(earlier)
-    if _inbox_holds(storage, batch):
+    if _inbox_holds(storage, batch, token):
         storage.delete(batch.inbox_path)
 
 
@@ -451,31 +472,40 @@ def _discard(batch: Batch, token: str) -> None:
     """Delete the batch's kept copy, and its inbox file if it still holds the batch's bytes."""
     storage = batch_storage()
     if batch.archived_path:
-        storage.delete(batch.archived_path)
-        _held(batch, token, archived_path="")
-    if _inbox_holds(storage, batch):
+        kept = batch.archived_path
+        _held(batch, token, archived_path="")  # first: a run taking over finds no copy named
+        storage.delete(kept)
+    if _inbox_holds(storage, batch, token):
         storage.delete(batch.inbox_path)
 
 
 def _save_original(batch: Batch, token: str, original: Path, folder: str) -> None:
     name = fitting_name(f"{batch.pk}-{batch.file_name}", "")
     with original.open("rb") as content:
-        renewing = File(_LeaseRenewingReader(content, batch, token), name=content.name)
-        saved = batch_storage().save(home_path(batch.client, folder, name), renewing)
+        reader = _LeaseRenewingReader(content, batch, token)
+        saved = batch_storage().save(
+            home_path(batch.client, folder, name), File(reader, name=content.name)
+        )
+    if reader.lost:
+        batch_storage().delete(saved)  # the run that took over keeps its own copy
+        raise LeaseLost
     _held(batch, token, archived_path=saved)
 
 
-def _inbox_holds(storage, batch: Batch) -> bool:
+def _inbox_holds(storage, batch: Batch, token: str) -> bool:
     """Whether the batch's inbox path still holds the batch's bytes."""
     try:
         if storage.size(batch.inbox_path) != batch.size_bytes:
             return False
         digest = hashlib.sha256()
-        with storage.open(batch.inbox_path, "rb") as current:
+        with storage.open(batch.inbox_path, "rb") as opened:
+            current = _LeaseRenewingReader(opened, batch, token)
             while chunk := current.read(1024 * 1024):
                 digest.update(chunk)
     except FileNotFoundError:
         return False
+    if current.lost:
+        raise LeaseLost
     return digest.hexdigest() == batch.sha256
 
 

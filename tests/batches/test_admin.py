@@ -166,7 +166,11 @@ def test_client_staff_never_see_another_clients_batch_page_or_its_rejected_lines
     for query in ("", "?rejected_q=SECRET-8003"):
         response = staff_client.get(f"/admin/batches/batch/{other.pk}/change/{query}")
         assert response.status_code == 302
-        assert "SECRET-8003" not in html(response)
+        assert "SECRET-8003" not in html(staff_client.get(response.url))
+    # Nor the codes of its rejections, through the rejected lines' filters.
+    listed = staff_client.get(f"/admin/batches/rejectedline/?batch={other.pk}&code=X")
+    assert list(listed.context["cl"].result_list) == []
+    assert "code" not in [spec.title for spec in listed.context["cl"].filter_specs]
 
 
 def test_client_staff_see_their_batches_and_not_another_clients(

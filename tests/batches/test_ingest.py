@@ -332,6 +332,21 @@ def test_an_unencrypted_archive_is_refused_and_deleted_not_kept(batch_home, batc
     assert not Notification.objects.exists()
 
 
+def test_an_unencrypted_archive_uploaded_again_is_a_duplicate_and_not_kept_either(
+    batch_home, batch_client
+):
+    buffer = io.BytesIO()
+    with py7zr.SevenZipFile(buffer, "w") as archive:
+        archive.writestr((line("CLEAR") + "\n").encode(), "reminders.csv")
+    first = ingest(batch_client, "clear.7z", buffer.getvalue())
+
+    again = ingest(batch_client, "clear.7z", buffer.getvalue())
+
+    assert (again.status, again.duplicate_of, again.archived_path) == ("DUPLICATE", first, "")
+    assert "refused as not encrypted: upload it encrypted" in result_rows(again)[1][4]
+    assert not [p for p in batch_home.rglob("*") if p.is_file() and "/outbox/" not in str(p)]
+
+
 def test_a_plain_csv_client_gets_a_plain_result(batch_home, batch_client):
     batch_client.batch_encryption = "none"
     batch_client.save()

@@ -317,33 +317,39 @@ def test_runs_that_end_early_are_allowed_up_to_the_limit_and_a_stored_chunk_clea
 class SlowStorage(FileSystemStorage):
     """Local disk written as slowly as a remote storage over a poor link: 2.5 KiB a second.
 
-    When it has written a file to an archive/ folder, another run of the batch tries
-    its luck, as the inbox poll would start one once the lease ran out.
+    While it writes a file into an archive/ folder it calls, once each, the test's
+    `after_first_chunk` and `after_copy` (another run arriving, say).
     """
 
-    batch_id = None
-    other_runs: list = []
+    after_first_chunk = after_copy = None
 
     def _save(self, name, content):
         if "/archive/" not in name:
             return super()._save(name, content)
         received = io.BytesIO()
         while chunk := content.read(256):
+            if not received.tell():
+                self._call_once("after_first_chunk")
             received.write(chunk)
             time.sleep(0.1)
-        if not SlowStorage.other_runs:  # once: the other run's own copy is slow too
-            SlowStorage.other_runs.append("trying")
-            SlowStorage.other_runs[0] = batch_ingest(batch_id=SlowStorage.batch_id)
+        self._call_once("after_copy")
         return super()._save(name, ContentFile(received.getvalue()))
 
+    @staticmethod
+    def _call_once(name):
+        hook = getattr(SlowStorage, name)
+        setattr(SlowStorage, name, None)
+        if hook:
+            hook()
 
-def test_a_copy_slower_than_the_lease_keeps_the_lease_and_is_made_once(
-    batch_home, batch_client, tmp_path, settings
-):
+
+@pytest.fixture
+def slow_batch(batch_home, batch_client, tmp_path, settings):
+    """A batch of 400 lines whose file takes two leases (1 s each) to copy to archive/."""
     settings.BATCH_LEASE_SECONDS = 1
     text = "".join(line(f"SLOW-{n}-{os.urandom(12).hex()}") + "\n" for n in range(400))
     archive = seven_zip(tmp_path / "slow.7z", text).read_bytes()
-    assert len(archive) > 2 * 2560  # more than two leases' time to copy
+    assert len(archive) > 2 * 2560
     upload(batch_client, "slow.7z", archive)
     batch = batch_receive(client=batch_client, name="slow.7z", queue=False)
     settings.STORAGES = {
@@ -353,11 +359,33 @@ def test_a_copy_slower_than_the_lease_keeps_the_lease_and_is_made_once(
             "OPTIONS": {"location": str(batch_home)},
         },
     }
-    SlowStorage.batch_id, SlowStorage.other_runs = batch.pk, []
+    yield batch
+    SlowStorage.after_first_chunk = SlowStorage.after_copy = None
 
-    assert batch_ingest(batch_id=batch.pk) == "DONE"
 
-    assert SlowStorage.other_runs == ["busy"]
-    batch.refresh_from_db()
-    assert (batch.runs, batch.lines_accepted) == (1, 400)
-    assert len(list((batch_home / "8002" / "archive").iterdir())) == 1
+def archived(batch_home) -> list[str]:
+    folder = batch_home / "8002" / "archive"
+    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
+
+
+def test_a_copy_slower_than_the_lease_keeps_the_lease_and_is_made_once(slow_batch, batch_home):
+    other_runs = []
+    SlowStorage.after_copy = lambda: other_runs.append(batch_ingest(batch_id=slow_batch.pk))
+
+    assert batch_ingest(batch_id=slow_batch.pk) == "DONE"
+
+    assert other_runs == ["busy"]
+    slow_batch.refresh_from_db()
+    assert (slow_batch.runs, slow_batch.lines_accepted) == (1, 400)
+    assert archived(batch_home) == [f"{slow_batch.pk}-slow.7z"]
+
+
+def test_a_run_that_loses_its_lease_while_copying_leaves_no_copy_behind(slow_batch, batch_home):
+    SlowStorage.after_first_chunk = lambda: Batch.objects.filter(pk=slow_batch.pk).update(
+        lease_token="another-run"
+    )
+
+    assert batch_ingest(batch_id=slow_batch.pk) == "busy"
+
+    assert archived(batch_home) == []
+    assert Batch.objects.get(pk=slow_batch.pk).archived_path == ""

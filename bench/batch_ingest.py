@@ -70,7 +70,7 @@ targets were set at), PostgreSQL 25.9 s (floor 13.2 s) and 22.1 s with
 checker together 179-190 MB (PSS 136-147 MB), SQLite 41.3 s (floor 18.7 s), and
 at the end of that day PostgreSQL 27.9 s (floor 14.7 s), SQLite 45.4 s (floor 19.0 s); on the
 other, three times slower (floors 26.8-40.8 s), PostgreSQL 60-74 s and SQLite
-132.6 s. Either way 1.5 to 2 times the floor.
+132.6 s. PostgreSQL took 1.5 to 2 times its floor on both.
 """
 
 import argparse

@@ -1,8 +1,9 @@
 import re
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, QueryDict
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -81,13 +82,10 @@ class BatchAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
         paginator = Paginator(lines, self.rejected_per_page)
         if not search:
             paginator.count = batch.lines_rejected
-        query = QueryDict(mutable=True)
-        if search:
-            query["rejected_q"] = search
         return {
             "page": paginator.get_page(request.GET.get("rejected_page")),
             "search": search,
-            "query": f"{query.urlencode()}&" if search else "",
+            "query": f"{urlencode({'rejected_q': search})}&" if search else "",
         }
 
     def has_operate_permission(self, request):

@@ -146,23 +146,23 @@ def _give_up(batch: Batch, token: str, scratch: Path, original: Path) -> str:
         f"Ingesting stopped: its last {runs} runs ended in an error {_how_far(batch)} "
         "Support can reprocess the batch once the cause is fixed."
     )
-    _held(batch, token, failure_code="INGEST_ERROR", failure_message=message)
-    # Each step on its own: the fault may be the one that stopped the runs (an outbox that
-    # cannot be written), and the batch is FAILED all the same, not given up on again and again.
-    with _logged_if_failing(batch, "its result file"):
-        _held(batch, token, result_path=result_write(batch, scratch))
-    with _logged_if_failing(batch, "moving its original to failed/"):
-        _put_away(batch, token, original, "failed")
-    return _close(batch, token, BatchStatus.FAILED)
+    # Best effort: the fault may be the one that stopped the runs (an outbox that cannot
+    # be written), and the batch is FAILED all the same, not given up on again and again.
+    return _finish_failed(
+        batch, token, scratch, original, "INGEST_ERROR", message, best_effort=True
+    )
 
 
 @contextlib.contextmanager
-def _logged_if_failing(batch: Batch, what: str):
+def _step(batch: Batch, what: str, *, best_effort: bool):
+    """A step of failing a batch: its error is logged and passed over if `best_effort`."""
     try:
         yield
     except LeaseLost:
         raise
     except Exception:
+        if not best_effort:
+            raise
         logger.exception("Batch %s: %s failed while the batch was being failed", batch.pk, what)
 
 
@@ -220,18 +220,26 @@ def _fetch(batch: Batch, token: str, destination: Path) -> tuple[str, int]:
 
     A long download (a remote storage) renews the lease as it goes.
     """
-    storage = batch_storage()
     # Once kept, the copy is the batch's: the inbox name may hold a new upload by then.
     path = batch.archived_path or batch.inbox_path
+    with destination.open("wb") as out:
+        # A lease lost meanwhile leaves the copy in this run's scratch, removed with it.
+        return _read_through(batch_storage(), path, batch, token, out)
+
+
+def _read_through(storage, path: str, batch: Batch, token: str, out=None) -> tuple[str, int]:
+    """Read a stored file to its end (copied to `out` if given), renewing the lease;
+    returns its SHA-256 and size. LeaseLost once read, if the lease was lost meanwhile."""
     digest, size = hashlib.sha256(), 0
-    with storage.open(path, "rb") as opened, destination.open("wb") as out:
+    with storage.open(path, "rb") as opened:
         source = _LeaseRenewingReader(opened, batch, token)
         while chunk := source.read(1024 * 1024):
             digest.update(chunk)
-            out.write(chunk)
             size += len(chunk)
+            if out is not None:
+                out.write(chunk)
     if source.lost:
-        raise LeaseLost  # the copy is in this run's scratch directory, removed with it
+        raise LeaseLost
     return digest.hexdigest(), size
 
 
@@ -402,12 +410,22 @@ def _finish_done(batch: Batch, token: str, scratch: Path, original: Path, rows: 
     return _close(batch, token, BatchStatus.DONE)
 
 
-def _finish_failed(batch, token, scratch, original, code: str, message: str) -> str:
+def _finish_failed(
+    batch, token, scratch, original, code: str, message: str, *, best_effort=False
+) -> str:
+    """FAILED, with its result file and the original moved to failed/.
+
+    `best_effort`: a step that fails is logged and the batch is FAILED all the same
+    (a run giving up, whose fault may be the one that stops the steps); otherwise the
+    step's error ends the run, and the next run tries again.
+    """
     logger.warning("Batch %s failed: %s %s", batch.pk, code, message)
     _held(batch, token, failure_code=code, failure_message=message)
-    _held(batch, token, result_path=result_write(batch, scratch))
+    with _step(batch, "writing its result file", best_effort=best_effort):
+        _held(batch, token, result_path=result_write(batch, scratch))
     if original is not None:
-        _put_away(batch, token, original, "failed")
+        with _step(batch, "moving its original to failed/", best_effort=best_effort):
+            _put_away(batch, token, original, "failed")
     return _close(batch, token, BatchStatus.FAILED)
 
 
@@ -452,11 +470,7 @@ def _keep_original(batch: Batch, token: str, original: Path) -> None:
 
 
 def _put_away(batch: Batch, token: str, original: Path, folder: str) -> None:
-    """Leave the original in `folder` (archive/ or failed/), and take it out of the inbox.
-
-    The inbox file goes only if it still holds these bytes: a client may have
-    uploaded a new file under the same name meanwhile, which the next polls must find.
-    """
+    """Leave the original in `folder` (archive/ or failed/), and take it out of the inbox."""
     storage = batch_storage()
     _keep_original(batch, token, original)
     if not batch.archived_path.startswith(home_path(batch.client, folder) + "/"):
@@ -464,8 +478,7 @@ def _put_away(batch: Batch, token: str, original: Path, folder: str) -> None:
         earlier = batch.archived_path
         _save_original(batch, token, original, folder)
         storage.delete(earlier)
-    if _inbox_holds(storage, batch, token):
-        storage.delete(batch.inbox_path)
+    _remove_from_inbox(storage, batch, token)
 
 
 def _discard(batch: Batch, token: str) -> None:
@@ -475,6 +488,12 @@ def _discard(batch: Batch, token: str) -> None:
         kept = batch.archived_path
         _held(batch, token, archived_path="")  # first: a run taking over finds no copy named
         storage.delete(kept)
+    _remove_from_inbox(storage, batch, token)
+
+
+def _remove_from_inbox(storage, batch: Batch, token: str) -> None:
+    """Delete the inbox file only if it still holds these bytes: a client may have
+    uploaded a new file under the same name meanwhile, which the next polls must find."""
     if _inbox_holds(storage, batch, token):
         storage.delete(batch.inbox_path)
 
@@ -497,16 +516,10 @@ def _inbox_holds(storage, batch: Batch, token: str) -> bool:
     try:
         if storage.size(batch.inbox_path) != batch.size_bytes:
             return False
-        digest = hashlib.sha256()
-        with storage.open(batch.inbox_path, "rb") as opened:
-            current = _LeaseRenewingReader(opened, batch, token)
-            while chunk := current.read(1024 * 1024):
-                digest.update(chunk)
+        digest, _ = _read_through(storage, batch.inbox_path, batch, token)
     except FileNotFoundError:
         return False
-    if current.lost:
-        raise LeaseLost
-    return digest.hexdigest() == batch.sha256
+    return digest == batch.sha256
 
 
 def _close(batch: Batch, token: str, status: str, **changes) -> str:

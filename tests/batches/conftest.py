@@ -74,3 +74,11 @@ def queued(broker) -> list[tuple[str, tuple]]:
         payloads = broker.connection.lrange(broker.list_key, 0, -1)
     tasks = [SignedPackage.loads(payload) for payload in payloads]
     return [(task["func"], tuple(task["args"])) for task in tasks]
+
+
+def receive(client, tmp_path: Path, name: str, text: str):
+    """Upload `text` as the 7z file `name` to the client's inbox; returns its batch, unqueued."""
+    from batches.inbox import batch_receive
+
+    upload(client, name, seven_zip(tmp_path / name, text).read_bytes())
+    return batch_receive(client=client, name=name, queue=False)

@@ -17,7 +17,7 @@ from batches.inbox import batch_receive, batch_storage
 from batches.ingest import batch_ingest, batch_reprocess
 from batches.models import Batch, RejectedLine
 from notifications.models import Notification
-from tests.batches.conftest import line, seven_zip, upload
+from tests.batches.conftest import line, receive, seven_zip, upload
 from tests.batches.test_ingest import result_rows
 
 pytestmark = pytest.mark.django_db
@@ -31,6 +31,13 @@ def dies(_batch):
     raise WorkerDied
 
 
+def lease_runs_out(batch: Batch, **changes) -> None:
+    """As time would: the batch's last run's lease is over (with `changes` to its row)."""
+    Batch.objects.filter(pk=batch.pk).update(
+        lease_expires_at=timezone.now() - timedelta(1), **changes
+    )
+
+
 def lines(prefix: str, count: int) -> str:
     return "\n".join(line(f"{prefix}-{n}") for n in range(1, count + 1)) + "\n"
 
@@ -39,13 +46,12 @@ def test_a_run_resumed_after_a_new_upload_of_the_same_name_finishes_the_first_fi
     batch_home, batch_client, tmp_path, settings
 ):
     settings.BATCH_CHUNK_LINES = 2
-    upload(batch_client, "daily.7z", seven_zip(tmp_path / "m.7z", lines("MON", 4)).read_bytes())
-    batch = batch_receive(client=batch_client, name="daily.7z", queue=False)
+    batch = receive(batch_client, tmp_path, "daily.7z", lines("MON", 4))
     with pytest.raises(WorkerDied):
         batch_ingest(batch_id=batch.pk, progress=dies)  # dies after its first chunk
     tuesday = seven_zip(tmp_path / "t.7z", lines("TUE", 4)).read_bytes()
     (batch_home / "8002" / "inbox" / "daily.7z").write_bytes(tuesday)
-    Batch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(1))
+    lease_runs_out(batch)
 
     assert batch_ingest(batch_id=batch.pk) == "DONE"
 
@@ -58,8 +64,7 @@ def test_a_run_resumed_after_a_new_upload_of_the_same_name_finishes_the_first_fi
 
 def test_a_nul_byte_in_a_reference_rejects_that_line_only(batch_home, batch_client, tmp_path):
     text = line("GOOD-1") + "\n" + line("BAD\x00REF") + "\n" + line("GOOD-2") + "\n"
-    upload(batch_client, "nul.7z", seven_zip(tmp_path / "nul.7z", text).read_bytes())
-    batch = batch_receive(client=batch_client, name="nul.7z", queue=False)
+    batch = receive(batch_client, tmp_path, "nul.7z", text)
 
     assert batch_ingest(batch_id=batch.pk) == "DONE"
 
@@ -75,15 +80,13 @@ def test_a_nul_byte_in_a_reference_rejects_that_line_only(batch_home, batch_clie
 def test_reprocessing_never_replaces_another_batchs_result_file(batch_home, batch_client, tmp_path):
     batch_client.set_batch_password("wrong")
     batch_client.save()
-    upload(batch_client, "daily.7z", seven_zip(tmp_path / "a.7z", line("MON") + "\n").read_bytes())
-    failed = batch_receive(client=batch_client, name="daily.7z", queue=False)
+    failed = receive(batch_client, tmp_path, "daily.7z", line("MON") + "\n")
     assert batch_ingest(batch_id=failed.pk) == "FAILED"
     failed.refresh_from_db()
     batch_storage().delete(failed.result_path)  # the client downloaded it
     batch_client.set_batch_password("s3cret-batch-pass")
     batch_client.save()
-    upload(batch_client, "daily.7z", seven_zip(tmp_path / "b.7z", line("TUE") + "\n").read_bytes())
-    later = batch_receive(client=batch_client, name="daily.7z", queue=False)
+    later = receive(batch_client, tmp_path, "daily.7z", line("TUE") + "\n")
     assert batch_ingest(batch_id=later.pk) == "DONE"
     later.refresh_from_db()
     with batch_storage().open(later.result_path, "rb") as stored:
@@ -103,11 +106,9 @@ def test_reprocessing_while_a_newer_upload_of_the_name_is_open_is_refused_polite
 ):
     batch_client.set_batch_password("wrong")
     batch_client.save()
-    upload(batch_client, "daily.7z", seven_zip(tmp_path / "a.7z", line("MON") + "\n").read_bytes())
-    failed = batch_receive(client=batch_client, name="daily.7z", queue=False)
+    failed = receive(batch_client, tmp_path, "daily.7z", line("MON") + "\n")
     batch_ingest(batch_id=failed.pk)
-    upload(batch_client, "daily.7z", seven_zip(tmp_path / "b.7z", line("TUE") + "\n").read_bytes())
-    batch_receive(client=batch_client, name="daily.7z", queue=False)
+    receive(batch_client, tmp_path, "daily.7z", line("TUE") + "\n")
 
     assert batch_reprocess(batch=Batch.objects.get(pk=failed.pk)) == "name in use"
     assert Batch.objects.get(pk=failed.pk).status == "FAILED"
@@ -117,8 +118,7 @@ def test_a_failed_run_leaves_no_checking_process_behind(
     batch_home, batch_client, tmp_path, settings
 ):
     settings.BATCH_CHUNK_LINES = 2
-    upload(batch_client, "t.7z", seven_zip(tmp_path / "t.7z", lines("T", 400)).read_bytes())
-    batch = batch_receive(client=batch_client, name="t.7z", queue=False)
+    batch = receive(batch_client, tmp_path, "t.7z", lines("T", 400))
     checking = []
 
     def dies_while_the_checker_runs(_batch):
@@ -136,8 +136,7 @@ def test_a_checking_process_that_dies_fails_the_run_and_the_next_run_finishes_th
     batch_home, batch_client, tmp_path, settings
 ):
     settings.BATCH_CHUNK_LINES = 2
-    upload(batch_client, "k.7z", seven_zip(tmp_path / "k.7z", lines("K", 2000)).read_bytes())
-    batch = batch_receive(client=batch_client, name="k.7z", queue=False)
+    batch = receive(batch_client, tmp_path, "k.7z", lines("K", 2000))
 
     def kill_the_checker_once(_batch):
         for pid in child_processes():
@@ -146,7 +145,7 @@ def test_a_checking_process_that_dies_fails_the_run_and_the_next_run_finishes_th
     with pytest.raises(LineCheckerFailed, match="ended without a word"):
         batch_ingest(batch_id=batch.pk, progress=kill_the_checker_once)
     stored = Notification.objects.filter(batch=batch).count()
-    Batch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(1))
+    lease_runs_out(batch)
 
     assert batch_ingest(batch_id=batch.pk) == "DONE"
 
@@ -176,11 +175,10 @@ def test_a_resumed_run_answers_every_line_once_in_order_in_its_result_file(
             line("R-5", balance="12x"),
         ]
     )
-    upload(batch_client, "r.7z", seven_zip(tmp_path / "r.7z", text + "\n").read_bytes())
-    batch = batch_receive(client=batch_client, name="r.7z", queue=False)
+    batch = receive(batch_client, tmp_path, "r.7z", text + "\n")
     with pytest.raises(WorkerDied):
         batch_ingest(batch_id=batch.pk, progress=dies)  # after lines 1-2 are stored
-    Batch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(1))
+    lease_runs_out(batch)
 
     assert batch_ingest(batch_id=batch.pk) == "DONE"
 
@@ -201,15 +199,12 @@ def test_a_batch_whose_runs_keep_ending_before_storing_a_line_fails_and_answers_
 ):
     settings.BATCH_CHUNK_LINES = 2
     settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS = 3
-    upload(batch_client, "p.7z", seven_zip(tmp_path / "p.7z", lines("P", 5)).read_bytes())
-    batch = batch_receive(client=batch_client, name="p.7z", queue=False)
+    batch = receive(batch_client, tmp_path, "p.7z", lines("P", 5))
     with pytest.raises(WorkerDied):
         batch_ingest(batch_id=batch.pk, progress=dies)  # after lines 1-2 are stored
     # Then three runs died before storing another line (a worker killed while it
     # decrypted, say): each took the lease, and it ran out.
-    Batch.objects.filter(pk=batch.pk).update(
-        runs_since_progress=3, lease_expires_at=timezone.now() - timedelta(1)
-    )
+    lease_runs_out(batch, runs_since_progress=3)
 
     assert batch_ingest(batch_id=batch.pk) == "FAILED"
 
@@ -234,15 +229,14 @@ def test_a_batch_whose_outbox_cannot_be_written_is_failed_after_its_runs_and_not
     batch_home, batch_client, tmp_path, settings
 ):
     settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS = 3
-    upload(batch_client, "o.7z", seven_zip(tmp_path / "o.7z", lines("O", 3)).read_bytes())
-    batch = batch_receive(client=batch_client, name="o.7z", queue=False)
+    batch = receive(batch_client, tmp_path, "o.7z", lines("O", 3))
     (batch_home / "8002" / "outbox").write_text("a file where the outbox folder should be")
     # The first run stores every line, then fails to write the result; three more runs
     # find nothing left to store and fail the same way.
     for _ in range(4):
         with pytest.raises(OSError):
             batch_ingest(batch_id=batch.pk)
-        Batch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(1))
+        lease_runs_out(batch)
 
     assert batch_ingest(batch_id=batch.pk) == "FAILED"
 
@@ -257,8 +251,7 @@ def test_runs_that_cannot_fetch_the_file_do_not_count_against_the_batch(
     batch_home, batch_client, tmp_path, settings
 ):
     settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS = 1
-    upload(batch_client, "f.7z", seven_zip(tmp_path / "f.7z", lines("F", 2)).read_bytes())
-    batch = batch_receive(client=batch_client, name="f.7z", queue=False)
+    batch = receive(batch_client, tmp_path, "f.7z", lines("F", 2))
     inbox_file = batch_home / "8002" / "inbox" / "f.7z"
     content = inbox_file.read_bytes()
     inbox_file.unlink()
@@ -266,7 +259,7 @@ def test_runs_that_cannot_fetch_the_file_do_not_count_against_the_batch(
     for _ in range(3):
         with pytest.raises(OSError):
             batch_ingest(batch_id=batch.pk)
-        Batch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(1))
+        lease_runs_out(batch)
     inbox_file.rmdir()
     inbox_file.write_bytes(content)
 
@@ -279,14 +272,10 @@ def test_a_batch_failed_for_its_runs_is_reprocessed_from_its_checkpoint(
     batch_home, batch_client, tmp_path, settings
 ):
     settings.BATCH_CHUNK_LINES = 2
-    upload(batch_client, "q.7z", seven_zip(tmp_path / "q.7z", lines("Q", 5)).read_bytes())
-    batch = batch_receive(client=batch_client, name="q.7z", queue=False)
+    batch = receive(batch_client, tmp_path, "q.7z", lines("Q", 5))
     with pytest.raises(WorkerDied):
         batch_ingest(batch_id=batch.pk, progress=dies)
-    Batch.objects.filter(pk=batch.pk).update(
-        runs_since_progress=settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS + 1,
-        lease_expires_at=timezone.now() - timedelta(1),
-    )
+    lease_runs_out(batch, runs_since_progress=settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS + 1)
     assert batch_ingest(batch_id=batch.pk) == "FAILED"
 
     assert batch_reprocess(batch=Batch.objects.get(pk=batch.pk)) == "queued"
@@ -303,8 +292,7 @@ def test_runs_that_end_early_are_allowed_up_to_the_limit_and_a_stored_chunk_clea
     batch_home, batch_client, tmp_path, settings
 ):
     settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS = 3
-    upload(batch_client, "s.7z", seven_zip(tmp_path / "s.7z", lines("S", 3)).read_bytes())
-    batch = batch_receive(client=batch_client, name="s.7z", queue=False)
+    batch = receive(batch_client, tmp_path, "s.7z", lines("S", 3))
     # Two runs died before storing a line: this third one may still try.
     Batch.objects.filter(pk=batch.pk).update(runs_since_progress=2)
 

@@ -41,11 +41,11 @@ from django.db import connection
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from batches.inbox import batch_receive, batches_requeue_stalled, queue_ingest
+from batches.inbox import batches_requeue_stalled, queue_ingest
 from batches.ingest import batch_ingest
 from batches.models import Batch, BatchStatus, RejectedLine
 from notifications.models import Delivery, Notification
-from tests.batches.conftest import line, seven_zip, upload
+from tests.batches.conftest import line, receive
 from tests.batches.test_ingest import result_rows
 from tests.delivery.workers import Cluster, cluster_starter, wait_until
 
@@ -93,12 +93,6 @@ def batch_text(count: int, bad: dict) -> str:
 def expected_outcomes(count: int, bad: dict) -> dict[int, str]:
     """Line number -> "ACCEPTED" or the code it is rejected with."""
     return {n: bad[n][1] if n in bad else "ACCEPTED" for n in range(1, count + 1)}
-
-
-def receive(client, tmp_path: Path, name: str, text: str) -> Batch:
-    archive = seven_zip(tmp_path / name, text)
-    upload(client, name, archive.read_bytes())
-    return batch_receive(client=client, name=name, queue=False)
 
 
 def assert_each_line_once(batch: Batch, outcomes: dict[int, str]) -> None:

@@ -211,6 +211,11 @@ DELIVERY_CHUNK_SIZE = env.int("DELIVERY_CHUNK_SIZE", default=100)
 DELIVERY_SEND_GROUP = env.int("DELIVERY_SEND_GROUP", default=50)
 DELIVERY_SEND_CONCURRENCY = env.int("DELIVERY_SEND_CONCURRENCY", default=8)
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=120)
+# The longest one send may take, from connecting to the provider's answer. A worker
+# sends a delivery only while its lease has at least this long to run, and renews
+# the group's leases when half the lease is gone: so the lease must be more than
+# twice this (manage.py check says so).
+DELIVERY_SEND_TIMEOUT_SECONDS = env.float("DELIVERY_SEND_TIMEOUT_SECONDS", default=30)
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
 DELIVERY_RETRY_BASE_SECONDS = env.int("DELIVERY_RETRY_BASE_SECONDS", default=30)
 DELIVERY_RETRY_MAX_SECONDS = env.int("DELIVERY_RETRY_MAX_SECONDS", default=3600)
@@ -225,6 +230,8 @@ SMS_GATEWAY_CALLBACK_TOKEN = env.str("SMS_GATEWAY_CALLBACK_TOKEN", default="")
 # Email: EMAIL_URL in django-environ's form (smtp://user:pass@host:587, smtp+tls://…);
 # the console by default, so `make run` prints what it would send.
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# Each SMTP operation's timeout; a whole send is also cut at DELIVERY_SEND_TIMEOUT_SECONDS.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kokatto <no-reply@kokatto.local>")
 
 # Channel backends per medium, in failover order (notifications/backends/).

@@ -15,7 +15,9 @@ idempotency key, which providers that support one use to drop the duplicate.
 
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
@@ -49,6 +51,15 @@ logger = logging.getLogger(__name__)
 
 class NoTemplate(Exception):
     """The delivery's application has no template for its medium."""
+
+
+class RenderError(Exception):
+    """The delivery's values cannot be rendered with its template (a value a filter cannot
+    format, say): that delivery fails alone, never the group it was claimed with."""
+
+
+# The code a delivery that cannot be rendered fails with, first in its last error.
+RENDER_ERROR = "RENDER_ERROR"
 
 
 class Claim(NamedTuple):
@@ -138,9 +149,10 @@ def claimed_send(claimed: list[tuple[Delivery, int]]) -> dict[int, str]:
     """Send a group of claimed deliveries and record what became of them.
 
     Each pair is a delivery and the claim number its claim gave it. One
-    statement renews the group's leases, the sends run side by side (for
-    backends that allow it), one transaction records the outcomes. Returns the
-    outcome of each delivery recorded; one whose claim lapsed is left out.
+    statement renews the group's leases (and keeps renewing them while the
+    group is sent), the sends run side by side (for backends that allow it),
+    one transaction records the outcomes. Returns the outcome of each delivery
+    recorded; one whose claim lapsed is left out.
     """
     now = timezone.now()
     decided, to_send, notes = [], [], {}
@@ -152,7 +164,10 @@ def claimed_send(claimed: list[tuple[Delivery, int]]) -> dict[int, str]:
             to_send.append(delivery)
         else:
             decided.append(outcome)
-    return _record_many(decided + _send_all(_renew_leases(to_send, now), notes))
+    leases = GroupLeases.taken(to_send)
+    sent = _send_all(leases, notes)
+    leases.release_unsent({outcome.delivery.pk for outcome in sent})
+    return _record_many(decided + sent)
 
 
 def _decided_before_sending(delivery: Delivery, now, notes: dict) -> "Outcome | None":
@@ -175,6 +190,9 @@ def _decided_before_sending(delivery: Delivery, now, notes: dict) -> "Outcome | 
             content = rendered_content(delivery)
         except NoTemplate as exc:
             return Outcome(delivery, SendResult.permanent(str(exc)), provider="")
+        except RenderError as exc:
+            logger.warning("Delivery %s cannot be rendered: %s", delivery.pk, exc)
+            return Outcome(delivery, SendResult.permanent(f"{RENDER_ERROR}: {exc}"), provider="")
         for name, value in content.items():
             setattr(delivery, name, value)
         version = content["template_version"]
@@ -182,40 +200,110 @@ def _decided_before_sending(delivery: Delivery, now, notes: dict) -> "Outcome | 
     return None
 
 
-def _renew_leases(deliveries: list[Delivery], now) -> list[Delivery]:
-    """Renew the group's leases and count its attempts; returns the deliveries still ours.
+class GroupLeases:
+    """The claims of a group being sent, kept alive until its outcomes are recorded.
 
-    A chunk can take longer than the lease it was claimed with, and a worker
-    whose lease ran out must not send what another worker may have claimed
-    since: the claim number and an unexpired lease prove the claim is still
-    ours. The attempt is counted before the send, so one begun when a worker
-    died may not have reached the provider.
+    A group can take longer than a lease (a slow SMTP server, a provider at its
+    timeout), and a worker whose lease ran out must not send what another worker
+    may have claimed since. So a delivery is sent only while its lease still runs
+    for longer than a send may take (DELIVERY_SEND_TIMEOUT_SECONDS), and the
+    worker's own thread renews the group's leases whenever half the lease is
+    gone: the deliveries already sent included, since their outcomes are not
+    recorded yet. Each renewal is guarded by the claim number: a delivery that
+    another worker claimed meanwhile drops out and is not sent by this one.
     """
-    lease_end = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
-    renewed = set(
-        rows_update(
+
+    def __init__(self, deliveries: list[Delivery]):
+        self.deliveries = deliveries
+        self._held = {delivery.pk for delivery in deliveries}
+        self._lock = threading.Lock()
+        self._lease_end = self._renew_at = 0.0  # time.monotonic() values
+
+    @classmethod
+    def taken(cls, deliveries: list[Delivery]) -> "GroupLeases":
+        """Renew the group's leases and count its attempts (begun now: one begun by a
+        worker that died mid-send may not have reached the provider)."""
+        leases = cls(deliveries)
+        leases._renew(count_attempts=True)
+        return leases
+
+    def holds(self, delivery: Delivery) -> bool:
+        """Whether `delivery` may be sent now. Safe to call from the send threads."""
+        with self._lock:
+            time_left = self._lease_end - time.monotonic()
+            return delivery.pk in self._held and time_left > settings.DELIVERY_SEND_TIMEOUT_SECONDS
+
+    def renew_if_due(self) -> None:
+        """On the worker's thread: renew the leases once half of them is gone."""
+        if self._held and time.monotonic() >= self._renew_at:
+            self._renew(count_attempts=False)
+
+    def seconds_to_renewal(self) -> float:
+        return max(0.0, self._renew_at - time.monotonic())
+
+    def release_unsent(self, sent_ids: set[int]) -> None:
+        """Put back the deliveries still ours that were not sent (their lease ran short), due
+        now and with their attempt uncounted, instead of leaving them until the lease ends."""
+        unsent = [d for d in self.deliveries if d.pk in self._held and d.pk not in sent_ids]
+        if not unsent:
+            return
+        with transaction.atomic():
+            self._release(unsent)
+
+    @staticmethod
+    def _release(unsent: list[Delivery]) -> None:
+        released = rows_update(
             Delivery,
             [
                 {
                     "id": d.pk,
                     "claims": d.claims,
-                    "lease_expires_at": lease_end,
-                    "attempts": d.attempts + 1,
+                    "status": DeliveryStatus.PENDING,
+                    "lease_expires_at": None,
+                    "attempts": d.attempts - 1,
                 }
-                for d in deliveries
+                for d in unsent
             ],
             match=["id", "claims"],
-            assign=["lease_expires_at", "attempts"],
-            guard={"status": DeliveryStatus.SENDING, "lease_expires_at__gt": now},
+            assign=["status", "lease_expires_at", "attempts"],
+            guard={"status": DeliveryStatus.SENDING},
         )
-    )
-    lapsed = [d.pk for d in deliveries if d.pk not in renewed]
-    if lapsed:
-        logger.warning("Deliveries %s: the lease lapsed before sending", lapsed)
-    ours = [d for d in deliveries if d.pk in renewed]
-    for delivery in ours:
-        delivery.attempts += 1
-    return ours
+        events_record_for_ids(
+            released, DeliveryStatus.SENDING, DeliveryStatus.PENDING, "not sent: lease ran short"
+        )
+
+    def _renew(self, *, count_attempts: bool) -> None:
+        started, now = time.monotonic(), timezone.now()
+        lease = settings.DELIVERY_LEASE_SECONDS
+        held = [d for d in self.deliveries if d.pk in self._held]
+        assign = ["lease_expires_at", "attempts"] if count_attempts else ["lease_expires_at"]
+        renewed = set(
+            rows_update(
+                Delivery,
+                [
+                    {
+                        "id": d.pk,
+                        "claims": d.claims,
+                        "lease_expires_at": now + timedelta(seconds=lease),
+                        "attempts": d.attempts + 1,
+                    }
+                    for d in held
+                ],
+                match=["id", "claims"],
+                assign=assign,
+                guard={"status": DeliveryStatus.SENDING, "lease_expires_at__gt": now},
+            )
+        )
+        lapsed = [d.pk for d in held if d.pk not in renewed]
+        if lapsed:
+            logger.warning("Deliveries %s: the lease lapsed before sending", lapsed)
+        if count_attempts:
+            for delivery in held:
+                delivery.attempts += 1
+        with self._lock:
+            self._held = renewed
+            self._lease_end = started + lease
+            self._renew_at = started + lease / 2
 
 
 class _Send(NamedTuple):
@@ -225,21 +313,45 @@ class _Send(NamedTuple):
     note: str
 
 
-def _send_all(deliveries: list[Delivery], notes: dict[int, str]) -> list["Outcome"]:
-    """Send each delivery through its backend; backends that allow it send side by side."""
-    sends = []
-    for delivery in deliveries:
+def _send_all(leases: GroupLeases, notes: dict[int, str]) -> list["Outcome"]:
+    """Send each delivery the group still holds through its backend.
+
+    Backends that allow it send side by side on the send threads; the others
+    send in turn on this thread, within one session per backend (one SMTP
+    connection for the group's emails), renewing the group's leases as they go.
+    """
+    side_by_side, in_turn = [], {}
+    for delivery in leases.deliveries:
         backends = backends_for(delivery.medium)
         backend = backends[_backend_index(delivery.attempts, len(backends))]
-        sends.append(_Send(delivery, backend, len(backends), notes.get(delivery.pk, "")))
-    side_by_side = [s for s in sends if s.backend.concurrent_sends]
-    outcomes = [_send_one(s) for s in sends if not s.backend.concurrent_sends]
+        send = _Send(delivery, backend, len(backends), notes.get(delivery.pk, ""))
+        if backend.concurrent_sends:
+            side_by_side.append(send)
+        else:
+            in_turn.setdefault(backend, []).append(send)
+    futures = []
     if len(side_by_side) > 1 and settings.DELIVERY_SEND_CONCURRENCY > 1:
         pool = _send_pool(os.getpid(), settings.DELIVERY_SEND_CONCURRENCY)
-        outcomes += pool.map(_send_one, side_by_side)
-    else:
-        outcomes += [_send_one(s) for s in side_by_side]
-    return outcomes
+        futures = [pool.submit(_send_one, send, leases) for send in side_by_side]
+    elif side_by_side:
+        in_turn.setdefault(side_by_side[0].backend, []).extend(side_by_side)
+    outcomes = []
+    for backend, sends in in_turn.items():
+        with backend.session():
+            for send in sends:
+                leases.renew_if_due()
+                outcomes.append(_send_one(send, leases))
+    outcomes += _results_renewing(futures, leases)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _results_renewing(futures: list[Future], leases: GroupLeases) -> list["Outcome | None"]:
+    """Wait for the send threads' outcomes, renewing the group's leases meanwhile."""
+    waiting = set(futures)
+    while waiting:
+        _, waiting = wait(waiting, timeout=max(0.05, leases.seconds_to_renewal()))
+        leases.renew_if_due()
+    return [future.result() for future in futures]
 
 
 @lru_cache(maxsize=1)
@@ -248,9 +360,14 @@ def _send_pool(pid: int, size: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=size, thread_name_prefix="kokatto-send")
 
 
-def _send_one(send: _Send) -> "Outcome":
-    """Runs in a send thread: no database access here, only the backend's send."""
+def _send_one(send: _Send, leases: GroupLeases) -> "Outcome | None":
+    """Runs on a send thread too: no database access here, only the backend's send.
+
+    Returns None, sending nothing, when the group no longer holds the delivery's lease.
+    """
     delivery, backend = send.delivery, send.backend
+    if not leases.holds(delivery):
+        return None
     try:
         result = backend.send(delivery)
     except Exception as exc:
@@ -400,7 +517,8 @@ def rendered_content(delivery: Delivery) -> dict:
     """The delivery's subject, body and HTML body rendered with its template's current version.
 
     Returns the Delivery fields to store, the version included, so what was sent
-    stays known after the template changes. Raises NoTemplate. Workers keep the
+    stays known after the template changes. Raises NoTemplate, or RenderError when
+    the notification's values cannot be rendered. Workers keep the
     current version for API_CONFIG_CACHE_SECONDS: an edit reaches them within that.
     """
     notification = delivery.notification
@@ -410,10 +528,23 @@ def rendered_content(delivery: Delivery) -> dict:
     )
     if version is None:
         raise NoTemplate(f"{notification.application} has no {delivery.medium} template.")
-    content = {
-        part: prepare(getattr(version, part), fields, escape_html=escape_html)(notification.params)
-        for part, escape_html in PART_ESCAPES_HTML.items()
-    }
+    try:
+        content = {
+            part: prepare(getattr(version, part), fields, escape_html=escape_html)(
+                notification.params
+            )
+            for part, escape_html in PART_ESCAPES_HTML.items()
+        }
+    except Exception as exc:
+        # The values are the client's data: whatever they make the renderer raise
+        # fails this delivery, never the worker.
+        raise RenderError(f"{type(exc).__name__}: {exc}") from exc
+    subject_limit = Delivery._meta.get_field("subject").max_length
+    if len(content["subject"]) > subject_limit:
+        raise RenderError(
+            f"the rendered subject has {len(content['subject'])} characters, "
+            f"at most {subject_limit} fit"
+        )
     return {**content, "template_version": version}
 
 

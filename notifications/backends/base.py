@@ -1,5 +1,6 @@
 """The one interface every channel backend implements."""
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 SENT = "sent"
@@ -41,6 +42,11 @@ class ChannelBackend:
 
     def send(self, delivery) -> SendResult:
         raise NotImplementedError
+
+    def session(self) -> AbstractContextManager:
+        """The dispatcher sends a group's deliveries within one session: a backend may
+        keep a connection open for its length (email keeps one SMTP connection)."""
+        return nullcontext()
 
 
 def idempotency_key(delivery) -> str:

@@ -3,6 +3,8 @@
     smtp_server  a running SmtpServer; Django's SMTP email backend points at it
     sms_sink     a running SmsSink (Twilio's Messages API and a generic JSON gateway)
     closed_port  a loopback port nothing listens on ("the server is down")
+    start_cluster  start_cluster(sink, **env) -> a running qcluster (tests/delivery/workers.py);
+                 every one is killed at the end
 
 See tests/delivery/peers.py for their attributes.
 """
@@ -10,6 +12,7 @@ See tests/delivery/peers.py for their attributes.
 import pytest
 
 from tests.delivery import peers
+from tests.delivery.workers import cluster_starter
 
 
 @pytest.fixture
@@ -37,3 +40,9 @@ def sms_sink():
 @pytest.fixture
 def closed_port():
     return peers.closed_port()
+
+
+@pytest.fixture
+def start_cluster(tmp_path):
+    with cluster_starter(tmp_path) as start:
+        yield start

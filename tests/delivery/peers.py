@@ -5,6 +5,7 @@ which record what arrived and can be told to misbehave the way providers do.
 Both listen on 127.0.0.1 only, on a port the OS picks.
 """
 
+import asyncio
 import base64
 import contextlib
 import email
@@ -14,6 +15,7 @@ import secrets
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -42,6 +44,7 @@ class ReceivedEmail:
     rcpt_tos: list[str]
     raw: bytes  # as received, CRLF line ends
     message: EmailMessage  # parsed with email.policy.default: headers decoded, get_content()
+    peer: tuple  # the client's (address, port): one per SMTP connection
 
 
 class SmtpHandler:
@@ -50,6 +53,7 @@ class SmtpHandler:
     def __init__(self):
         self.messages: list[ReceivedEmail] = []
         self.rcpt_replies: dict[str, str] = {}  # lower-cased address -> SMTP reply line
+        self.data_delay_seconds = 0.0  # how long the server takes over each message
         self._lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -60,8 +64,11 @@ class SmtpHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay_seconds:
+            await asyncio.sleep(self.data_delay_seconds)
         raw = envelope.content
         received = ReceivedEmail(
+            peer=tuple(session.peer),
             mail_from=envelope.mail_from,
             rcpt_tos=list(envelope.rcpt_tos),
             raw=raw,
@@ -87,7 +94,8 @@ class SmtpServer:
     """A real SMTP server on 127.0.0.1. `messages` holds what it accepted, in order.
 
     `refuse(address)` makes RCPT TO of that address fail with 550 (permanent),
-    `defer(address)` with 451 (transient).
+    `defer(address)` with 451 (transient). `slow_down(seconds)` makes it take that
+    long over each message before accepting it (other connections go on meanwhile).
     """
 
     def __init__(self):
@@ -114,6 +122,14 @@ class SmtpServer:
     def messages(self) -> list[ReceivedEmail]:
         return list(self.handler.messages)
 
+    @property
+    def connections(self) -> int:
+        """How many SMTP connections brought the messages accepted."""
+        return len({message.peer for message in self.handler.messages})
+
+    def slow_down(self, seconds: float) -> None:
+        self.handler.data_delay_seconds = seconds
+
     def refuse(self, address: str, reply: str = "") -> None:
         self.handler.rcpt_replies[address.lower()] = (
             reply or f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
@@ -123,6 +139,48 @@ class SmtpServer:
         self.handler.rcpt_replies[address.lower()] = (
             reply or f"451 4.7.1 <{address}>: Mailbox busy, try again later"
         )
+
+
+class TricklingServer:
+    """A TCP server on 127.0.0.1 that answers every connection one byte at a time (a byte
+    every `interval` seconds of an SMTP greeting that does not end for `lasts` seconds):
+    each read gets a byte well within any timeout, so only a total deadline stops a client."""
+
+    def __init__(self, interval: float = 0.2, lasts: float = 60):
+        self.interval = interval
+        self.lasts = lasts
+        self.connections = 0
+        self._stopping = threading.Event()
+        self._listener = socket.create_server((LOOPBACK, 0))
+        self.host, self.port = LOOPBACK, self._listener.getsockname()[1]
+        self.hung_up = threading.Event()  # set when a client closed its connection
+
+    def start(self) -> "TricklingServer":
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.sendall(b"220-")
+                ends = time.monotonic() + self.lasts
+                while not self._stopping.wait(self.interval) and time.monotonic() < ends:
+                    connection.sendall(b"x")
+            except OSError:
+                self.hung_up.set()
 
 
 # --- SMS gateway ------------------------------------------------------------------------

@@ -293,3 +293,17 @@ def test_a_chunk_larger_than_a_group_is_sent_group_by_group(
     assert set(Delivery.objects.values_list("attempts", flat=True)) == {1}
     assert capsys.readouterr().out.count("[sms to +6281234567890]") == 5
     assert set(Notification.objects.values_list("status", flat=True)) == {"SENT"}
+
+
+def test_a_groups_emails_go_out_over_one_smtp_connection(client_8002, app_8002, smtp_server):
+    ContentTemplateFactory(
+        application=app_8002, medium="email", subject="Tagihan", body="Dear [customerName]"
+    )
+    for number in range(6):
+        accept(client_8002, reference=f"R-{number}", msisdn="", email=f"c{number}@example.co.id")
+
+    assert dispatch_due() == 6
+
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"SENT"}
+    assert len(smtp_server.messages) == 6
+    assert smtp_server.connections == 1

@@ -7,6 +7,7 @@ import pytest
 from notifications.backends.base import PERMANENT, SENT, TRANSIENT
 from notifications.backends.console import ConsoleBackend
 from notifications.backends.email import DjangoEmailBackend
+from tests.delivery.peers import TricklingServer
 from tests.factories import DeliveryFactory
 
 pytestmark = pytest.mark.django_db
@@ -169,3 +170,60 @@ def test_the_console_backend_shows_an_emails_subject(db):
     assert "john@example.co.id" in output
     assert "Payment reminder" in output
     assert TEXT in output
+
+
+def test_a_resend_of_a_delivery_carries_the_same_message_id(smtp_server):
+    # A worker that died after the server took the message sends it again: readers
+    # and mail systems that deduplicate see the same message, not a second one.
+    delivery = email_delivery()
+
+    first = DjangoEmailBackend().send(delivery)
+    again = DjangoEmailBackend().send(delivery)
+
+    assert first.provider_message_id == again.provider_message_id
+    assert first.provider_message_id == f"<kokatto-delivery-{delivery.pk}@kokatto.local>"
+    assert [m.message["Message-ID"] for m in smtp_server.messages] == [
+        first.provider_message_id
+    ] * 2
+
+
+def test_a_session_sends_every_message_over_one_connection(smtp_server):
+    backend = DjangoEmailBackend()
+    deliveries = [email_delivery(recipient=f"customer{n}@example.co.id") for n in range(5)]
+
+    with backend.session():
+        results = [backend.send(delivery) for delivery in deliveries]
+
+    assert [result.outcome for result in results] == [SENT] * 5
+    assert len(smtp_server.messages) == 5
+    assert smtp_server.connections == 1
+
+
+def test_a_refused_recipient_does_not_end_the_sessions_connection(smtp_server):
+    smtp_server.refuse("nobody@example.co.id")
+    backend = DjangoEmailBackend()
+
+    with backend.session():
+        refused = backend.send(email_delivery(recipient="nobody@example.co.id"))
+        sent = backend.send(email_delivery(recipient="john@example.co.id"))
+
+    assert (refused.outcome, sent.outcome) == (PERMANENT, SENT)
+    assert smtp_server.connections == 1
+
+
+def test_a_server_that_trickles_its_answer_is_cut_at_the_send_timeout(settings):
+    # One byte every 0.2 s: no single read ever waits EMAIL_TIMEOUT, the greeting never ends.
+    server = TricklingServer(interval=0.2).start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = server.host, server.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
+    settings.DELIVERY_SEND_TIMEOUT_SECONDS = 1
+    try:
+        result = DjangoEmailBackend().send(email_delivery())
+
+        assert result.outcome == TRANSIENT
+        assert result.error == "Timeout: the send took longer than 1 s"
+        assert server.hung_up.wait(5), "the backend never hung up on the trickling server"
+    finally:
+        server.stop()

@@ -19,27 +19,13 @@ from django_q.tasks import async_task
 from notifications.intake import notification_create
 from notifications.models import Delivery, DeliveryEvent, DeliveryStatus
 from tests.delivery.peers import SmsSink
-from tests.delivery.workers import Cluster, cluster_starter, wait_until
+from tests.delivery.workers import QCLUSTER_TEST_MARKS, logs, running, wait_until
 from tests.factories import ApplicationFactory, ClientFactory, ContentTemplateFactory
 
 DISPATCH = "notifications.tasks.dispatch_deliveries"
 CHUNK = 50  # DELIVERY_CHUNK_SIZE the clusters run with (workers.cluster_env)
 
-pytestmark = [
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="qcluster processes need a test database other processes can open "
-        "(the SQLite test database is in memory); CI runs these on PostgreSQL",
-    ),
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
-
-
-@pytest.fixture
-def start_cluster(tmp_path):
-    """start_cluster(sink, **env) -> a running Cluster; every one is stopped at the end."""
-    with cluster_starter(tmp_path) as start:
-        yield start
+pytestmark = QCLUSTER_TEST_MARKS
 
 
 def accept_notifications(count: int, prefix: str) -> list[int]:
@@ -77,14 +63,6 @@ def statuses() -> Counter:
 
 def all_sent() -> bool:
     return not Delivery.objects.exclude(status=DeliveryStatus.SENT).exists()
-
-
-def running(*clusters: Cluster) -> bool:
-    return all("running." in cluster.log_tail(100_000) for cluster in clusters)
-
-
-def logs(*clusters: Cluster) -> str:
-    return "\n".join(f"--- {c.log_path.name}:\n{c.log_tail()}" for c in clusters)
 
 
 def assert_sent_exactly_once(delivery_ids: list[int], accepted: dict[str, str]) -> None:

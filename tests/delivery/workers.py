@@ -14,10 +14,21 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 from django.conf import settings
 from django.db import connection
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+# The marks of a test module whose tests run real clusters: committed data, PostgreSQL only.
+QCLUSTER_TEST_MARKS = [
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="qcluster processes need a test database other processes can open "
+        "(the SQLite test database is in memory); CI runs these on PostgreSQL",
+    ),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def shared_database_url() -> str:
@@ -57,6 +68,8 @@ def cluster_env(sink, **overrides) -> dict[str, str]:
         TWILIO_AUTH_TOKEN=sink.auth_token,
         SMS_SENDER_ID="BANKDEMO",
         DELIVERY_LEASE_SECONDS="3",
+        # A send may take at most this long: under half the lease, as manage.py check asks.
+        DELIVERY_SEND_TIMEOUT_SECONDS="1",
         DELIVERY_CHUNK_SIZE="50",
         Q_WORKERS="1",
         DEBUG="false",
@@ -153,3 +166,12 @@ def wait_until(condition, *, timeout: float, interval: float = 0.05, every=None)
         if time.monotonic() >= deadline:
             return bool(condition())
         time.sleep(interval)
+
+
+def running(*clusters: Cluster) -> bool:
+    """Whether every cluster has started its workers."""
+    return all("running." in cluster.log_tail(100_000) for cluster in clusters)
+
+
+def logs(*clusters: Cluster) -> str:
+    return "\n".join(f"--- {c.log_path.name}:\n{c.log_tail()}" for c in clusters)

@@ -1,0 +1,29 @@
+"""`manage.py check` refuses a delivery lease too short for a send to fit in it."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+
+def check_output() -> str:
+    out = StringIO()
+    call_command("check", stdout=out, stderr=out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("lease", "send"), [(60, 30), (20, 30), (120, 0)])
+def test_a_lease_not_above_twice_the_send_timeout_stops_the_check(settings, lease, send):
+    settings.DELIVERY_LEASE_SECONDS = lease
+    settings.DELIVERY_SEND_TIMEOUT_SECONDS = send
+
+    with pytest.raises(SystemCheckError, match=r"notifications\.E001"):
+        check_output()
+
+
+def test_a_lease_of_more_than_twice_the_send_timeout_passes(settings):
+    settings.DELIVERY_LEASE_SECONDS = 61
+    settings.DELIVERY_SEND_TIMEOUT_SECONDS = 30
+
+    assert "no issues" in check_output()

@@ -226,6 +226,8 @@ CLIENT_CALLBACK_MAX_ATTEMPTS = env.int("CLIENT_CALLBACK_MAX_ATTEMPTS", default=8
 # token over the URL it called; a generic gateway calls a URL holding a secret token.
 TWILIO_STATUS_CALLBACK_URL = env.str("TWILIO_STATUS_CALLBACK_URL", default="")
 SMS_GATEWAY_CALLBACK_TOKEN = env.str("SMS_GATEWAY_CALLBACK_TOKEN", default="")
+# A receipt can come before its send is recorded: it waits this long for the send.
+RECEIPT_WAIT_HOURS = env.int("RECEIPT_WAIT_HOURS", default=24)
 
 # Email: EMAIL_URL in django-environ's form (smtp://user:pass@host:587, smtp+tls://…);
 # the console by default, so `make run` prints what it would send.

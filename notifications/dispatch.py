@@ -40,6 +40,7 @@ from notifications.models import (
     Notification,
     NotificationStatus,
 )
+from notifications.receipts import early_receipts_apply
 from notifications.row_updates import rows_update
 from notifications.status import notification_refresh_status, notifications_refresh_statuses
 from templates_app.models import ContentTemplate
@@ -465,6 +466,13 @@ def _record_many(outcomes: list[Outcome]) -> dict[int, str]:
             notifications_refresh_statuses(
                 notification_ids=sorted(wants_callbacks), wants_callbacks=wants_callbacks
             )
+    sent = [
+        (o.provider, o.result.provider_message_id)
+        for o in outcomes
+        if o.delivery.pk in recorded and o.result.outcome == SENT and o.result.provider_message_id
+    ]
+    if sent:
+        early_receipts_apply(sent=sent)
     return {o.delivery.pk: o.result.outcome for o in outcomes if o.delivery.pk in recorded}
 
 

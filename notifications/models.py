@@ -269,3 +269,29 @@ class ClientCallback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.notification} → {self.payload.get('status')}"
+
+
+class EarlyReceipt(models.Model):
+    """A provider's receipt for a message id no delivery holds yet, kept until one does.
+
+    A provider may report a message's fate before its send is recorded (the
+    provider id is written with the group's outcomes, after the provider
+    answered): such a receipt waits here and is applied when its id is
+    recorded, or dropped after RECEIPT_WAIT_HOURS.
+    """
+
+    provider = models.CharField(max_length=64)
+    provider_message_id = models.CharField(max_length=128)
+    delivered = models.BooleanField()
+    detail = models.TextField()
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_message_id", "provider"], name="early_receipt_unique_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.provider_message_id}"

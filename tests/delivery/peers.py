@@ -277,6 +277,7 @@ class SmsSink:
     a repeated idempotency key is answered with the first answer and not accepted again.
     `connections` counts the TCP connections accepted.
     `misbehave(fault, times=1)` makes the next `times` requests fail, see FAULTS.
+    `before_answer(answer)`, when set, runs before each new message's answer goes out.
     """
 
     def __init__(
@@ -294,6 +295,9 @@ class SmsSink:
         self.connections = 0
         self.slow_seconds = 3.0
         self.retry_after = 1
+        # Called with each new answer (a dict) after the message is accepted and before
+        # the answer is sent: to post a delivery receipt ahead of the answer, say.
+        self.before_answer = None
         self._faults: list[str] = []
         self._by_key: dict[str, AcceptedMessage] = {}
         self._open: set[socket.socket] = set()
@@ -489,6 +493,8 @@ class _SinkHandler(BaseHTTPRequestHandler):
             answer = {"message_id": "gw-" + message.sid[2:], "status": "accepted"}
         else:
             answer = self._twilio_answer(message)
+        if sink.before_answer is not None:
+            sink.before_answer(answer)
         # The provider has the message; its answer comes too late for the client.
         if fault == "slow" and sink._stopping.wait(sink.slow_seconds):
             return

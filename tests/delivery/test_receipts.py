@@ -1,10 +1,21 @@
 """Delivery receipts from providers: authenticated, and harmless when unknown or replayed."""
 
+from datetime import timedelta
+
 import pytest
+import requests
+from django.utils import timezone
 
 from notifications.backends.http_sms import twilio_signature
-from notifications.models import Delivery, DeliveryEvent
-from tests.factories import DeliveryFactory, NotificationFactory
+from notifications.dispatch import dispatch_due
+from notifications.models import Delivery, DeliveryEvent, EarlyReceipt
+from tests.factories import (
+    ApplicationFactory,
+    ClientFactory,
+    ContentTemplateFactory,
+    DeliveryFactory,
+    NotificationFactory,
+)
 
 CALLBACK_URL = "https://notif.example.co.id/callbacks/twilio/"
 AUTH_TOKEN = "twilio-auth-token-for-tests"
@@ -104,3 +115,92 @@ def test_a_gateway_receipt_needs_the_secret_token(client, settings, app_8002):
     assert accepted.json() == {"result": "recorded"}
     delivery.refresh_from_db()
     assert delivery.status == "DELIVERED"
+
+
+GATEWAY_TOKEN = "a-gateway-receipt-token"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_receipt_posted_before_the_send_is_answered_is_applied_once_the_send_is_recorded(
+    live_server, sms_sink, settings
+):
+    # The gateway reports the message delivered before it answers the send: at that
+    # moment no delivery holds its id.
+    settings.SMS_GATEWAY_CALLBACK_TOKEN = GATEWAY_TOKEN
+    settings.DELIVERY_SEND_CONCURRENCY = 1
+    settings.KOKATTO_CHANNEL_BACKENDS = {
+        "sms": [
+            {
+                "BACKEND": "notifications.backends.http_sms.HttpSmsBackend",
+                "OPTIONS": {
+                    "url": sms_sink.generic_url,
+                    "encoding": "json",
+                    "token": sms_sink.bearer_token,
+                    "message_id_field": "message_id",
+                    "timeout": (1, 5),
+                },
+            }
+        ]
+    }
+    answers = []
+
+    def post_receipt_first(answer):
+        receipt = {"id": answer["message_id"], "status": "delivered"}
+        reply = requests.post(
+            f"{live_server.url}/callbacks/http/{GATEWAY_TOKEN}/", json=receipt, timeout=5
+        )
+        answers.append(reply.json())
+
+    sms_sink.before_answer = post_receipt_first
+    application = ApplicationFactory(client=ClientFactory(client_id="8002"))
+    ContentTemplateFactory(application=application, medium="sms", body="Bank Demo [customerName]")
+    delivery = DeliveryFactory(notification=NotificationFactory(application=application))
+
+    assert dispatch_due() == 1
+
+    assert answers == [{"result": "early"}]
+    delivery.refresh_from_db()
+    assert delivery.status == "DELIVERED"
+    assert delivery.provider_message_id == sms_sink.messages[0].sid.replace("SM", "gw-", 1)
+    assert list(delivery.events.values_list("new_status", "detail").order_by("id"))[-2:] == [
+        (
+            "SENT",
+            f"sent by http-sms as {delivery.provider_message_id}; rendered with template version 1",
+        ),
+        ("DELIVERED", "receipt from the gateway: delivered"),
+    ]
+    assert delivery.notification.__class__.objects.get().status == "DELIVERED"
+    assert not EarlyReceipt.objects.exists()
+
+
+def test_an_early_receipt_is_kept_until_its_id_is_recorded(client, twilio, app_8002):
+    response = post_receipt(client, "delivered", sid="SM-not-recorded-yet")
+
+    assert response.status_code == 204
+    assert EarlyReceipt.objects.get().provider_message_id == "SM-not-recorded-yet"
+
+
+def test_early_receipts_are_dropped_after_the_wait(client, twilio, settings, app_8002):
+    settings.RECEIPT_WAIT_HOURS = 24
+    post_receipt(client, "delivered", sid="SM-never-recorded")
+    EarlyReceipt.objects.update(received_at=timezone.now() - timedelta(hours=25))
+
+    post_receipt(client, "delivered", sid="SM-another")
+
+    assert list(EarlyReceipt.objects.values_list("provider_message_id", flat=True)) == [
+        "SM-another"
+    ]
+
+
+def test_a_provider_id_longer_than_any_we_store_is_answered_unknown(client, settings, app_8002):
+    settings.SMS_GATEWAY_CALLBACK_TOKEN = GATEWAY_TOKEN
+
+    response = client.post(
+        f"/callbacks/http/{GATEWAY_TOKEN}/",
+        {"id": "x" * 500, "status": "delivered"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"result": "unknown"}
+    assert not EarlyReceipt.objects.exists()

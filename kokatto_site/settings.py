@@ -216,6 +216,10 @@ DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=120)
 # the group's leases when half the lease is gone: so the lease must be more than
 # twice this (manage.py check says so).
 DELIVERY_SEND_TIMEOUT_SECONDS = env.float("DELIVERY_SEND_TIMEOUT_SECONDS", default=30)
+# A dispatch task starts no send after this long (the rest of its chunk is put back):
+# with the send timeout, well under Q_TIMEOUT, which kills a task between a send and
+# its record (manage.py check says so).
+DELIVERY_CHUNK_SECONDS = env.float("DELIVERY_CHUNK_SECONDS", default=300)
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
 DELIVERY_RETRY_BASE_SECONDS = env.int("DELIVERY_RETRY_BASE_SECONDS", default=30)
 DELIVERY_RETRY_MAX_SECONDS = env.int("DELIVERY_RETRY_MAX_SECONDS", default=3600)

@@ -21,3 +21,23 @@ def delivery_lease_check(app_configs=None, **kwargs) -> list[checks.CheckMessage
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.compatibility)
+def dispatch_task_time_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """django-q2 kills a task at its timeout: a dispatch task killed between a send and
+    its record would have that delivery sent again. A task stops starting sends after
+    DELIVERY_CHUNK_SECONDS, so that plus a send must end well within the timeout."""
+    timeout = settings.Q_CLUSTER.get("timeout")
+    needs = settings.DELIVERY_CHUNK_SECONDS + settings.DELIVERY_SEND_TIMEOUT_SECONDS
+    if timeout is not None and needs * 1.5 > timeout:
+        return [
+            checks.Error(
+                f"DELIVERY_CHUNK_SECONDS plus DELIVERY_SEND_TIMEOUT_SECONDS ({needs:g} s) is "
+                f"not well within Q_TIMEOUT ({timeout} s).",
+                hint="Keep Q_TIMEOUT at least 1.5 times their sum, e.g. the defaults: "
+                "300 + 30 s within 1800 s.",
+                id="notifications.E002",
+            )
+        ]
+    return []

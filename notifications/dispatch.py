@@ -14,6 +14,7 @@ idempotency key, which providers that support one use to drop the duplicate.
 """
 
 import logging
+import math
 import os
 import threading
 import time
@@ -69,14 +70,23 @@ class Claim(NamedTuple):
 
 
 def dispatch_due(*, limit: int | None = None) -> int:
-    """Claim up to `limit` due deliveries and send them. Returns how many were claimed."""
+    """Claim up to `limit` due deliveries and send them. Returns how many were claimed.
+
+    A chunk stops sending after DELIVERY_CHUNK_SECONDS (what it has not sent by
+    then is put back, due now): a slow provider cannot keep a task running past
+    the task queue's timeout, which would kill it between a send and its record.
+    """
+    sending_ends = time.monotonic() + settings.DELIVERY_CHUNK_SECONDS
     claims = deliveries_claim(limit=limit or settings.DELIVERY_CHUNK_SIZE)
     # One read for the whole chunk; each group still checks its claims.
     deliveries = _with_notification(Delivery.objects.filter(pk__in=[c.delivery_id for c in claims]))
     by_id = {delivery.pk: delivery for delivery in deliveries}
     group = settings.DELIVERY_SEND_GROUP
     for start in range(0, len(claims), group):
-        claimed_send([(by_id[c.delivery_id], c.claim) for c in claims[start : start + group]])
+        claimed_send(
+            [(by_id[c.delivery_id], c.claim) for c in claims[start : start + group]],
+            sending_ends=sending_ends,
+        )
     return len(claims)
 
 
@@ -146,14 +156,17 @@ def delivery_send(*, delivery_id: int, claim: int) -> str:
     return claimed_send([(delivery, claim)]).get(delivery_id, "skipped")
 
 
-def claimed_send(claimed: list[tuple[Delivery, int]]) -> dict[int, str]:
+def claimed_send(
+    claimed: list[tuple[Delivery, int]], *, sending_ends: float = math.inf
+) -> dict[int, str]:
     """Send a group of claimed deliveries and record what became of them.
 
     Each pair is a delivery and the claim number its claim gave it. One
     statement renews the group's leases (and keeps renewing them while the
     group is sent), the sends run side by side (for backends that allow it),
-    one transaction records the outcomes. Returns the outcome of each delivery
-    recorded; one whose claim lapsed is left out.
+    one transaction records the outcomes. No send starts that could end after
+    `sending_ends` (a time.monotonic() value); those are put back. Returns the
+    outcome of each delivery recorded; one whose claim lapsed is left out.
     """
     now = timezone.now()
     decided, to_send, notes = [], [], {}
@@ -165,7 +178,7 @@ def claimed_send(claimed: list[tuple[Delivery, int]]) -> dict[int, str]:
             to_send.append(delivery)
         else:
             decided.append(outcome)
-    leases = GroupLeases.taken(to_send)
+    leases = GroupLeases.taken(to_send, sending_ends=sending_ends)
     sent = _send_all(leases, notes)
     leases.release_unsent({outcome.delivery.pk for outcome in sent})
     return _record_many(decided + sent)
@@ -214,25 +227,31 @@ class GroupLeases:
     another worker claimed meanwhile drops out and is not sent by this one.
     """
 
-    def __init__(self, deliveries: list[Delivery]):
+    def __init__(self, deliveries: list[Delivery], *, sending_ends: float = math.inf):
         self.deliveries = deliveries
+        self.sending_ends = sending_ends
         self._held = {delivery.pk for delivery in deliveries}
         self._lock = threading.Lock()
         self._lease_end = self._renew_at = 0.0  # time.monotonic() values
 
     @classmethod
-    def taken(cls, deliveries: list[Delivery]) -> "GroupLeases":
+    def taken(cls, deliveries: list[Delivery], *, sending_ends: float = math.inf) -> "GroupLeases":
         """Renew the group's leases and count its attempts (begun now: one begun by a
-        worker that died mid-send may not have reached the provider)."""
-        leases = cls(deliveries)
+        worker that died mid-send may not have reached the provider). No send may
+        start that could end after `sending_ends`."""
+        leases = cls(deliveries, sending_ends=sending_ends)
         leases._renew(count_attempts=True)
         return leases
 
     def holds(self, delivery: Delivery) -> bool:
         """Whether `delivery` may be sent now. Safe to call from the send threads."""
+        send_ends = time.monotonic() + settings.DELIVERY_SEND_TIMEOUT_SECONDS
         with self._lock:
-            time_left = self._lease_end - time.monotonic()
-            return delivery.pk in self._held and time_left > settings.DELIVERY_SEND_TIMEOUT_SECONDS
+            return (
+                delivery.pk in self._held
+                and send_ends < self._lease_end
+                and send_ends <= self.sending_ends
+            )
 
     def renew_if_due(self) -> None:
         """On the worker's thread: renew the leases once half of them is gone."""
@@ -243,8 +262,9 @@ class GroupLeases:
         return max(0.0, self._renew_at - time.monotonic())
 
     def release_unsent(self, sent_ids: set[int]) -> None:
-        """Put back the deliveries still ours that were not sent (their lease ran short), due
-        now and with their attempt uncounted, instead of leaving them until the lease ends."""
+        """Put back the deliveries still ours that were not sent (their lease or the chunk's
+        time ran short), due now and with their attempt uncounted, instead of leaving them
+        until the lease ends."""
         unsent = [d for d in self.deliveries if d.pk in self._held and d.pk not in sent_ids]
         if not unsent:
             return
@@ -270,7 +290,7 @@ class GroupLeases:
             guard={"status": DeliveryStatus.SENDING},
         )
         events_record_for_ids(
-            released, DeliveryStatus.SENDING, DeliveryStatus.PENDING, "not sent: lease ran short"
+            released, DeliveryStatus.SENDING, DeliveryStatus.PENDING, "put back unsent: out of time"
         )
 
     def _renew(self, *, count_attempts: bool) -> None:

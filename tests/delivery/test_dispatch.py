@@ -307,3 +307,39 @@ def test_a_groups_emails_go_out_over_one_smtp_connection(client_8002, app_8002, 
     assert set(Delivery.objects.values_list("status", flat=True)) == {"SENT"}
     assert len(smtp_server.messages) == 6
     assert smtp_server.connections == 1
+
+
+def test_a_chunk_out_of_time_puts_back_what_it_has_not_sent(
+    client_8002, app_8002, smtp_server, settings
+):
+    # 0.4 s a message and 1 s to send in: the rest waits for the next task, due at once.
+    settings.DELIVERY_CHUNK_SECONDS = 1
+    settings.DELIVERY_SEND_TIMEOUT_SECONDS = 0.5
+    smtp_server.slow_down(0.4)
+    ContentTemplateFactory(
+        application=app_8002, medium="email", subject="Tagihan", body="Dear [customerName]"
+    )
+    for number in range(6):
+        accept(client_8002, reference=f"R-{number}", msisdn="", email=f"c{number}@example.co.id")
+
+    assert dispatch_due() == 6
+
+    sent = Delivery.objects.filter(status="SENT")
+    put_back = Delivery.objects.filter(status="PENDING")
+    assert 1 <= sent.count() < 6
+    assert sent.count() + put_back.count() == 6
+    assert len(smtp_server.messages) == sent.count()
+    assert set(put_back.values_list("attempts", flat=True)) == {0}
+    assert set(put_back.values_list("next_attempt_at", flat=True)) != {None}
+    assert (
+        DeliveryEvent.objects.filter(
+            delivery__in=put_back, new_status="PENDING", detail="put back unsent: out of time"
+        ).count()
+        == put_back.count()
+    )
+
+    waiting = put_back.count()
+    smtp_server.slow_down(0)
+    assert dispatch_due() == waiting
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"SENT"}
+    assert len(smtp_server.messages) == 6

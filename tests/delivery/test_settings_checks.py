@@ -27,3 +27,16 @@ def test_a_lease_of_more_than_twice_the_send_timeout_passes(settings):
     settings.DELIVERY_SEND_TIMEOUT_SECONDS = 30
 
     assert "no issues" in check_output()
+
+
+def test_a_chunk_time_not_well_within_the_task_timeout_stops_the_check(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 600, "retry": 700}
+    settings.DELIVERY_CHUNK_SECONDS = 400
+    settings.DELIVERY_SEND_TIMEOUT_SECONDS = 30
+
+    with pytest.raises(SystemCheckError, match=r"notifications\.E002"):
+        check_output()
+
+
+def test_the_shipped_delivery_settings_pass_the_checks():
+    assert "no issues" in check_output()

@@ -120,7 +120,7 @@ def test_a_gateway_receipt_needs_the_secret_token(client, settings, app_8002):
 GATEWAY_TOKEN = "a-gateway-receipt-token"
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_receipt_posted_before_the_send_is_answered_is_applied_once_the_send_is_recorded(
     live_server, sms_sink, settings
 ):

@@ -94,7 +94,7 @@ def _shown_problems(problems: list[str]) -> list[str]:
     hidden = len(problems) - MAX_PROBLEMS_SHOWN
     if hidden <= 0:
         return problems
-    return [*problems[:MAX_PROBLEMS_SHOWN], f"…and {hidden:,} more problems like these."]
+    return [*problems[:MAX_PROBLEMS_SHOWN], f"…and {hidden:,} more problems."]
 
 
 def _warn_about_unused_required_fields(check, application, medium, compiled_parts, template_pk):
@@ -142,14 +142,15 @@ def schema_change_problems(
                 continue  # broken before this change, and refused by its own form
             existing = set(placeholder_problems(compiled, current))
             label = f"{template.get_medium_display()} template, {_part_label(part)}"
-            problems += [
-                f"{label}: {problem}"
+            new_problems = [
+                problem
                 for problem in [
                     *placeholder_problems(compiled, fields),
                     *_date_pattern_changes(compiled, current, fields),
                 ]
                 if problem not in existing
             ]
+            problems += [f"{label}: {problem}" for problem in _shown_problems(new_problems)]
     return problems
 
 

@@ -134,7 +134,7 @@ def test_a_template_with_thousands_of_mistakes_gets_a_bounded_list_of_them(
     problems = result["errors"]["body"]
     assert len(problems) == 21
     assert problems[0] == "[saldo] at line 1, column 11: the application has no field 'saldo'."
-    assert problems[-1] == "…and 4,980 more problems like these."
+    assert problems[-1] == "…and 4,980 more problems."
 
 
 def test_the_template_caches_stay_within_their_byte_bound(settings, fresh_caches):

@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from clients.admin_scoping import ClientFilter, ClientScopedAdmin, ReadOnlyInline
+from clients.forms import FieldSchemaFormSet
 from clients.keys import SecretKeyError, secret_key_create, secret_key_deactivate
 from clients.models import Application, ApplicationMedium, Client, Field, SecretKey
 from clients.roles import is_operator, visible_clients
@@ -158,6 +159,7 @@ class SecretKeyAdmin(admin.ModelAdmin):
 
 class FieldInline(admin.TabularInline):
     model = Field
+    formset = FieldSchemaFormSet
     fields = ["name", "type", "required", "max_length", "date_format"]
     extra = 0
 

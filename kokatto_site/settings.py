@@ -198,6 +198,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Content templates (templates_app/rendering.py): see the README's "Content templates".
+# A template part (subject, body, HTML body) longer than this is refused on save and in
+# the preview, and never parsed; Gmail clips an HTML email past about 102 KB anyway.
+TEMPLATE_MAX_CHARACTERS = env.int("TEMPLATE_MAX_CHARACTERS", default=100_000)
+# Each process keeps two caches (parsed and prepared templates), each bounded by both.
+TEMPLATE_CACHE_MAX_ENTRIES = env.int("TEMPLATE_CACHE_MAX_ENTRIES", default=4096)
+TEMPLATE_CACHE_MAX_BYTES = env.int("TEMPLATE_CACHE_MAX_BYTES", default=32 * 1024**2)
+
 # How far a request's `timestamp` may be from the server's clock.
 API_TIMESTAMP_TOLERANCE_SECONDS = env.int("API_TIMESTAMP_TOLERANCE_SECONDS", default=300)
 # How long each worker keeps a client's keys and application schema (clients/config_cache.py).

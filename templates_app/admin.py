@@ -25,6 +25,32 @@ from templates_app.sanitizing import sanitize_html
 from templates_app.validation import PART_ESCAPES_HTML, template_check
 from templates_app.versions import template_restore, template_save
 
+# difflib's side-by-side table pairs each changed line with the others and
+# compares them character by character: 1,000 changed lines took 30 s of a
+# worker, and a line past about 70,000 characters (minified HTML) overflowed
+# its recursion. Larger versions are shown as saved, without a comparison.
+SIDE_BY_SIDE_MAX_LINES = 100
+SIDE_BY_SIDE_MAX_CHARACTERS = 20_000
+
+
+def version_comparison(before: str, after: str, labels: tuple[str, str]) -> str:
+    """HTML comparing two versions of a template part side by side, or `after` alone if large."""
+    before_lines, after_lines = before.splitlines(), after.splitlines()
+    lines = max(len(before_lines), len(after_lines))
+    characters = max(len(before), len(after))
+    if lines > SIDE_BY_SIDE_MAX_LINES or characters > SIDE_BY_SIDE_MAX_CHARACTERS:
+        return format_html(
+            "<p>This part is too large to compare side by side ({} lines, {} characters); "
+            "{} as saved:</p><pre>{}</pre>",
+            f"{lines:,}",
+            f"{characters:,}",
+            labels[1],
+            after,
+        )
+    # HtmlDiff escapes the texts it compares.
+    table = difflib.HtmlDiff(wrapcolumn=70).make_table(before_lines, after_lines, *labels)
+    return mark_safe(table)  # noqa: S308
+
 
 class ContentTemplateForm(forms.ModelForm):
     class Meta:
@@ -169,14 +195,11 @@ class ContentTemplateAdmin(ClientScopedAdmin):
             before = getattr(previous, part) if previous else ""
             after = getattr(version, part)
             if before or after:
-                # HtmlDiff escapes the texts it compares.
-                table = difflib.HtmlDiff(wrapcolumn=70).make_table(
-                    before.splitlines(),
-                    after.splitlines(),
+                labels = (
                     f"version {previous.number}" if previous else "(nothing)",
                     f"version {version.number}",
                 )
-                diffs.append((part.replace("_", " "), mark_safe(table)))  # noqa: S308
+                diffs.append((part.replace("_", " "), version_comparison(before, after, labels)))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

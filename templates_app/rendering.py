@@ -7,15 +7,26 @@ into a `CompiledTemplate` (cached); rendering is then a join over its parts.
 Client-supplied values are only ever data: they are inserted after parsing,
 so a customer called "[balance]" or "{{ secret }}" is printed as given. Nothing
 here hands text to Django's template engine or to str.format.
+
+Limits: a template part longer than TEMPLATE_MAX_CHARACTERS is refused before
+it is parsed, parsing is linear in the text, and the two caches (parsed and
+prepared templates) hold at most TEMPLATE_CACHE_MAX_ENTRIES entries and
+TEMPLATE_CACHE_MAX_BYTES estimated bytes each, per process.
 """
 
+import contextlib
 import html
 import re
+import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import lru_cache
+
+import cachetools
+from django.conf import settings
 
 from notifications.validation import parse_date
 
@@ -56,13 +67,25 @@ class TemplateSyntaxError(ValueError):
     """Text that is not a template; the message names the line and column."""
 
 
-@dataclass(frozen=True)
+class TemplateTooLarge(TemplateSyntaxError):
+    """Text longer than TEMPLATE_MAX_CHARACTERS: refused without being parsed."""
+
+
+class RenderError(ValueError):
+    """A value that a placeholder's filter cannot format; the message names both.
+
+    Raised at send time for one notification's values (e.g. NaN for rupiah);
+    the dispatcher fails that delivery alone with RENDER_ERROR.
+    """
+
+
+@dataclass(frozen=True, slots=True)
 class FilterCall:
     name: str
     argument: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Placeholder:
     field: str
     filters: tuple[FilterCall, ...]
@@ -85,6 +108,7 @@ class Placeholder:
 @dataclass(frozen=True)
 class CompiledTemplate:
     parts: tuple[str | Placeholder, ...]
+    footprint: int = dataclass_field(default=0, compare=False)  # estimated bytes, for the caches
 
     @property
     def placeholders(self) -> list[Placeholder]:
@@ -95,48 +119,118 @@ class CompiledTemplate:
         return "".join(part for part in self.parts if isinstance(part, str))
 
 
-@lru_cache(maxsize=4096)
 def compile_template(text: str) -> CompiledTemplate:
-    """Parse template text; raises TemplateSyntaxError for unbalanced brackets or bad names."""
+    """Parse template text (cached).
+
+    Raises TemplateTooLarge for text over TEMPLATE_MAX_CHARACTERS and
+    TemplateSyntaxError for unbalanced brackets or bad names.
+    """
+    refuse_oversized(text)
+    return _cached("compiled", text, lambda: parse_template(text))
+
+
+def refuse_oversized(text: str) -> None:
+    """Raise TemplateTooLarge if `text` is longer than a template part may be."""
+    limit = settings.TEMPLATE_MAX_CHARACTERS
+    if len(text) > limit:
+        raise TemplateTooLarge(
+            f"This text is {len(text):,} characters long; a template part may hold at most "
+            f"{limit:,} (TEMPLATE_MAX_CHARACTERS)."
+        )
+
+
+# One token of template text: an escaped bracket, a placeholder, or a stray bracket.
+_TOKEN = re.compile(r"\[\[|\]\]|\[([^\[\]]*)\]|[\[\]]")
+
+# What a placeholder and each of its filters cost in memory beyond the text, in
+# the parsed template (Placeholder, FilterCall) and in the prepared one (its
+# step closure): measured with tracemalloc and rounded up, so that the caches'
+# byte counts are not below what they hold (tests/templates check it).
+PLACEHOLDER_BYTES, FILTER_BYTES = 200, 150
+STEP_BYTES, STEP_FILTER_BYTES = 700, 250
+
+
+def parse_template(text: str) -> CompiledTemplate:
+    """Parse template text, without the cache or the size check.
+
+    One pass over the text: the regular expression finds each bracket, and
+    line numbers are counted as the pass goes (counting them from the start
+    for each placeholder made 240 KB of placeholders take seconds). Raises
+    TemplateSyntaxError.
+    """
     parts: list[str | Placeholder] = []
     literal: list[str] = []
+    lines = _LineCounter(text)
     position = 0
-    while position < len(text):
-        if text.startswith("[[", position) or text.startswith("]]", position):
-            literal.append(text[position])
-            position += 2
-        elif text[position] == "]":
+    for match in _TOKEN.finditer(text):
+        start, found = match.start(), match.group()
+        literal.append(text[position:start])
+        position = match.end()
+        if found in ("[[", "]]"):
+            literal.append(found[0])
+        elif found == "]":
             raise TemplateSyntaxError(
-                f"A ']' without its '[' at {_line_column(text, position)}; write ]] for a bracket."
+                f"A ']' without its '[' at {lines.describe(start)}; write ]] for a bracket."
             )
-        elif text[position] == "[":
-            end = text.find("]", position + 1)
-            opening = text.find("[", position + 1)
-            if end == -1 or (opening != -1 and opening < end):
-                raise TemplateSyntaxError(
-                    f"A '[' that is never closed at {_line_column(text, position)}; "
-                    "write [[ for a bracket."
-                )
-            if literal:
-                parts.append("".join(literal))
-                literal = []
-            parts.append(_placeholder(text, position, text[position + 1 : end]))
-            position = end + 1
+        elif found == "[":
+            raise TemplateSyntaxError(
+                f"A '[' that is never closed at {lines.describe(start)}; write [[ for a bracket."
+            )
         else:
-            literal.append(text[position])
-            position += 1
-    if literal:
-        parts.append("".join(literal))
-    return CompiledTemplate(tuple(parts))
+            _add_literal(parts, literal)
+            parts.append(_placeholder(match.group(1), *lines.at(start)))
+    literal.append(text[position:])
+    _add_literal(parts, literal)
+    return CompiledTemplate(tuple(parts), _footprint(text, parts))
 
 
-def _placeholder(text: str, position: int, inner: str) -> Placeholder:
-    line, column = _line_and_column(text, position)
+def _add_literal(parts: list, literal: list[str]) -> None:
+    text = "".join(literal)
+    literal.clear()
+    if text:
+        parts.append(text)
+
+
+def _footprint(text: str, parts: list) -> int:
+    """Estimated bytes of a parsed template: its text, literals and placeholders."""
+    return sys.getsizeof(text) + sum(
+        sys.getsizeof(part)
+        if isinstance(part, str)
+        else PLACEHOLDER_BYTES
+        + sum(FILTER_BYTES + sys.getsizeof(call.argument) for call in part.filters)
+        for part in parts
+    )
+
+
+class _LineCounter:
+    """Line and column of ever later positions in a text, reading each character once."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.position = 0
+        self.line = 1
+        self.line_start = 0
+
+    def at(self, position: int) -> tuple[int, int]:
+        newlines = self.text.count("\n", self.position, position)
+        if newlines:
+            self.line += newlines
+            self.line_start = self.text.rfind("\n", self.position, position) + 1
+        self.position = position
+        return self.line, position - self.line_start + 1
+
+    def describe(self, position: int) -> str:
+        line, column = self.at(position)
+        return f"line {line}, column {column}"
+
+
+def _placeholder(inner: str, line: int, column: int) -> Placeholder:
     name, *filter_texts = inner.split("|")
     name = name.strip()
     if not FIELD_NAME.match(name):
         raise TemplateSyntaxError(
-            f"[{inner}] at line {line}, column {column} does not start with a field name."
+            f"[{_shortened(inner)}] at line {line}, column {column} does not start with a "
+            "field name."
         )
     filters = []
     for filter_text in filter_texts:
@@ -145,15 +239,81 @@ def _placeholder(text: str, position: int, inner: str) -> Placeholder:
     return Placeholder(name, tuple(filters), line, column)
 
 
-def _line_and_column(text: str, position: int) -> tuple[int, int]:
-    line = text.count("\n", 0, position) + 1
-    column = position - (text.rfind("\n", 0, position) + 1) + 1
-    return line, column
+def _shortened(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _line_column(text: str, position: int) -> str:
-    line, column = _line_and_column(text, position)
-    return f"line {line}, column {column}"
+# Caches ---------------------------------------------------------------------
+
+_caches: dict[str, cachetools.LRUCache] = {}
+_caches_lock = threading.Lock()
+
+
+class _BoundedCache(cachetools.LRUCache):
+    """Least recently used entries go first, past a number of entries or of estimated bytes."""
+
+    def __init__(self, *, max_entries: int, max_bytes: int, getsizeof: Callable):
+        super().__init__(maxsize=max_bytes, getsizeof=getsizeof)
+        self.max_entries = max_entries
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        while len(self) > self.max_entries:
+            self.popitem()
+
+
+def _new_caches() -> dict[str, cachetools.LRUCache]:
+    limits = {
+        "max_entries": settings.TEMPLATE_CACHE_MAX_ENTRIES,
+        "max_bytes": settings.TEMPLATE_CACHE_MAX_BYTES,
+    }
+    return {
+        "compiled": _BoundedCache(**limits, getsizeof=lambda compiled: compiled.footprint),
+        "prepared": _BoundedCache(**limits, getsizeof=lambda entry: entry[1]),
+    }
+
+
+def clear_caches() -> None:
+    """Empty the template caches, sized again from the current settings."""
+    with _caches_lock:
+        _caches.update(_new_caches())
+
+
+def template_cache_info() -> dict[str, dict[str, int]]:
+    """Entries and estimated bytes of each template cache of this process."""
+    with _caches_lock:
+        return {name: {"entries": len(c), "bytes": c.currsize} for name, c in _caches.items()}
+
+
+class _HashedKey(list):
+    """A cache key whose hash is computed once: the LRU cache hashes a key several times,
+    and hashing the fields' FieldFormats is Python code (as functools' own _HashedSeq)."""
+
+    __slots__ = ("hash_value",)
+
+    def __init__(self, *items):
+        super().__init__(items)
+        self.hash_value = hash(items)
+
+    def __hash__(self):
+        return self.hash_value
+
+
+def _cached(name: str, key, make: Callable):
+    """The cache's value for `key`, or make() stored in it (unless larger than the whole cache)."""
+    with _caches_lock:
+        if not _caches:
+            _caches.update(_new_caches())
+        cache = _caches[name]
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+    value = make()
+    # A value larger than the whole cache (ValueError) is used this once, never kept.
+    with _caches_lock, contextlib.suppress(ValueError):
+        cache[key] = value
+    return value
 
 
 # Filters ------------------------------------------------------------------
@@ -195,23 +355,44 @@ def _indonesian_number(value: Decimal, places: int | None) -> str:
     return f"{text},{fraction}" if fraction else text
 
 
-def _as_decimal(value: str) -> Decimal | None:
+# The validator's bound on integer and decimal fields (notifications/validation.py):
+# no real bill has more, and a value such as 1e999999999 written out in full
+# would be a string of a billion digits.
+AMOUNT_MAX_DIGITS = 18
+
+
+def _amount(value: str) -> Decimal:
+    """The value as a finite Decimal within AMOUNT_MAX_DIGITS; ValueError saying what is wrong."""
     try:
-        return Decimal(value)
+        number = Decimal(value)
     except InvalidOperation:
-        return None
+        number = None
+    if number is None or not number.is_finite():
+        raise ValueError(f"{_shown(value)} is not a number")
+    if number.adjusted() >= AMOUNT_MAX_DIGITS:
+        raise ValueError(
+            f"{_shown(value)} has more than {AMOUNT_MAX_DIGITS} digits before the decimal point"
+        )
+    if number.as_tuple().exponent < -AMOUNT_MAX_DIGITS:
+        raise ValueError(
+            f"{_shown(value)} has more than {AMOUNT_MAX_DIGITS} digits after the decimal point"
+        )
+    return number
+
+
+def _shown(value: str) -> str:
+    """A value as quoted in a message: repr, shortened (it may be any length)."""
+    return repr(_shortened(value))
 
 
 def _rupiah(value: str, argument: str | None, field: FieldFormat) -> str:
-    """1230000 -> 1.230.000: whole rupiah, Indonesian grouping."""
-    number = _as_decimal(value)
-    return value if number is None else _indonesian_number(number, 0)
+    """1230000 -> 1.230.000: whole rupiah, Indonesian grouping. "" stays ""."""
+    return _indonesian_number(_amount(value), 0) if value else ""
 
 
 def _number(value: str, argument: str | None, field: FieldFormat) -> str:
-    """1230000.5 -> 1.230.000,5: Indonesian grouping, decimals kept."""
-    number = _as_decimal(value)
-    return value if number is None else _indonesian_number(number, None)
+    """1230000.5 -> 1.230.000,5: Indonesian grouping, decimals kept. "" stays ""."""
+    return _indonesian_number(_amount(value), None) if value else ""
 
 
 _DATE_PATTERN_PART = re.compile(r"yyyy|yy|MMMM|MMM|MM|M|dd|d|EEEE|EEE|HH|H|mm|ss|'[^']*'|.")
@@ -256,10 +437,12 @@ def date_pattern_errors(pattern: str) -> list[str]:
 
 
 def _date(value: str, argument: str | None, field: FieldFormat) -> str:
+    if not value:
+        return ""
     try:
         moment = parse_date(value, field.date_format)
     except ValueError:
-        return value
+        raise ValueError(f"{_shown(value)} is not a date written as {field.date_format}") from None
     return format_date(moment, argument or "")
 
 
@@ -322,12 +505,16 @@ def prepare(text: str, fields: Mapping[str, FieldFormat], *, escape_html: bool =
     """A function that fills this template with a notification's values (cached).
 
     The function takes values (field name -> text as the client sent it). A
-    missing value renders as "" (or its default filter's text). It never
-    fails at send time: a value a filter cannot read is printed as is. With
-    escape_html, every inserted value is HTML-escaped (email HTML bodies).
-    Raises TemplateSyntaxError for text that does not parse.
+    missing value renders as "" (or its default filter's text). A value its
+    filter cannot format (rupiah of "NaN", a date in another pattern) raises
+    RenderError naming the placeholder and the value. With escape_html,
+    every inserted value is HTML-escaped (email HTML bodies). Raises
+    TemplateSyntaxError (TemplateTooLarge) for text that is not a template.
     """
-    return _prepare(text, tuple(sorted(fields.items())), escape_html)
+    fields_key = tuple(sorted(fields.items()))
+    key = _HashedKey(text, fields_key, escape_html)
+    renderer, _ = _cached("prepared", key, lambda: _prepare(text, fields_key, escape_html))
+    return renderer
 
 
 def render(
@@ -336,24 +523,30 @@ def render(
     return prepare(text, fields, **options)(values)
 
 
-@lru_cache(maxsize=4096)
-def _prepare(text: str, fields_key: tuple, escape_html: bool) -> Renderer:
+def _prepare(text: str, fields_key: tuple, escape_html: bool) -> tuple[Renderer, int]:
+    """The renderer of `text` and its estimated size in bytes."""
     fields = dict(fields_key)
+    compiled = compile_template(text)
     steps = tuple(
-        part
-        if isinstance(part, str)
-        else _placeholder_step(part, fields.get(part.field, FieldFormat("text")), escape_html)
-        for part in compile_template(text).parts
+        part if isinstance(part, str) else _placeholder_step(part, fields, escape_html)
+        for part in compiled.parts
     )
 
     def fill(values: Mapping[str, str]) -> str:
         return "".join([step if step.__class__ is str else step(values) for step in steps])
 
-    return fill
+    steps_bytes = sum(
+        STEP_BYTES + STEP_FILTER_BYTES * len(placeholder.filters)
+        for placeholder in compiled.placeholders
+    )
+    return fill, compiled.footprint + steps_bytes
 
 
-def _placeholder_step(placeholder: Placeholder, field: FieldFormat, escape_html: bool):
+def _placeholder_step(
+    placeholder: Placeholder, fields: Mapping[str, FieldFormat], escape_html: bool
+) -> Callable[[Mapping[str, str]], str]:
     name = placeholder.field
+    field = fields.get(name, FieldFormat("text"))
     calls = [
         (FILTERS[call.name].apply, call.argument)
         for call in placeholder.filters
@@ -362,8 +555,16 @@ def _placeholder_step(placeholder: Placeholder, field: FieldFormat, escape_html:
 
     def step(values):
         value = values.get(name) or ""
-        for apply, argument in calls:
-            value = apply(value, argument, field)
+        try:
+            for apply, argument in calls:
+                value = apply(value, argument, field)
+        except ValueError as exc:
+            raise RenderError(f"{placeholder.where}: {exc}.") from exc
+        except ArithmeticError as exc:  # decimal's signals: not expected past _amount's checks
+            raise RenderError(
+                f"{placeholder.where}: {_shown(values.get(name) or '')} cannot be formatted "
+                f"({type(exc).__name__})."
+            ) from exc
         return html.escape(value) if escape_html else value
 
     return step
@@ -375,9 +576,10 @@ def placeholder_values(
     """Each placeholder of the template filled in, in order (for providers' template APIs).
 
     WhatsApp template messages take the values of the approved template's
-    {{1}}, {{2}}, … rather than a finished text.
+    {{1}}, {{2}}, … rather than a finished text. Raises RenderError as prepare's
+    renderer does.
     """
     return [
-        render(placeholder.source, values, fields)
+        _placeholder_step(placeholder, fields, False)(values)
         for placeholder in compile_template(text).placeholders
     ]

@@ -1,16 +1,20 @@
-"""Checking a template before it is saved, and rendering its preview: one code path.
+"""Checking templates: before one is saved, and before the fields they use change.
 
 The admin form's validation and the live preview endpoint both call
-`template_check`, so what the preview shows is what saving will accept.
+`template_check`, so what the preview shows is what saving will accept. The
+application admin calls `schema_change_problems` before its field schema changes.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from clients.models import Application
 from notifications.media import get_medium
 from templates_app.models import ContentTemplate
 from templates_app.rendering import (
+    CompiledTemplate,
     FieldFormat,
+    RenderError,
     TemplateSyntaxError,
     compile_template,
     placeholder_problems,
@@ -20,6 +24,9 @@ from templates_app.sms import SmsStats
 
 # The template parts and how their values are inserted.
 PART_ESCAPES_HTML = {"subject": False, "body": False, "html_body": True}
+
+# Problems listed per template part; a text of thousands of mistakes gets a summary line.
+MAX_PROBLEMS_SHOWN = 20
 
 
 @dataclass
@@ -61,7 +68,7 @@ def template_check(
             check.add_error(part, str(exc))
             continue
         compiled_parts[part] = compiled
-        for problem in placeholder_problems(compiled, fields):
+        for problem in _shown_problems(placeholder_problems(compiled, fields)):
             check.add_error(part, problem)
     if check.errors:
         return check
@@ -71,10 +78,23 @@ def template_check(
         )
     for part, text in parts.items():
         renderer = prepare(text, fields, escape_html=PART_ESCAPES_HTML[part])
-        check.preview[part] = renderer(application.sample_values)
+        try:
+            check.preview[part] = renderer(application.sample_values)
+        except RenderError as exc:
+            # A sample left over from an older schema; the SMS length cannot be counted without it.
+            check.add_error(part, f"The application's sample values cannot be rendered: {exc}")
+    if check.errors:
+        return check
     get_medium(medium).check_template(check=check, application=application, parts=compiled_parts)
     _warn_about_unused_required_fields(check, application, medium, compiled_parts, template_pk)
     return check
+
+
+def _shown_problems(problems: list[str]) -> list[str]:
+    hidden = len(problems) - MAX_PROBLEMS_SHOWN
+    if hidden <= 0:
+        return problems
+    return [*problems[:MAX_PROBLEMS_SHOWN], f"…and {hidden:,} more problems."]
 
 
 def _warn_about_unused_required_fields(check, application, medium, compiled_parts, template_pk):
@@ -100,3 +120,67 @@ def _warn_about_unused_required_fields(check, application, medium, compiled_part
         check.warnings.append(
             f"No template of {application.code} uses the required field(s) {', '.join(unused)}."
         )
+
+
+def schema_change_problems(
+    *, application: Application, fields: Mapping[str, FieldFormat]
+) -> list[str]:
+    """What would break in the application's templates if its fields became `fields`.
+
+    `fields` is the whole new schema (name -> format): a field missing from it
+    is removed or renamed. Returns one message per placeholder that works with
+    the current schema and would not with the new one, naming the template,
+    its part and the placeholder; an empty list means the change is safe.
+    """
+    current = field_formats(application)
+    problems = []
+    for template in ContentTemplate.objects.filter(application=application):
+        for part in PART_ESCAPES_HTML:
+            try:
+                compiled = compile_template(getattr(template, part))
+            except TemplateSyntaxError:
+                continue  # broken before this change, and refused by its own form
+            existing = set(placeholder_problems(compiled, current))
+            label = f"{template.get_medium_display()} template, {_part_label(part)}"
+            new_problems = [
+                problem
+                for problem in [
+                    *placeholder_problems(compiled, fields),
+                    *_date_pattern_changes(compiled, current, fields),
+                ]
+                if problem not in existing
+            ]
+            problems += [f"{label}: {problem}" for problem in _shown_problems(new_problems)]
+    return problems
+
+
+def _part_label(part: str) -> str:
+    return ContentTemplate._meta.get_field(part).verbose_name
+
+
+def _date_pattern_changes(
+    compiled: CompiledTemplate,
+    current: Mapping[str, FieldFormat],
+    fields: Mapping[str, FieldFormat],
+) -> list[str]:
+    """Date filters whose field would be read with another pattern than its values were written in.
+
+    Notifications accepted but not yet sent hold their dates in the current
+    pattern; the date filter would fail on every one of them.
+    """
+    problems = []
+    for placeholder in compiled.placeholders:
+        before, after = current.get(placeholder.field), fields.get(placeholder.field)
+        if (
+            before is not None
+            and after is not None
+            and before.type == after.type == "date"
+            and before.date_format != after.date_format
+            and any(call.name == "date" for call in placeholder.filters)
+        ):
+            problems.append(
+                f"{placeholder.where}: reads {placeholder.field} written as "
+                f"{before.date_format}; notifications already accepted in that form could no "
+                "longer be formatted."
+            )
+    return problems

@@ -93,12 +93,6 @@ def test_values_are_html_escaped_only_where_asked():
     assert render(text, values, FIELDS) == "<p>Dear <b>Budi</b> & Sons</p>"
 
 
-def test_a_value_a_filter_cannot_read_is_printed_as_is_rather_than_failing():
-    assert fill("[balance|rupiah] [dueDate|date:d MMMM yyyy]", balance="n/a", dueDate="soon") == (
-        "n/a soon"
-    )
-
-
 def test_a_missing_optional_value_renders_empty():
     assert fill("Hi [nickname]!") == "Hi !"
 

@@ -45,7 +45,7 @@ from notifications.receipts import early_receipts_apply
 from notifications.row_updates import rows_update
 from notifications.status import notification_refresh_status, notifications_refresh_statuses
 from templates_app.models import ContentTemplate
-from templates_app.rendering import prepare
+from templates_app.rendering import RenderError, prepare
 from templates_app.validation import PART_ESCAPES_HTML, field_formats
 
 logger = logging.getLogger(__name__)
@@ -53,11 +53,6 @@ logger = logging.getLogger(__name__)
 
 class NoTemplate(Exception):
     """The delivery's application has no template for its medium."""
-
-
-class RenderError(Exception):
-    """The delivery's values cannot be rendered with its template (a value a filter cannot
-    format, say): that delivery fails alone, never the group it was claimed with."""
 
 
 # The code a delivery that cannot be rendered fails with, first in its last error.
@@ -563,9 +558,12 @@ def rendered_content(delivery: Delivery) -> dict:
             )
             for part, escape_html in PART_ESCAPES_HTML.items()
         }
+    except RenderError:
+        raise
     except Exception as exc:
-        # The values are the client's data: whatever they make the renderer raise
-        # fails this delivery, never the worker.
+        # The values are the client's data: whatever else they make the renderer
+        # raise (a stored template it no longer accepts, say) fails this delivery
+        # alone, never the worker and the rest of its group.
         raise RenderError(f"{type(exc).__name__}: {exc}") from exc
     subject_limit = Delivery._meta.get_field("subject").max_length
     if len(content["subject"]) > subject_limit:

@@ -26,11 +26,18 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from batches.checking import CheckedChunk, LineChecker, checked_chunks, duplicate_reference
+from batches.checking import (
+    CheckedChunk,
+    LineChecker,
+    Rejection,
+    checked_chunks,
+    duplicate_reference,
+    unstorable_value,
+)
 from batches.decryption import (
     BatchFileError,
     ErrorCode,
@@ -41,9 +48,8 @@ from batches.decryption import (
 from batches.inbox import batch_storage, fitting_name, home_path
 from batches.models import UNFINISHED, Batch, BatchStatus, RejectedLine
 from batches.results import ResultRows, result_write
-from notifications.intake import (
-    notifications_insert,
-)
+from notifications.bulk_insert import EncodedNotifications, encoded_halves
+from notifications.intake import notifications_insert
 from notifications.models import Source
 
 logger = logging.getLogger(__name__)
@@ -333,31 +339,52 @@ def _store_chunk(
     A line whose reference was used before is rejected as DUPLICATE_REFERENCE:
     by an earlier line of the chunk, as the checking found; by any source before
     (the API, another batch, an earlier chunk), as the database says while it inserts.
+    A line whose values the database refuses (DataError) is rejected as UNSTORABLE_VALUE.
     """
-    for attempt in range(3):
+    conflicts, isolating = 0, False
+    while True:
         try:
             with transaction.atomic():
-                return _store_chunk_once(batch, token, chunk)
+                return _store_chunk_once(batch, token, chunk, isolating=isolating)
+        except DataError:
+            if isolating:
+                raise
+            # A value passed the checks and not the database (a column narrower than the
+            # checks know, say): the chunk again, finding the lines refused, rather than a
+            # batch stopped for ever by one line.
+            logger.warning(
+                "Batch %s: the database refused a line of lines to %s; isolating it",
+                batch.pk,
+                chunk.last_line,
+            )
+            isolating = True
         except IntegrityError:
             # A reference was taken meanwhile (by the API): the next try sees it taken.
-            if attempt == 2:
+            conflicts += 1
+            if conflicts == 3:
                 raise
-            batch.refresh_from_db(fields=["checkpoint_line", *COUNTERS])
+        batch.refresh_from_db(fields=["checkpoint_line", *COUNTERS])
 
 
-def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk):
+def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk, *, isolating: bool):
     _commit_without_waiting_for_disk()
     # First: the lease, and the batch row's lock, before anything of the chunk.
     _held(batch, token)
     references = chunk.valid.references
-    stored = notifications_insert(
-        client=batch.client, encoded=chunk.valid, source=Source.BATCH, batch=batch
+    if isolating:
+        stored, refused = _insert_isolating(batch, chunk.valid)
+    else:
+        stored, refused = _insert(batch, chunk.valid), []
+    refused_lines = {r.line for r in refused}
+    rejections = (
+        chunk.rejections
+        + refused
+        + [
+            duplicate_reference(line, reference)
+            for line, reference in references.items()
+            if line not in stored and line not in refused_lines
+        ]
     )
-    rejections = chunk.rejections + [
-        duplicate_reference(line, reference)
-        for line, reference in references.items()
-        if line not in stored
-    ]
     rejected = RejectedLine.objects.bulk_create(
         RejectedLine(
             batch=batch,
@@ -380,6 +407,35 @@ def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk):
         bytes_done=chunk.bytes_read,
     )
     return {line: references[line] for line in stored}, rejected
+
+
+def _insert(batch: Batch, encoded: EncodedNotifications) -> set[int]:
+    return notifications_insert(
+        client=batch.client, encoded=encoded, source=Source.BATCH, batch=batch
+    )
+
+
+def _insert_isolating(
+    batch: Batch, encoded: EncodedNotifications
+) -> tuple[set[int], list[Rejection]]:
+    """Insert the notifications, each half on its own (a savepoint) where the database
+    refuses a value, down to the single lines it refuses; returns the lines stored and
+    the rejections of those refused. About 2·log2(chunk) statements per line refused."""
+    try:
+        with transaction.atomic():
+            return _insert(batch, encoded), []
+    except DataError as exc:
+        if len(encoded.references) == 1:
+            [(line, reference)] = encoded.references.items()
+            logger.warning("Batch %s: line %s refused by the database: %s", batch.pk, line, exc)
+            return set(), [unstorable_value(line, reference, exc)]
+    stored, refused = set(), []
+    for half in encoded_halves(encoded):
+        if half.references:
+            half_stored, half_refused = _insert_isolating(batch, half)
+            stored |= half_stored
+            refused += half_refused
+    return stored, refused
 
 
 def _storable(text: str) -> str:

@@ -46,8 +46,14 @@ _DATE_TOKENS = {
 }
 _DATE_LITERALS = "-/.: T,"
 _DATE_PATTERN = re.compile("|".join(sorted(_DATE_TOKENS, key=len, reverse=True)) + "|.")
-_INTEGER = re.compile(r"^[+-]?\d{1,18}$")
-_DECIMAL = re.compile(r"^[+-]?\d{1,18}(\.\d{1,6})?$")
+# Numbers as the renderer formats them: ASCII digits, an optional sign and point, no
+# exponent, no NaN or Infinity. Their parts are counted after the match, to say which
+# limit a number passes.
+_INTEGER = re.compile(r"[+-]?([0-9]+)", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?([0-9]+)(?:\.([0-9]+))?", re.ASCII)
+# Digits before the point: 18 fit a bigint and are exact in a Decimal of the default context.
+NUMBER_MAX_DIGITS = 18
+DECIMAL_MAX_PLACES = 6
 
 
 class FieldSpec(Protocol):
@@ -145,9 +151,10 @@ def _date_pattern_parts(pattern: str) -> list[str]:
     return tokens
 
 
-# Unicode's category Cc is exactly these 65 code points: C0, DEL and C1.
-_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
-_NO_CONTROL_CHARACTERS = "Control characters are not allowed."
+# Unicode's category Cc is exactly these 65 code points: C0, DEL and C1. Unpaired
+# surrogates too (a JSON body can carry them): no database column can store them as UTF-8.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_NO_CONTROL_CHARACTERS = "Control characters and unpaired surrogates are not allowed."
 
 
 def has_control_characters(value: str) -> bool:
@@ -294,18 +301,35 @@ def _parse_text(spec: FieldSpec, raw: str) -> str:
 
 
 def _parse_integer(spec: FieldSpec, raw: str) -> int:
-    if not _INTEGER.match(raw):
+    match = _INTEGER.fullmatch(raw)
+    if match is None:
         raise ValueError(f"Expected a whole number, e.g. 1230000; got {raw!r}.")
+    _check_digits(match.group(1), "")
     return int(raw)
 
 
 def _parse_decimal(spec: FieldSpec, raw: str) -> Decimal:
-    if not _DECIMAL.match(raw):
-        raise ValueError(f"Expected a number such as 1230000.50; got {raw!r}.")
+    match = _DECIMAL.fullmatch(raw)
+    if match is None:
+        raise ValueError(
+            f"Expected a number such as 1230000.50 (digits, an optional point; no exponent); "
+            f"got {raw!r}."
+        )
+    _check_digits(*match.groups(""))
     try:
         return Decimal(raw)
     except InvalidOperation:
         raise ValueError(f"Expected a number such as 1230000.50; got {raw!r}.") from None
+
+
+def _check_digits(whole: str, places: str) -> None:
+    """ValueError when a number has more digits than the platform stores and formats."""
+    if len(whole) > NUMBER_MAX_DIGITS:
+        raise ValueError(
+            f"At most {NUMBER_MAX_DIGITS} digits before the decimal point (got {len(whole)})."
+        )
+    if len(places) > DECIMAL_MAX_PLACES:
+        raise ValueError(f"At most {DECIMAL_MAX_PLACES} decimals (got {len(places)}).")
 
 
 def _parse_date(spec: FieldSpec, raw: str) -> datetime:

@@ -65,6 +65,10 @@ class LeaseLost(Exception):
     """Another run took the batch over (this run was slower than its lease)."""
 
 
+class TooManyRejections(Exception):
+    """A chunk would take the batch's rejected lines past BATCH_MAX_REJECTED_LINES."""
+
+
 def batch_ingest(*, batch_id: int, progress: Callable[[Batch], None] | None = None) -> str:
     """Ingest the batch to the end; returns its status ("busy" if another run holds it)."""
     token = _lease(batch_id)
@@ -102,6 +106,9 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
         digest, size = _fetch(batch, token, original)
     except FileNotFoundError:
         return _finish_failed(batch, token, scratch, None, "FILE_MISSING", "The file is gone.")
+    except BatchFileError as exc:  # too large to copy: never copied, moved aside as it is
+        _set_aside(batch, token)
+        return _finish_failed(batch, token, scratch, None, exc.code, exc.message)
     duplicate_of = _record_content(batch, token, digest, size)
     if duplicate_of is not None:
         return _finish_duplicate(batch, token, scratch, original, duplicate_of)
@@ -115,7 +122,9 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
     try:
         method = get_decryption(batch.encryption)
         limits = Limits(
-            max_bytes=settings.BATCH_MAX_UNCOMPRESSED_BYTES, max_ratio=settings.BATCH_MAX_RATIO
+            max_bytes=settings.BATCH_MAX_UNCOMPRESSED_BYTES,
+            max_ratio=settings.BATCH_MAX_RATIO,
+            max_lines=settings.BATCH_MAX_LINES,
         )
         with (
             original.open("rb") as source,
@@ -131,7 +140,24 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
             message = f"{exc.message}; the file was deleted, not kept"
             return _finish_failed(batch, token, scratch, None, exc.code, message)
         return _finish_failed(batch, token, scratch, original, exc.code, exc.message)
+    except TooManyRejections:
+        return _finish_failed(
+            batch, token, scratch, original, "TOO_MANY_REJECTIONS", _too_many_rejections(batch)
+        )
     return _finish_done(batch, token, scratch, original, rows)
+
+
+def _too_many_rejections(batch: Batch) -> str:
+    answered = (
+        f"Lines 1 to {batch.checkpoint_line} are answered in this file; the lines after were "
+        "not read."
+        if batch.checkpoint_line
+        else "No line was stored."
+    )
+    return (
+        f"Ingesting stopped: more than {settings.BATCH_MAX_REJECTED_LINES:,} lines were "
+        f"rejected. {answered} Fix the rejected lines, and send the lines not read in a new file."
+    )
 
 
 def _give_up(batch: Batch, token: str, scratch: Path, original: Path) -> str:
@@ -224,24 +250,42 @@ def _held(batch: Batch, token: str, **changes) -> None:
 def _fetch(batch: Batch, token: str, destination: Path) -> tuple[str, int]:
     """Copy the file from the storage (its inbox, or the batch's own copy once kept).
 
-    A long download (a remote storage) renews the lease as it goes.
+    A long download (a remote storage) renews the lease as it goes. A file from the
+    inbox larger than BATCH_MAX_FILE_BYTES is BatchFileError FILE_TOO_LARGE, found by
+    its size before any byte is copied (or while copying one that grew): the scratch
+    space never holds more of it.
     """
     # Once kept, the copy is the batch's: the inbox name may hold a new upload by then.
     path = batch.archived_path or batch.inbox_path
+    # A kept copy was within the limit when it was taken: a resumed run is not refused.
+    max_bytes = None if batch.archived_path else settings.BATCH_MAX_FILE_BYTES
+    if max_bytes is not None and batch_storage().size(path) > max_bytes:
+        raise _file_too_large(max_bytes)
     with destination.open("wb") as out:
         # A lease lost meanwhile leaves the copy in this run's scratch, removed with it.
-        return _read_through(batch_storage(), path, batch, token, out)
+        return _read_through(batch_storage(), path, batch, token, out, max_bytes=max_bytes)
 
 
-def _read_through(storage, path: str, batch: Batch, token: str, out=None) -> tuple[str, int]:
+def _file_too_large(max_bytes: int) -> BatchFileError:
+    return BatchFileError(
+        ErrorCode.FILE_TOO_LARGE, f"the file is larger than the limit of {max_bytes:,} bytes"
+    )
+
+
+def _read_through(
+    storage, path: str, batch: Batch, token: str, out=None, *, max_bytes: int | None = None
+) -> tuple[str, int]:
     """Read a stored file to its end (copied to `out` if given), renewing the lease;
-    returns its SHA-256 and size. LeaseLost once read, if the lease was lost meanwhile."""
+    returns its SHA-256 and size. LeaseLost once read, if the lease was lost meanwhile;
+    BatchFileError FILE_TOO_LARGE past `max_bytes`."""
     digest, size = hashlib.sha256(), 0
     with storage.open(path, "rb") as opened:
         source = _LeaseRenewingReader(opened, batch, token)
         while chunk := source.read(1024 * 1024):
             digest.update(chunk)
             size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise _file_too_large(max_bytes)
             if out is not None:
                 out.write(chunk)
     if source.lost:
@@ -385,6 +429,8 @@ def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk, *, isolatin
             if line not in stored and line not in refused_lines
         ]
     )
+    if batch.lines_rejected + len(rejections) > settings.BATCH_MAX_REJECTED_LINES:
+        raise TooManyRejections  # the chunk is rolled back: its lines stay unread
     rejected = RejectedLine.objects.bulk_create(
         RejectedLine(
             batch=batch,
@@ -554,13 +600,34 @@ def _remove_from_inbox(storage, batch: Batch, token: str) -> None:
         storage.delete(batch.inbox_path)
 
 
+def _set_aside(batch: Batch, token: str) -> None:
+    """Move an inbox file too large to copy to the scratch space into failed/, within the
+    storage: kept for the client and support, and not taken again by the next polls.
+
+    Removed from the inbox if its size is still the one refused (its bytes were never
+    all read, so they cannot be compared).
+    """
+    storage = batch_storage()
+    try:
+        size = storage.size(batch.inbox_path)
+        with storage.open(batch.inbox_path, "rb") as content:
+            _save_copy(batch, token, content, "failed")
+    except FileNotFoundError:
+        return
+    if storage.size(batch.inbox_path) == size:
+        storage.delete(batch.inbox_path)
+
+
 def _save_original(batch: Batch, token: str, original: Path, folder: str) -> None:
-    name = fitting_name(f"{batch.pk}-{batch.file_name}", "")
     with original.open("rb") as content:
-        reader = _LeaseRenewingReader(content, batch, token)
-        saved = batch_storage().save(
-            home_path(batch.client, folder, name), File(reader, name=content.name)
-        )
+        _save_copy(batch, token, content, folder)
+
+
+def _save_copy(batch: Batch, token: str, content, folder: str) -> None:
+    """Save the opened file as the batch's copy in `folder`, renewing the lease."""
+    name = fitting_name(f"{batch.pk}-{batch.file_name}", "")
+    reader = _LeaseRenewingReader(content, batch, token)
+    saved = batch_storage().save(home_path(batch.client, folder, name), File(reader, name=name))
     if reader.lost:
         batch_storage().delete(saved)  # the run that took over keeps its own copy
         raise LeaseLost

@@ -184,13 +184,10 @@ def _look_at(storage, client: Client, entry: InboxEntry, taken: set, sightings: 
         return None
     if entry.symlink:
         message = "The file is a symbolic link: links are never followed. Upload the file itself."
-        return inbox_refuse(
-            client=client, name=entry.name, code="SYMLINK", message=message, keep=False
-        )
-    if problem := _name_problem(client, entry.name):
-        return inbox_refuse(
-            client=client, name=entry.name, code="NAME_TOO_LONG", message=problem, keep=True
-        )
+        inbox_refuse(client=client, name=entry.name, code="SYMLINK", message=message, keep=False)
+        return None
+    if _refused_for_its_name(client, entry.name):
+        return None
     try:
         size, modified_at = storage.size(path), storage.get_modified_time(path)
     except FileNotFoundError:  # gone since the listing: nothing to take
@@ -203,6 +200,14 @@ def _look_at(storage, client: Client, entry: InboxEntry, taken: set, sightings: 
         client=client, name=entry.name, defaults={"size_bytes": size, "modified_at": modified_at}
     )
     return None
+
+
+def _refused_for_its_name(client: Client, name: str) -> Batch | None:
+    """The FAILED batch refusing a file whose name does not fit (NAME_TOO_LONG), or None."""
+    problem = _name_problem(client, name)
+    if not problem:
+        return None
+    return inbox_refuse(client=client, name=name, code="NAME_TOO_LONG", message=problem, keep=True)
 
 
 def _name_problem(client: Client, name: str) -> str:
@@ -220,7 +225,7 @@ def _name_problem(client: Client, name: str) -> str:
     )
 
 
-def inbox_refuse(*, client: Client, name: str, code: str, message: str, keep: bool) -> None:
+def inbox_refuse(*, client: Client, name: str, code: str, message: str, keep: bool) -> Batch:
     """Refuse an inbox entry before it becomes a batch: a FAILED batch saying why, with its
     result file in the outbox, and the entry out of the inbox: moved to failed/ if `keep`,
     else deleted (a symlink: never followed, its target neither read nor touched).
@@ -252,6 +257,7 @@ def inbox_refuse(*, client: Client, name: str, code: str, message: str, keep: bo
         batch.result_path = result_write(batch, Path(scratch))
     batch.save(update_fields=["archived_path", "result_path", "updated_at"])
     storage.delete(path)
+    return batch
 
 
 def _looks_complete(name: str) -> bool:
@@ -262,8 +268,11 @@ def batch_receive(*, client: Client, name: str, size: int | None = None, queue=T
     """Create the batch for a complete file in the client's inbox and queue its ingest.
 
     For the inbox poll, and for an uploader that knows a file is complete (the
-    SFTP gateway, on close). Returns the file's open batch if it already has one.
+    SFTP gateway, on close). Returns the file's open batch if it already has one,
+    or the FAILED batch refusing a name that does not fit (NAME_TOO_LONG).
     """
+    if refused := _refused_for_its_name(client, name):
+        return refused
     path = home_path(client, "inbox", name)
     try:
         with transaction.atomic():

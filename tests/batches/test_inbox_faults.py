@@ -125,3 +125,18 @@ def test_a_file_whose_name_does_not_fit_is_refused_with_a_result_row_and_kept(
     with storage.open(refused.archived_path) as kept:
         assert kept.read() == b"clientId=8002\n"
     assert refused.archived_path.startswith(f"8002/failed/{refused.pk}-rrr")
+
+
+def test_an_uploader_receiving_a_name_that_does_not_fit_gets_the_refusal(
+    storage_without_a_name_limit, batch_client
+):
+    from batches.inbox import batch_receive
+
+    name = "s" * 400 + ".7z"
+    upload(batch_client, name, b"x" * 10)
+
+    batch = batch_receive(client=batch_client, name=name, queue=False)
+
+    assert (batch.status, batch.failure_code) == (BatchStatus.FAILED, "NAME_TOO_LONG")
+    assert batch_storage().exists(batch.result_path)
+    assert len(batch.file_name) == 255

@@ -43,6 +43,8 @@ def batch_storage():
     return storages["batches"]
 
 
+SYMLINK_REFUSED = "The file is a symbolic link: links are never followed. Upload the file itself."
+
 # Longest file name most file systems (and SFTP servers on them) accept, in bytes.
 NAME_MAX_BYTES = 255
 
@@ -159,13 +161,29 @@ def _local_entries(folder: Path) -> list[InboxEntry]:
     return entries
 
 
-def _sftp_entries(storage, folder: str) -> list[InboxEntry] | None:
-    """An SFTPStorage's inbox from the attributes its server lists (None: not SFTP)."""
+def _is_sftp(storage) -> bool:
     try:
         from storages.backends.sftpstorage import SFTPStorage
     except ImportError:
-        return None
-    if not isinstance(storage, SFTPStorage):
+        return False
+    return isinstance(storage, SFTPStorage)
+
+
+def is_symlink(storage, path: str) -> bool:
+    """Whether `path` is a symbolic link (local disk and SFTP; other storages have none)."""
+    if isinstance(storage, FileSystemStorage):
+        return os.path.islink(storage.path(path))
+    if _is_sftp(storage):
+        try:
+            return stat.S_ISLNK(storage.sftp.lstat(storage._remote_path(path)).st_mode or 0)
+        except FileNotFoundError:
+            return False
+    return False
+
+
+def _sftp_entries(storage, folder: str) -> list[InboxEntry] | None:
+    """An SFTPStorage's inbox from the attributes its server lists (None: not SFTP)."""
+    if not _is_sftp(storage):
         return None
     entries = []
     for item in storage.sftp.listdir_attr(storage._remote_path(folder)):
@@ -183,8 +201,9 @@ def _look_at(storage, client: Client, entry: InboxEntry, taken: set, sightings: 
     if path in taken:
         return None
     if entry.symlink:
-        message = "The file is a symbolic link: links are never followed. Upload the file itself."
-        inbox_refuse(client=client, name=entry.name, code="SYMLINK", message=message, keep=False)
+        inbox_refuse(
+            client=client, name=entry.name, code="SYMLINK", message=SYMLINK_REFUSED, keep=False
+        )
         return None
     if _refused_for_its_name(client, entry.name):
         return None

@@ -45,7 +45,7 @@ from batches.decryption import (
     get_decryption,
     keys_derived_once,
 )
-from batches.inbox import batch_storage, fitting_name, home_path
+from batches.inbox import SYMLINK_REFUSED, batch_storage, fitting_name, home_path, is_symlink
 from batches.models import UNFINISHED, Batch, BatchStatus, RejectedLine
 from batches.results import ResultRows, result_write
 from notifications.bulk_insert import EncodedNotifications, encoded_halves
@@ -102,6 +102,9 @@ def _remove_scratch_of_dead_runs(work_dir: Path, batch: Batch) -> None:
 
 def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
     original = scratch / "original"
+    if not batch.archived_path and is_symlink(batch_storage(), batch.inbox_path):
+        # Made a link since the poll took it: never followed, left for the poll to refuse.
+        return _finish_failed(batch, token, scratch, None, "SYMLINK", SYMLINK_REFUSED)
     try:
         digest, size = _fetch(batch, token, original)
     except FileNotFoundError:

@@ -140,3 +140,24 @@ def test_an_uploader_receiving_a_name_that_does_not_fit_gets_the_refusal(
     assert (batch.status, batch.failure_code) == (BatchStatus.FAILED, "NAME_TOO_LONG")
     assert batch_storage().exists(batch.result_path)
     assert len(batch.file_name) == 255
+
+
+def test_a_file_made_a_symlink_after_the_poll_took_it_is_not_followed_by_the_ingest(
+    batch_home, batch_client, tmp_path
+):
+    from batches.inbox import batch_receive
+    from batches.ingest import batch_ingest
+
+    inbox_file(batch_home, "swapped.7z", b"x" * 100)
+    batch = batch_receive(client=batch_client, name="swapped.7z", queue=False)
+    target = seven_zip(tmp_path / "elsewhere.7z", line("NOT-MINE") + "\n")
+    in_inbox = batch_home / "8002" / "inbox" / "swapped.7z"
+    in_inbox.unlink()
+    os.symlink(target, in_inbox)
+
+    assert batch_ingest(batch_id=batch.pk) == BatchStatus.FAILED
+
+    batch.refresh_from_db()
+    assert (batch.failure_code, batch.archived_path, batch.sha256) == ("SYMLINK", "", "")
+    assert not Batch.objects.filter(client=batch_client, status=BatchStatus.DONE).exists()
+    assert target.exists()

@@ -400,7 +400,8 @@ def _store_chunk(
             # checks know, say): the chunk again, finding the lines refused, rather than a
             # batch stopped for ever by one line.
             logger.warning(
-                "Batch %s: the database refused a line of lines to %s; isolating it",
+                "Batch %s: the database refused a value of the chunk ending at line %s; "
+                "storing it again, isolating the lines refused",
                 batch.pk,
                 chunk.last_line,
             )

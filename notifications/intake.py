@@ -333,11 +333,10 @@ def _validated_recipients(
         for medium, field_name in schema.recipients.items()
         if field_name in result.values
     }
-    for medium, field_name in schema.recipients.items():
-        if len(recipients.get(medium, "")) > RECIPIENT_MAX_LENGTH:
-            length = len(recipients[medium])
-            errors[field_name] = [
-                f"At most {RECIPIENT_MAX_LENGTH} characters (got {length}): "
+    for medium, address in recipients.items():
+        if len(address) > RECIPIENT_MAX_LENGTH:
+            errors[schema.recipients[medium]] = [
+                f"At most {RECIPIENT_MAX_LENGTH} characters (got {len(address)}): "
                 "the longest address the platform sends to."
             ]
     if not errors and not recipients:

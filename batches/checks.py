@@ -32,3 +32,26 @@ def task_queue_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMe
             )
         )
     return problems
+
+
+# Line numbers are stored in integer columns (Notification.batch_line, RejectedLine.line,
+# Batch.checkpoint_line), whose largest value on PostgreSQL is this.
+LINE_NUMBER_MAX = 2_147_483_647
+
+
+@checks.register(checks.Tags.compatibility)
+def batch_limits_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """The batch limits must be values a batch can work within."""
+    problems = []
+    if not 1 <= settings.BATCH_MAX_LINES <= LINE_NUMBER_MAX:
+        problems.append(
+            checks.Error(
+                f"BATCH_MAX_LINES ({settings.BATCH_MAX_LINES}) is not from 1 to "
+                f"{LINE_NUMBER_MAX:,}: line numbers are stored in integer columns.",
+                id="batches.E002",
+            )
+        )
+    for name in ("BATCH_MAX_FILE_BYTES", "BATCH_MAX_REJECTED_LINES"):
+        if getattr(settings, name) < 0:
+            problems.append(checks.Error(f"{name} is negative.", id="batches.E003"))
+    return problems

@@ -88,6 +88,8 @@ class ErrorCode(StrEnum):
     WRONG_PASSWORD = "WRONG_PASSWORD"  # noqa: S105 (an error code, not a password)
     CORRUPT_ARCHIVE = "CORRUPT_ARCHIVE"
     ARCHIVE_TOO_LARGE = "ARCHIVE_TOO_LARGE"
+    FILE_TOO_LARGE = "FILE_TOO_LARGE"
+    TOO_MANY_LINES = "TOO_MANY_LINES"
     BAD_ARCHIVE_LAYOUT = "BAD_ARCHIVE_LAYOUT"
     NOT_ENCRYPTED = "NOT_ENCRYPTED"
     UNKNOWN_METHOD = "UNKNOWN_METHOD"
@@ -111,13 +113,18 @@ class Limits:
     6,700:1 (zeros, or one CSV row repeated); a CSV whose rows differ only in a reference number
     reaches about 1,500:1 and real client data about 10:1. 3,000 passes the first with room and
     still refuses the degenerate archives that bombs are made of.
+
+    ``max_lines`` bounds the CSV's lines (blank ones too), counted as it is written: a small
+    archive of short garbage lines is refused as soon as it passes them, before it fills
+    the disk, and never becomes a rejection a line.
     """
 
     max_bytes: int = 2 * 1024**3
     max_ratio: int = 3000
+    max_lines: int | None = None
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_ratio <= 0:
+        if self.max_bytes <= 0 or self.max_ratio <= 0 or (self.max_lines or 1) <= 0:
             raise ValueError("Limits must be positive")
 
     def budget(self, packed_size: int) -> int:
@@ -218,7 +225,7 @@ class NoDecryption(Decryption):
         with _scratch_dir(workdir) as scratch:
             path = scratch / "plaintext.csv"
             with path.open("wb") as out:
-                _copy_within(source, out, limits.max_bytes)
+                _copy_within(source, out, limits)
             with path.open("rb") as plaintext:
                 yield plaintext
 
@@ -254,9 +261,11 @@ class SevenZipDecryption(Decryption):
         self, source: BinaryIO, *, password: str, limits: Limits, workdir: Path
     ) -> Iterator[BinaryIO]:
         with _scratch_dir(workdir) as scratch:
-            archive_path = scratch / "source.7z"
-            with archive_path.open("wb") as copy:
-                shutil.copyfileobj(source, copy, _COPY_CHUNK)
+            archive_path = _local_path(source)
+            if archive_path is None:  # a stream: copied, since 7z reads seek about
+                archive_path = scratch / "source.7z"
+                with archive_path.open("wb") as copy:
+                    shutil.copyfileobj(source, copy, _COPY_CHUNK)
             plaintext_path = scratch / "plaintext.csv"
             _extract_csv(archive_path, plaintext_path, password=password, limits=limits)
             with plaintext_path.open("rb") as plaintext:
@@ -285,15 +294,49 @@ def _scratch_dir(workdir: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _copy_within(source: BinaryIO, out: BinaryIO, max_bytes: int) -> None:
-    copied = 0
+def _local_path(source: BinaryIO) -> Path | None:
+    """The path of `source` if it is a local file opened as is: read in place, not copied
+    a second time into the scratch space."""
+    name = getattr(source, "name", None)
+    if not isinstance(name, str) or not hasattr(source, "fileno"):
+        return None
+    path = Path(name)
+    return path if path.is_file() and source.tell() == 0 else None
+
+
+def _copy_within(source: BinaryIO, out: BinaryIO, limits: Limits) -> None:
+    copied, lines = 0, _LineCount(limits.max_lines)
     while chunk := source.read(_COPY_CHUNK):
         copied += len(chunk)
-        if copied > max_bytes:
+        if copied > limits.max_bytes:
             raise BatchFileError(
-                ErrorCode.ARCHIVE_TOO_LARGE, f"the file exceeds the limit of {max_bytes:,} bytes"
+                ErrorCode.ARCHIVE_TOO_LARGE,
+                f"the file exceeds the limit of {limits.max_bytes:,} bytes",
             )
+        lines.add(chunk)
         out.write(chunk)
+
+
+class _LineCount:
+    """Counts a CSV's lines as it is written (blank ones too, as the parser numbers them);
+    BatchFileError TOO_MANY_LINES as soon as it has more than `max_lines` (None: no limit)."""
+
+    def __init__(self, max_lines: int | None) -> None:
+        self._max_lines = max_lines
+        self._breaks = 0
+        self._line_open = False  # bytes after the last line break: one more line
+
+    def add(self, chunk: bytes) -> None:
+        if self._max_lines is None or not chunk:
+            return
+        self._breaks += chunk.count(b"\n")
+        self._line_open = not chunk.endswith(b"\n")
+        if self._breaks + self._line_open > self._max_lines:
+            raise BatchFileError(
+                ErrorCode.TOO_MANY_LINES,
+                f"the CSV has more than {self._max_lines:,} lines (blank lines count); "
+                f"split it into files of at most {self._max_lines:,} lines",
+            )
 
 
 def _safe_member_name(member_name: str) -> str:
@@ -333,7 +376,9 @@ def _extract_csv(archive_path: Path, plaintext_path: Path, *, password: str, lim
             with plaintext_path.open("wb") as out:
                 if not member.emptystream:
                     _check_packed_crc(archive, member)
-                    sink = _PlaintextSink(out, limits.budget(packed_size), member.uncompressed)
+                    sink = _PlaintextSink(
+                        out, limits.budget(packed_size), member.uncompressed, limits.max_lines
+                    )
                     _decode_member(archive, member, sink, header_encrypted)
 
 
@@ -484,9 +529,10 @@ def _member_chunks(archive: py7zr.SevenZipFile, member) -> Iterator[bytes]:
 class _PlaintextSink:
     """Writes plaintext out, tracking its size against the budget, its CRC and its first bytes."""
 
-    def __init__(self, out: BinaryIO, budget: int, declared: int) -> None:
+    def __init__(self, out: BinaryIO, budget: int, declared: int, max_lines: int | None) -> None:
         self._out = out
         self._budget = budget
+        self._lines = _LineCount(max_lines)
         self._prefix = b""
         self._prefix_wanted = min(_PROOF_BYTES, declared)
         self.written = 0
@@ -502,6 +548,7 @@ class _PlaintextSink:
         if len(self._prefix) < self._prefix_wanted:
             self._prefix += chunk[: self._prefix_wanted - len(self._prefix)]
         self.crc = zlib.crc32(chunk, self.crc)
+        self._lines.add(chunk)
         self._out.write(chunk)
 
     @property

@@ -12,10 +12,16 @@ Everything here goes through the storage API, so switching backends is configura
 """
 
 import logging
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
-from django.core.files.storage import storages
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, storages
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -37,6 +43,8 @@ def batch_storage():
     return storages["batches"]
 
 
+SYMLINK_REFUSED = "The file is a symbolic link: links are never followed. Upload the file itself."
+
 # Longest file name most file systems (and SFTP servers on them) accept, in bytes.
 NAME_MAX_BYTES = 255
 
@@ -56,10 +64,15 @@ def inboxes_poll() -> list[Batch]:
 
     Also queues again any batch whose ingest task was lost or whose worker died
     (its lease ran out). Safe to run twice at once: a file gets one open batch.
+    Each inbox is polled on its own: one that fails is logged with its client,
+    and the others (and the requeueing) go on.
     """
     received = []
     for client in Client.objects.filter(is_active=True).order_by("pk"):
-        received += inbox_poll(client)
+        try:
+            received += inbox_poll(client)
+        except Exception:
+            logger.exception("Inbox of client %s: the poll failed; polling the others", client)
     batches_requeue_stalled()
     return received
 
@@ -78,13 +91,18 @@ def poll_interval_sync() -> None:
 
 
 def inbox_poll(client: Client) -> list[Batch]:
-    """Take the files of the client's inbox that did not change since the last look."""
+    """Take the files of the client's inbox that did not change since the last look.
+
+    Symlinks and files whose names do not fit the batch's columns are refused
+    (inbox_refuse). A file that fails is logged with its client and name, and the
+    poll goes on with the next.
+    """
     storage = batch_storage()
     try:
-        _, names = storage.listdir(home_path(client, "inbox"))
+        entries = _inbox_entries(storage, home_path(client, "inbox"))
     except FileNotFoundError:
         return []
-    names = [name for name in names if _looks_complete(name)]
+    entries = [entry for entry in entries if _looks_complete(entry.name)]
     taken = set(
         Batch.objects.filter(client=client, status__in=UNFINISHED).values_list(
             "inbox_path", flat=True
@@ -92,25 +110,173 @@ def inbox_poll(client: Client) -> list[Batch]:
     )
     sightings = {s.name: s for s in InboxSighting.objects.filter(client=client)}
     received = []
-    for name in names:
-        path = home_path(client, "inbox", name)
-        if path in taken:
-            continue
+    for entry in entries:
         try:
-            size, modified_at = storage.size(path), storage.get_modified_time(path)
-        except FileNotFoundError:  # gone since the listing: nothing to take
-            continue
-        seen = sightings.get(name)
-        if seen and (seen.size_bytes, seen.modified_at) == (size, modified_at):
-            received.append(batch_receive(client=client, name=name, size=size))
-            seen.delete()
-        else:
-            InboxSighting.objects.update_or_create(
-                client=client, name=name, defaults={"size_bytes": size, "modified_at": modified_at}
+            with transaction.atomic():
+                batch = _look_at(storage, client, entry, taken, sightings)
+        except Exception:
+            logger.exception(
+                "Inbox of client %s: file %r failed; polling the others", client, entry.name
             )
+            continue
+        if batch is not None:
+            received.append(batch)
     # Forget files that went away between looks.
+    names = [entry.name for entry in entries]
     InboxSighting.objects.filter(client=client).exclude(name__in=names).delete()
     return received
+
+
+@dataclass
+class InboxEntry:
+    """A name in an inbox, as listed: a file, or a symlink."""
+
+    name: str
+    symlink: bool = False
+
+
+def _inbox_entries(storage, folder: str) -> list[InboxEntry]:
+    """The files and symlinks of an inbox folder, no symlink followed.
+
+    Local disk and SFTP say what each entry is itself (lstat); a storage
+    without links (S3) lists its files. Raises FileNotFoundError if there is no folder.
+    """
+    if isinstance(storage, FileSystemStorage):
+        return _local_entries(Path(storage.path(folder)))
+    sftp_entries = _sftp_entries(storage, folder)
+    if sftp_entries is not None:
+        return sftp_entries
+    _, names = storage.listdir(folder)
+    return [InboxEntry(name) for name in names]
+
+
+def _local_entries(folder: Path) -> list[InboxEntry]:
+    entries = []
+    with os.scandir(folder) as listing:
+        for item in listing:
+            if item.is_symlink():
+                entries.append(InboxEntry(item.name, symlink=True))
+            elif item.is_file(follow_symlinks=False):
+                entries.append(InboxEntry(item.name))
+    return entries
+
+
+def _is_sftp(storage) -> bool:
+    try:
+        from storages.backends.sftpstorage import SFTPStorage
+    except ImportError:
+        return False
+    return isinstance(storage, SFTPStorage)
+
+
+def is_symlink(storage, path: str) -> bool:
+    """Whether `path` is a symbolic link (local disk and SFTP; other storages have none)."""
+    if isinstance(storage, FileSystemStorage):
+        return os.path.islink(storage.path(path))
+    if _is_sftp(storage):
+        try:
+            return stat.S_ISLNK(storage.sftp.lstat(storage._remote_path(path)).st_mode or 0)
+        except FileNotFoundError:
+            return False
+    return False
+
+
+def _sftp_entries(storage, folder: str) -> list[InboxEntry] | None:
+    """An SFTPStorage's inbox from the attributes its server lists (None: not SFTP)."""
+    if not _is_sftp(storage):
+        return None
+    entries = []
+    for item in storage.sftp.listdir_attr(storage._remote_path(folder)):
+        mode = item.st_mode or 0
+        if stat.S_ISLNK(mode):
+            entries.append(InboxEntry(item.filename, symlink=True))
+        elif not stat.S_ISDIR(mode):
+            entries.append(InboxEntry(item.filename))
+    return entries
+
+
+def _look_at(storage, client: Client, entry: InboxEntry, taken: set, sightings: dict):
+    """One inbox entry: refused, taken (its new Batch returned), or sighted."""
+    path = home_path(client, "inbox", entry.name)
+    if path in taken:
+        return None
+    if entry.symlink:
+        inbox_refuse(
+            client=client, name=entry.name, code="SYMLINK", message=SYMLINK_REFUSED, keep=False
+        )
+        return None
+    if _refused_for_its_name(client, entry.name):
+        return None
+    try:
+        size, modified_at = storage.size(path), storage.get_modified_time(path)
+    except FileNotFoundError:  # gone since the listing: nothing to take
+        return None
+    seen = sightings.get(entry.name)
+    if seen and (seen.size_bytes, seen.modified_at) == (size, modified_at):
+        seen.delete()
+        return batch_receive(client=client, name=entry.name, size=size)
+    InboxSighting.objects.update_or_create(
+        client=client, name=entry.name, defaults={"size_bytes": size, "modified_at": modified_at}
+    )
+    return None
+
+
+def _refused_for_its_name(client: Client, name: str) -> Batch | None:
+    """The FAILED batch refusing a file whose name does not fit (NAME_TOO_LONG), or None."""
+    problem = _name_problem(client, name)
+    if not problem:
+        return None
+    return inbox_refuse(client=client, name=name, code="NAME_TOO_LONG", message=problem, keep=True)
+
+
+def _name_problem(client: Client, name: str) -> str:
+    """Why a file name cannot be recorded (its batch's name, inbox path, sighting), or ""."""
+    longest = min(
+        Batch._meta.get_field("file_name").max_length,
+        InboxSighting._meta.get_field("name").max_length,
+        Batch._meta.get_field("inbox_path").max_length - len(home_path(client, "inbox", "")),
+    )
+    if len(name) <= longest:
+        return ""
+    return (
+        f"The file name has {len(name):,} characters; at most {longest} are accepted. "
+        "Rename the file and upload it again."
+    )
+
+
+def inbox_refuse(*, client: Client, name: str, code: str, message: str, keep: bool) -> Batch:
+    """Refuse an inbox entry before it becomes a batch: a FAILED batch saying why, with its
+    result file in the outbox, and the entry out of the inbox: moved to failed/ if `keep`,
+    else deleted (a symlink: never followed, its target neither read nor touched).
+    """
+    path = home_path(client, "inbox", name)
+    now = timezone.now()
+    batch = Batch.objects.create(
+        client=client,
+        file_name=fitting_name(name, ""),
+        status=BatchStatus.FAILED,
+        failure_code=code,
+        failure_message=message,
+        encryption=client.batch_encryption,
+        started_at=now,
+        finished_at=now,
+    )
+    logger.warning("Inbox of client %s: %r refused as batch %s: %s", client, name, batch.pk, code)
+    storage = batch_storage()
+    if keep:
+        with storage.open(path, "rb") as content:
+            kept_name = fitting_name(f"{batch.pk}-{batch.file_name}", "")
+            batch.archived_path = storage.save(
+                home_path(client, "failed", kept_name), File(content, name=kept_name)
+            )
+    from batches.results import result_write  # results imports this module
+
+    Path(settings.BATCH_WORK_DIR).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="refused-", dir=settings.BATCH_WORK_DIR) as scratch:
+        batch.result_path = result_write(batch, Path(scratch))
+    batch.save(update_fields=["archived_path", "result_path", "updated_at"])
+    storage.delete(path)
+    return batch
 
 
 def _looks_complete(name: str) -> bool:
@@ -121,8 +287,11 @@ def batch_receive(*, client: Client, name: str, size: int | None = None, queue=T
     """Create the batch for a complete file in the client's inbox and queue its ingest.
 
     For the inbox poll, and for an uploader that knows a file is complete (the
-    SFTP gateway, on close). Returns the file's open batch if it already has one.
+    SFTP gateway, on close). Returns the file's open batch if it already has one,
+    or the FAILED batch refusing a name that does not fit (NAME_TOO_LONG).
     """
+    if refused := _refused_for_its_name(client, name):
+        return refused
     path = home_path(client, "inbox", name)
     try:
         with transaction.atomic():

@@ -26,11 +26,18 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from batches.checking import CheckedChunk, LineChecker, checked_chunks, duplicate_reference
+from batches.checking import (
+    CheckedChunk,
+    LineChecker,
+    Rejection,
+    checked_chunks,
+    duplicate_reference,
+    unstorable_value,
+)
 from batches.decryption import (
     BatchFileError,
     ErrorCode,
@@ -38,12 +45,11 @@ from batches.decryption import (
     get_decryption,
     keys_derived_once,
 )
-from batches.inbox import batch_storage, fitting_name, home_path
+from batches.inbox import SYMLINK_REFUSED, batch_storage, fitting_name, home_path, is_symlink
 from batches.models import UNFINISHED, Batch, BatchStatus, RejectedLine
 from batches.results import ResultRows, result_write
-from notifications.intake import (
-    notifications_insert,
-)
+from notifications.bulk_insert import EncodedNotifications, encoded_halves
+from notifications.intake import notifications_insert
 from notifications.models import Source
 
 logger = logging.getLogger(__name__)
@@ -57,6 +63,10 @@ COUNTERS = ("lines_read", "lines_accepted", "lines_rejected", "bytes_done")
 
 class LeaseLost(Exception):
     """Another run took the batch over (this run was slower than its lease)."""
+
+
+class TooManyRejections(Exception):
+    """A chunk would take the batch's rejected lines past BATCH_MAX_REJECTED_LINES."""
 
 
 def batch_ingest(*, batch_id: int, progress: Callable[[Batch], None] | None = None) -> str:
@@ -92,10 +102,16 @@ def _remove_scratch_of_dead_runs(work_dir: Path, batch: Batch) -> None:
 
 def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
     original = scratch / "original"
+    if not batch.archived_path and is_symlink(batch_storage(), batch.inbox_path):
+        # Made a link since the poll took it: never followed, left for the poll to refuse.
+        return _finish_failed(batch, token, scratch, None, "SYMLINK", SYMLINK_REFUSED)
     try:
         digest, size = _fetch(batch, token, original)
     except FileNotFoundError:
         return _finish_failed(batch, token, scratch, None, "FILE_MISSING", "The file is gone.")
+    except BatchFileError as exc:  # too large to copy: never copied, moved aside as it is
+        _set_aside(batch, token)
+        return _finish_failed(batch, token, scratch, None, exc.code, exc.message)
     duplicate_of = _record_content(batch, token, digest, size)
     if duplicate_of is not None:
         return _finish_duplicate(batch, token, scratch, original, duplicate_of)
@@ -109,7 +125,9 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
     try:
         method = get_decryption(batch.encryption)
         limits = Limits(
-            max_bytes=settings.BATCH_MAX_UNCOMPRESSED_BYTES, max_ratio=settings.BATCH_MAX_RATIO
+            max_bytes=settings.BATCH_MAX_UNCOMPRESSED_BYTES,
+            max_ratio=settings.BATCH_MAX_RATIO,
+            max_lines=settings.BATCH_MAX_LINES,
         )
         with (
             original.open("rb") as source,
@@ -125,7 +143,24 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
             message = f"{exc.message}; the file was deleted, not kept"
             return _finish_failed(batch, token, scratch, None, exc.code, message)
         return _finish_failed(batch, token, scratch, original, exc.code, exc.message)
+    except TooManyRejections:
+        return _finish_failed(
+            batch, token, scratch, original, "TOO_MANY_REJECTIONS", _too_many_rejections(batch)
+        )
     return _finish_done(batch, token, scratch, original, rows)
+
+
+def _too_many_rejections(batch: Batch) -> str:
+    answered = (
+        f"Lines 1 to {batch.checkpoint_line} are answered in this file; the lines after were "
+        "not read."
+        if batch.checkpoint_line
+        else "No line was stored."
+    )
+    return (
+        f"Ingesting stopped: more than {settings.BATCH_MAX_REJECTED_LINES:,} lines were "
+        f"rejected. {answered} Fix the rejected lines, and send the lines not read in a new file."
+    )
 
 
 def _give_up(batch: Batch, token: str, scratch: Path, original: Path) -> str:
@@ -218,24 +253,42 @@ def _held(batch: Batch, token: str, **changes) -> None:
 def _fetch(batch: Batch, token: str, destination: Path) -> tuple[str, int]:
     """Copy the file from the storage (its inbox, or the batch's own copy once kept).
 
-    A long download (a remote storage) renews the lease as it goes.
+    A long download (a remote storage) renews the lease as it goes. A file from the
+    inbox larger than BATCH_MAX_FILE_BYTES is BatchFileError FILE_TOO_LARGE, found by
+    its size before any byte is copied (or while copying one that grew): the scratch
+    space never holds more of it.
     """
     # Once kept, the copy is the batch's: the inbox name may hold a new upload by then.
     path = batch.archived_path or batch.inbox_path
+    # A kept copy was within the limit when it was taken: a resumed run is not refused.
+    max_bytes = None if batch.archived_path else settings.BATCH_MAX_FILE_BYTES
+    if max_bytes is not None and batch_storage().size(path) > max_bytes:
+        raise _file_too_large(max_bytes)
     with destination.open("wb") as out:
         # A lease lost meanwhile leaves the copy in this run's scratch, removed with it.
-        return _read_through(batch_storage(), path, batch, token, out)
+        return _read_through(batch_storage(), path, batch, token, out, max_bytes=max_bytes)
 
 
-def _read_through(storage, path: str, batch: Batch, token: str, out=None) -> tuple[str, int]:
+def _file_too_large(max_bytes: int) -> BatchFileError:
+    return BatchFileError(
+        ErrorCode.FILE_TOO_LARGE, f"the file is larger than the limit of {max_bytes:,} bytes"
+    )
+
+
+def _read_through(
+    storage, path: str, batch: Batch, token: str, out=None, *, max_bytes: int | None = None
+) -> tuple[str, int]:
     """Read a stored file to its end (copied to `out` if given), renewing the lease;
-    returns its SHA-256 and size. LeaseLost once read, if the lease was lost meanwhile."""
+    returns its SHA-256 and size. LeaseLost once read, if the lease was lost meanwhile;
+    BatchFileError FILE_TOO_LARGE past `max_bytes`."""
     digest, size = hashlib.sha256(), 0
     with storage.open(path, "rb") as opened:
         source = _LeaseRenewingReader(opened, batch, token)
         while chunk := source.read(1024 * 1024):
             digest.update(chunk)
             size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise _file_too_large(max_bytes)
             if out is not None:
                 out.write(chunk)
     if source.lost:
@@ -333,31 +386,55 @@ def _store_chunk(
     A line whose reference was used before is rejected as DUPLICATE_REFERENCE:
     by an earlier line of the chunk, as the checking found; by any source before
     (the API, another batch, an earlier chunk), as the database says while it inserts.
+    A line whose values the database refuses (DataError) is rejected as UNSTORABLE_VALUE.
     """
-    for attempt in range(3):
+    conflicts, isolating = 0, False
+    while True:
         try:
             with transaction.atomic():
-                return _store_chunk_once(batch, token, chunk)
+                return _store_chunk_once(batch, token, chunk, isolating=isolating)
+        except DataError:
+            if isolating:
+                raise
+            # A value passed the checks and not the database (a column narrower than the
+            # checks know, say): the chunk again, finding the lines refused, rather than a
+            # batch stopped for ever by one line.
+            logger.warning(
+                "Batch %s: the database refused a value of the chunk ending at line %s; "
+                "storing it again, isolating the lines refused",
+                batch.pk,
+                chunk.last_line,
+            )
+            isolating = True
         except IntegrityError:
             # A reference was taken meanwhile (by the API): the next try sees it taken.
-            if attempt == 2:
+            conflicts += 1
+            if conflicts == 3:
                 raise
-            batch.refresh_from_db(fields=["checkpoint_line", *COUNTERS])
+        batch.refresh_from_db(fields=["checkpoint_line", *COUNTERS])
 
 
-def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk):
+def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk, *, isolating: bool):
     _commit_without_waiting_for_disk()
     # First: the lease, and the batch row's lock, before anything of the chunk.
     _held(batch, token)
     references = chunk.valid.references
-    stored = notifications_insert(
-        client=batch.client, encoded=chunk.valid, source=Source.BATCH, batch=batch
+    if isolating:
+        stored, refused = _insert_isolating(batch, chunk.valid)
+    else:
+        stored, refused = _insert(batch, chunk.valid), []
+    refused_lines = {r.line for r in refused}
+    rejections = (
+        chunk.rejections
+        + refused
+        + [
+            duplicate_reference(line, reference)
+            for line, reference in references.items()
+            if line not in stored and line not in refused_lines
+        ]
     )
-    rejections = chunk.rejections + [
-        duplicate_reference(line, reference)
-        for line, reference in references.items()
-        if line not in stored
-    ]
+    if batch.lines_rejected + len(rejections) > settings.BATCH_MAX_REJECTED_LINES:
+        raise TooManyRejections  # the chunk is rolled back: its lines stay unread
     rejected = RejectedLine.objects.bulk_create(
         RejectedLine(
             batch=batch,
@@ -380,6 +457,35 @@ def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk):
         bytes_done=chunk.bytes_read,
     )
     return {line: references[line] for line in stored}, rejected
+
+
+def _insert(batch: Batch, encoded: EncodedNotifications) -> set[int]:
+    return notifications_insert(
+        client=batch.client, encoded=encoded, source=Source.BATCH, batch=batch
+    )
+
+
+def _insert_isolating(
+    batch: Batch, encoded: EncodedNotifications
+) -> tuple[set[int], list[Rejection]]:
+    """Insert the notifications, each half on its own (a savepoint) where the database
+    refuses a value, down to the single lines it refuses; returns the lines stored and
+    the rejections of those refused. About 2·log2(chunk) statements per line refused."""
+    try:
+        with transaction.atomic():
+            return _insert(batch, encoded), []
+    except DataError as exc:
+        if len(encoded.references) == 1:
+            [(line, reference)] = encoded.references.items()
+            logger.warning("Batch %s: line %s refused by the database: %s", batch.pk, line, exc)
+            return set(), [unstorable_value(line, reference, exc)]
+    stored, refused = set(), []
+    for half in encoded_halves(encoded):
+        if half.references:
+            half_stored, half_refused = _insert_isolating(batch, half)
+            stored |= half_stored
+            refused += half_refused
+    return stored, refused
 
 
 def _storable(text: str) -> str:
@@ -498,13 +604,34 @@ def _remove_from_inbox(storage, batch: Batch, token: str) -> None:
         storage.delete(batch.inbox_path)
 
 
+def _set_aside(batch: Batch, token: str) -> None:
+    """Move an inbox file too large to copy to the scratch space into failed/, within the
+    storage: kept for the client and support, and not taken again by the next polls.
+
+    Removed from the inbox if its size is still the one refused (its bytes were never
+    all read, so they cannot be compared).
+    """
+    storage = batch_storage()
+    try:
+        size = storage.size(batch.inbox_path)
+        with storage.open(batch.inbox_path, "rb") as content:
+            _save_copy(batch, token, content, "failed")
+    except FileNotFoundError:
+        return
+    if storage.size(batch.inbox_path) == size:
+        storage.delete(batch.inbox_path)
+
+
 def _save_original(batch: Batch, token: str, original: Path, folder: str) -> None:
-    name = fitting_name(f"{batch.pk}-{batch.file_name}", "")
     with original.open("rb") as content:
-        reader = _LeaseRenewingReader(content, batch, token)
-        saved = batch_storage().save(
-            home_path(batch.client, folder, name), File(reader, name=content.name)
-        )
+        _save_copy(batch, token, content, folder)
+
+
+def _save_copy(batch: Batch, token: str, content, folder: str) -> None:
+    """Save the opened file as the batch's copy in `folder`, renewing the lease."""
+    name = fitting_name(f"{batch.pk}-{batch.file_name}", "")
+    reader = _LeaseRenewingReader(content, batch, token)
+    saved = batch_storage().save(home_path(batch.client, folder, name), File(reader, name=name))
     if reader.lost:
         batch_storage().delete(saved)  # the run that took over keeps its own copy
         raise LeaseLost

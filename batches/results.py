@@ -47,7 +47,7 @@ def result_write(batch: Batch, scratch: Path, *, rows: Path | None = None) -> st
     with wrapped.open("wb") as destination:
         method.wrap_result(
             plain,
-            f"{base}.result.csv",
+            fitting_name(base, ".result.csv"),  # a name the client's disk can extract
             password=batch.client.batch_password(),
             destination=destination,
         )

@@ -158,6 +158,13 @@ BATCH_LEASE_SECONDS = env.int("BATCH_LEASE_SECONDS", default=300)
 BATCH_MAX_RUNS_WITHOUT_PROGRESS = env.int("BATCH_MAX_RUNS_WITHOUT_PROGRESS", default=3)
 BATCH_MAX_UNCOMPRESSED_BYTES = env.int("BATCH_MAX_UNCOMPRESSED_BYTES", default=2 * 1024**3)
 BATCH_MAX_RATIO = env.int("BATCH_MAX_RATIO", default=3000)
+# The uploaded file itself (archive or CSV): a larger one is FILE_TOO_LARGE, moved to
+# failed/ without a scratch copy.
+BATCH_MAX_FILE_BYTES = env.int("BATCH_MAX_FILE_BYTES", default=2 * 1024**3)
+# Lines of a batch, blank ones too (TOO_MANY_LINES, refused while unpacking), and rejected
+# lines stored per batch (past it the batch stops: TOO_MANY_REJECTIONS).
+BATCH_MAX_LINES = env.int("BATCH_MAX_LINES", default=1_000_000)
+BATCH_MAX_REJECTED_LINES = env.int("BATCH_MAX_REJECTED_LINES", default=100_000)
 # Local scratch space for a batch being ingested (the storage itself may be remote).
 BATCH_WORK_DIR = env.str("BATCH_WORK_DIR", default=str(VAR_DIR / "batch-work"))
 

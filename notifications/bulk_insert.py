@@ -60,6 +60,21 @@ def encode_new_notifications(items: Sequence[dict]) -> EncodedNotifications:
     return EncodedNotifications(orjson.dumps(items).decode(), references)
 
 
+def encoded_halves(
+    encoded: EncodedNotifications,
+) -> tuple[EncodedNotifications, EncodedNotifications]:
+    """The notifications in two halves, in order, each encoded for insert_new_notifications:
+    to find the lines of a chunk whose values the database refuses."""
+    items = orjson.loads(encoded.rows)
+    middle = len(items) // 2
+    return tuple(
+        EncodedNotifications(
+            orjson.dumps(part).decode(), {item["line"]: item["reference"] for item in part}
+        )
+        for part in (items[:middle], items[middle:])
+    )
+
+
 def insert_new_notifications(
     encoded: EncodedNotifications, *, common: dict, now: datetime
 ) -> set[int]:

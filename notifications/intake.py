@@ -35,6 +35,10 @@ from notifications.validation import (
     schedule_errors,
 )
 
+# The longest address a delivery stores: a recipient field's value must fit it (email
+# validation alone allows 320 characters).
+RECIPIENT_MAX_LENGTH = Delivery._meta.get_field("recipient").max_length
+
 # Deliveries in these states have left (or may be leaving) the platform.
 ALREADY_SENT = {
     DeliveryStatus.SENDING,
@@ -329,6 +333,12 @@ def _validated_recipients(
         for medium, field_name in schema.recipients.items()
         if field_name in result.values
     }
+    for medium, address in recipients.items():
+        if len(address) > RECIPIENT_MAX_LENGTH:
+            errors[schema.recipients[medium]] = [
+                f"At most {RECIPIENT_MAX_LENGTH} characters (got {len(address)}): "
+                "the longest address the platform sends to."
+            ]
     if not errors and not recipients:
         names = ", ".join(sorted(schema.recipients.values()))
         errors["recipient"] = [f"Give at least one recipient: {names or 'no medium is set up'}."]

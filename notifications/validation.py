@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache, partial
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -46,8 +46,17 @@ _DATE_TOKENS = {
 }
 _DATE_LITERALS = "-/.: T,"
 _DATE_PATTERN = re.compile("|".join(sorted(_DATE_TOKENS, key=len, reverse=True)) + "|.")
-_INTEGER = re.compile(r"^[+-]?\d{1,18}$")
-_DECIMAL = re.compile(r"^[+-]?\d{1,18}(\.\d{1,6})?$")
+# Numbers as the renderer formats them: ASCII digits, an optional sign and point, no
+# exponent, no NaN or Infinity; at most 18 digits before the point (they fit a bigint and
+# are exact in a Decimal of the default context) and 6 after. A number that does not
+# match is looked at again (_NUMBER_PARTS) to say which rule it breaks.
+NUMBER_MAX_DIGITS = 18
+DECIMAL_MAX_PLACES = 6
+_INTEGER = re.compile(rf"[+-]?[0-9]{{1,{NUMBER_MAX_DIGITS}}}", re.ASCII)
+_DECIMAL = re.compile(
+    rf"[+-]?[0-9]{{1,{NUMBER_MAX_DIGITS}}}(?:\.[0-9]{{1,{DECIMAL_MAX_PLACES}}})?", re.ASCII
+)
+_NUMBER_PARTS = re.compile(r"[+-]?([0-9]+)(?:\.([0-9]+))?", re.ASCII)
 
 
 class FieldSpec(Protocol):
@@ -145,9 +154,10 @@ def _date_pattern_parts(pattern: str) -> list[str]:
     return tokens
 
 
-# Unicode's category Cc is exactly these 65 code points: C0, DEL and C1.
-_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
-_NO_CONTROL_CHARACTERS = "Control characters are not allowed."
+# Unicode's category Cc is exactly these 65 code points: C0, DEL and C1. Unpaired
+# surrogates too (a JSON body can carry them): no database column can store them as UTF-8.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_NO_CONTROL_CHARACTERS = "Control characters and unpaired surrogates are not allowed."
 
 
 def has_control_characters(value: str) -> bool:
@@ -294,18 +304,35 @@ def _parse_text(spec: FieldSpec, raw: str) -> str:
 
 
 def _parse_integer(spec: FieldSpec, raw: str) -> int:
-    if not _INTEGER.match(raw):
-        raise ValueError(f"Expected a whole number, e.g. 1230000; got {raw!r}.")
-    return int(raw)
+    if _INTEGER.fullmatch(raw):
+        return int(raw)
+    raise ValueError(
+        _digits_problem(raw, decimal=False)
+        or f"Expected a whole number, e.g. 1230000; got {raw!r}."
+    )
 
 
 def _parse_decimal(spec: FieldSpec, raw: str) -> Decimal:
-    if not _DECIMAL.match(raw):
-        raise ValueError(f"Expected a number such as 1230000.50; got {raw!r}.")
-    try:
+    if _DECIMAL.fullmatch(raw):
         return Decimal(raw)
-    except InvalidOperation:
-        raise ValueError(f"Expected a number such as 1230000.50; got {raw!r}.") from None
+    raise ValueError(
+        _digits_problem(raw, decimal=True)
+        or "Expected a number such as 1230000.50 (digits, an optional point; no exponent); "
+        f"got {raw!r}."
+    )
+
+
+def _digits_problem(raw: str, *, decimal: bool) -> str:
+    """Which digit limit a number written in digits passes, or "" (not such a number)."""
+    match = _NUMBER_PARTS.fullmatch(raw)
+    if match is None or (match.group(2) is not None and not decimal):
+        return ""
+    whole, places = match.group(1), match.group(2) or ""
+    if len(whole) > NUMBER_MAX_DIGITS:
+        return f"At most {NUMBER_MAX_DIGITS} digits before the decimal point (got {len(whole)})."
+    if len(places) > DECIMAL_MAX_PLACES:
+        return f"At most {DECIMAL_MAX_PLACES} decimals (got {len(places)})."
+    return ""
 
 
 def _parse_date(spec: FieldSpec, raw: str) -> datetime:

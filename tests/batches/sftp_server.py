@@ -122,7 +122,8 @@ class _LocalFolder(SFTPServerInterface):
         local = self._local(path)
         listing = []
         for name in sorted(os.listdir(local)):
-            attributes = SFTPAttributes.from_stat(os.stat(os.path.join(local, name)))
+            # Each entry's own attributes, a symlink's too, as OpenSSH's readdir answers.
+            attributes = SFTPAttributes.from_stat(os.lstat(os.path.join(local, name)))
             attributes.filename = name
             listing.append(attributes)
         return listing

@@ -6,7 +6,6 @@ the same size and modification time; taking it creates its Batch and queues its 
 
 import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.core.files.storage import FileSystemStorage
@@ -333,14 +332,13 @@ def test_nothing_stalled_queues_nothing(batch_client, broker):
 
 
 class ListsThenLosesOneFile(FileSystemStorage):
-    """Local disk where the client deletes "vanishing.7z" right after the poll listed it."""
+    """Local disk where the client deletes "vanishing.7z" after the poll listed it, just
+    before the poll asks its size."""
 
-    def listdir(self, path):
-        listing = super().listdir(path)
-        vanishing = Path(self.path(path)) / "vanishing.7z"
-        if vanishing.exists():
-            vanishing.unlink()
-        return listing
+    def size(self, name):
+        if name.endswith("/vanishing.7z") and os.path.exists(self.path(name)):
+            os.unlink(self.path(name))
+        return super().size(name)
 
 
 def test_a_file_deleted_while_the_poll_looks_does_not_stop_the_poll(

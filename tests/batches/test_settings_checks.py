@@ -29,3 +29,11 @@ def test_catch_up_on_is_warned_about(settings):
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "catch_up": True}
 
     assert "batches.W001" in check_output()
+
+
+@pytest.mark.parametrize("max_lines", [0, 2**31])
+def test_a_line_limit_past_what_the_line_columns_hold_stops_the_check(settings, max_lines):
+    settings.BATCH_MAX_LINES = max_lines
+
+    with pytest.raises(SystemCheckError, match=r"batches\.E002"):
+        check_output()

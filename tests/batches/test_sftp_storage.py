@@ -213,3 +213,20 @@ def test_a_wrong_sftp_password_is_an_authentication_error(
         inbox_poll(batch_client)
 
     assert (sftp_server.logins, sftp_server.failed_logins) == (0, 1)
+
+
+def test_a_symlink_in_an_inbox_on_the_sftp_server_is_refused_and_never_followed(
+    sftp_home, batch_client, tmp_path
+):
+    target = seven_zip(tmp_path / "elsewhere.7z", line("NOT-MINE") + "\n")
+    inbox = sftp_home / "8002" / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "linked.7z").symlink_to(target)
+
+    assert inbox_poll(batch_client) == []
+
+    [batch] = Batch.objects.all()
+    assert (batch.status, batch.failure_code, batch.archived_path) == ("FAILED", "SYMLINK", "")
+    assert not (inbox / "linked.7z").is_symlink()
+    assert target.exists()
+    assert not InboxSighting.objects.exists()

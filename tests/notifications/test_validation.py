@@ -256,3 +256,60 @@ def test_a_field_of_a_type_unknown_here_refuses_its_value_and_the_others_are_che
 
     assert set(result.errors) == {"legacy", "balance"}
     assert "Field type 'barcode' is not known" in result.errors["legacy"][0]
+
+
+@pytest.mark.parametrize(
+    ("field_type", "raw", "message"),
+    [
+        ("integer", "NaN", "Expected a whole number"),
+        ("integer", "Infinity", "Expected a whole number"),
+        ("integer", "1e100", "Expected a whole number"),
+        ("integer", "١٢٣", "Expected a whole number"),  # Arabic-Indic digits
+        ("integer", "9" * 19, "At most 18 digits"),
+        ("decimal", "NaN", "Expected a number"),
+        ("decimal", "-Infinity", "Expected a number"),
+        ("decimal", "1e100", "Expected a number"),
+        ("decimal", "1E-7", "Expected a number"),
+        ("decimal", "\u0661\u0662\u0663.\u0665", "Expected a number"),  # Arabic-Indic
+        ("decimal", "9" * 19 + ".5", "At most 18 digits"),
+        ("decimal", "1.1234567", "At most 6 decimals"),
+    ],
+)
+def test_numbers_the_platform_cannot_store_or_format_are_refused_with_a_clear_message(
+    field_type, raw, message
+):
+    result = validate_parameters(
+        fields=[FieldFactory.build(name="amount", type=field_type)],
+        values={"amount": raw},
+        application_code="ABC",
+    )
+
+    assert not result.is_valid
+    assert message in result.errors["amount"][0]
+
+
+@pytest.mark.parametrize(
+    ("field_type", "raw", "value"),
+    [
+        ("integer", "-" + "9" * 18, -int("9" * 18)),
+        ("decimal", "9" * 18 + ".123456", Decimal("9" * 18 + ".123456")),
+        ("decimal", "+0.5", Decimal("0.5")),
+    ],
+)
+def test_the_largest_numbers_the_platform_formats_pass(field_type, raw, value):
+    result = validate_parameters(
+        fields=[FieldFactory.build(name="amount", type=field_type)],
+        values={"amount": raw},
+        application_code="ABC",
+    )
+
+    assert result.values == {"amount": value}
+
+
+def test_the_reference_limit_is_the_one_of_every_column_a_reference_lands_in():
+    from batches.models import RejectedLine
+    from notifications.models import Notification
+    from notifications.validation import REFERENCE_MAX_LENGTH
+
+    for model in (Notification, RejectedLine):
+        assert model._meta.get_field("reference").max_length == REFERENCE_MAX_LENGTH

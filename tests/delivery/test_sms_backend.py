@@ -2,11 +2,13 @@
 
 import re
 import time
+import tracemalloc
 
 import pytest
 
 from notifications.backends.base import PERMANENT, SENT, TRANSIENT
 from notifications.backends.http_sms import HttpSmsBackend, TwilioSmsBackend
+from tests.delivery.slow_http import Answer, slow_http_server
 from tests.factories import DeliveryFactory
 
 pytestmark = pytest.mark.django_db
@@ -294,3 +296,84 @@ def test_a_201_with_a_json_answer_that_is_not_an_object_is_sent_with_a_note(sms_
     assert result.outcome == SENT
     assert result.provider_message_id == ""
     assert "unreadable answer" in result.error
+
+
+# Slow and greedy gateways (tests/delivery/slow_http.py): a total deadline and a capped answer,
+# both from settings.
+
+ACCEPTED = b'{"message_id": "gw-1", "status": "accepted"}'
+
+
+@pytest.fixture
+def short_deadline(settings):
+    settings.PROVIDER_HTTP_CONNECT_TIMEOUT_SECONDS = 1
+    settings.PROVIDER_HTTP_TIMEOUT_SECONDS = 1
+    settings.PROVIDER_HTTP_MAX_ANSWER_BYTES = 4096
+
+
+def gateway_at(server) -> HttpSmsBackend:
+    """The generic gateway backend with its timeouts and cap left to the settings."""
+    return HttpSmsBackend(
+        url=f"{server.url}/api/v1/sms", encoding="json", message_id_field="message_id"
+    )
+
+
+def test_a_gateway_that_trickles_its_headers_is_cut_off_at_the_deadline(short_deadline):
+    # One byte every 0.1 s: every read gets a byte long before a read timeout would fire.
+    answer = Answer(status=201, body=ACCEPTED, trickle="headers", trickle_bytes=60)
+    with slow_http_server(answer) as server:
+        result = gateway_at(server).send(sms_delivery())
+        [exchange] = server.wait_for_exchanges(1)
+
+    assert result.outcome == TRANSIENT
+    assert result.error == "Timeout: no answer within 1 s"
+    assert exchange.hung_up
+    assert exchange.bytes_sent < exchange.answer_size
+
+
+def test_an_acceptance_that_trickles_in_is_sent_with_a_note_and_not_waited_for(short_deadline):
+    # The status line said 201: the gateway has the message, and sending it again could
+    # deliver it twice. Its id never came whole, so it is sent with a note.
+    answer = Answer(status=201, body=ACCEPTED, trickle="body")
+    with slow_http_server(answer) as server:
+        result = gateway_at(server).send(sms_delivery())
+        [exchange] = server.wait_for_exchanges(1)
+
+    assert result.outcome == SENT
+    assert result.provider_message_id == ""
+    assert result.error == "unreadable answer: 'answer not whole within 1 s'"
+    assert exchange.hung_up
+    assert exchange.bytes_sent < exchange.answer_size
+
+
+def test_a_huge_answer_is_not_read_into_memory(short_deadline):
+    size = 64 * 1024 * 1024
+    # No Content-Length: the body ends when the connection does.
+    answer = Answer(status=201, body=ACCEPTED, size=size, declare_length=False)
+    with slow_http_server(answer) as server:
+        tracemalloc.start()
+        try:
+            result = gateway_at(server).send(sms_delivery())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        [exchange] = server.wait_for_exchanges(1)
+
+    assert peak < 1024 * 1024
+    assert exchange.hung_up
+    assert exchange.bytes_sent < size // 4  # what the socket buffers took, no more
+    assert result.outcome == SENT
+    assert result.error == "unreadable answer: 'answer over 4096 bytes, not read'"
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(503, TRANSIENT), (400, PERMANENT)])
+def test_a_huge_error_answer_is_classified_by_its_status(short_deadline, status, outcome):
+    answer = Answer(status=status, body=b"<html>error</html>", size=64 * 1024 * 1024)
+    with slow_http_server(answer) as server:
+        result = gateway_at(server).send(sms_delivery())
+        [exchange] = server.wait_for_exchanges(1)
+
+    assert result.outcome == outcome
+    assert result.error == f"HTTP {status}: answer over 4096 bytes, not read"
+    assert not exchange.finished
+

@@ -44,9 +44,7 @@ def subscribed_client(client_id: str, url: str):
     return client
 
 
-def test_slow_callbacks_of_one_client_hold_up_no_other_clients_work(
-    sms_sink, broker, tmp_path
-):
+def test_slow_callbacks_of_one_client_hold_up_no_other_clients_work(sms_sink, broker, tmp_path):
     with (
         slow_http_server(Answer(hang=True)) as slow,
         slow_http_server() as prompt,
@@ -75,9 +73,7 @@ def test_slow_callbacks_of_one_client_hold_up_no_other_clients_work(
 
         # Client 8003 sends a notification: its delivery and then its callback go out
         # while 8002's callbacks are still hanging.
-        notification_create(
-            client=other, application_code="XYZ", reference="B-1", values=VALUES
-        )
+        notification_create(client=other, application_code="XYZ", reference="B-1", values=VALUES)
         arrived = wait_until(lambda: prompt.exchanges, timeout=30)
 
         assert arrived, cluster.log_tail()

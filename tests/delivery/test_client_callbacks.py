@@ -12,7 +12,6 @@ from cryptography.fernet import Fernet
 from django.utils import timezone
 
 from clients.models import SecretKey
-
 from notifications.client_callbacks import client_callbacks_send_due
 from notifications.dispatch import dispatch_due
 from notifications.intake import notification_cancel, notification_create
@@ -95,7 +94,7 @@ def test_a_sent_notification_is_reported_to_the_client_signed(
     accept(client_8002)
     dispatch_due()
 
-    assert client_callbacks_send_due() == 1
+    assert client_callbacks_send_due().tried == 1
 
     headers, body = client_system.received[0]
     payload = json.loads(body)
@@ -131,7 +130,7 @@ def test_a_refused_callback_is_retried_later_then_given_up(
     callback = ClientCallback.objects.get()
     assert (callback.state, callback.attempts, callback.last_response) == ("PENDING", 1, "HTTP 500")
     assert callback.next_attempt_at > timezone.now()
-    assert client_callbacks_send_due() == 0  # not due yet
+    assert client_callbacks_send_due().tried == 0  # not due yet
 
     ClientCallback.objects.update(next_attempt_at=timezone.now())
     client_callbacks_send_due()
@@ -281,7 +280,7 @@ def test_a_callback_that_cannot_be_signed_fails_alone(client_8002, client_8003, 
         pending_callbacks(client_8002, 1, prefix="A")
         pending_callbacks(client_8003, 1, prefix="B")
 
-        assert client_callbacks_send_due() == 2
+        assert client_callbacks_send_due().tried == 2
 
     assert first.exchanges == []
     assert len(second.exchanges) == 1

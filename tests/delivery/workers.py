@@ -57,6 +57,9 @@ def cluster_env(sink, **overrides) -> dict[str, str]:
         TWILIO_AUTH_TOKEN=sink.auth_token,
         SMS_SENDER_ID="BANKDEMO",
         DELIVERY_LEASE_SECONDS="3",
+        # `manage.py check` (run by qcluster) wants a send's deadline within half the lease.
+        PROVIDER_HTTP_CONNECT_TIMEOUT_SECONDS="1",
+        PROVIDER_HTTP_TIMEOUT_SECONDS="1",
         DELIVERY_CHUNK_SIZE="50",
         Q_WORKERS="1",
         DEBUG="false",

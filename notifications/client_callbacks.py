@@ -129,23 +129,19 @@ def _sweep(*, stop_taking_at: float) -> Sweep:
         while True:
             taking = time.monotonic() < stop_taking_at
             room = concurrency - len(in_flight)
+            claimed = []
             if taking and room:
                 busy = Counter(c.notification.client_id for c in in_flight.values())
-                for callback in _claim(room=room, busy=busy):
-                    try:
-                        body, headers = _request(callback)
-                    except Exception as exc:  # this callback's alone: the sweep goes on
-                        logger.exception(
-                            "Callback %s of client %s cannot be sent",
-                            callback.pk,
-                            callback.notification.client.client_id,
-                        )
-                        _record(callback, answer=_error_text(exc), succeeded=False)
-                        tried += 1
-                        continue
-                    future = senders.submit(_post, http, callback.url, body, headers)
+                claimed = _claim(room=room, busy=busy)
+            for callback in claimed:
+                future = _start(callback, senders=senders, http=http)
+                if future is None:  # failed before it could be posted
+                    tried += 1
+                else:
                     in_flight[future] = callback
             if not in_flight:
+                if claimed:  # each failed before it was posted: take the next ones
+                    continue
                 return Sweep(tried=tried, out_of_time=not taking)
             polling = taking and len(in_flight) < concurrency
             done, _ = wait(
@@ -217,10 +213,23 @@ def _http_client(
     )
 
 
-def _request(callback: ClientCallback) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of the callback's POST: its payload, signed."""
-    body = json.dumps(callback.payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return body, signature_headers(callback.notification.client, body)
+def _start(
+    callback: ClientCallback, *, senders: ThreadPoolExecutor, http: HttpClient
+) -> Future | None:
+    """Sign the callback's payload and hand its POST to a sender; None, with the attempt
+    recorded as failed, when it cannot even be signed (its failure alone: the sweep goes on)."""
+    try:
+        body = json.dumps(callback.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = signature_headers(callback.notification.client, body)
+    except Exception as exc:
+        logger.exception(
+            "Callback %s of client %s cannot be sent",
+            callback.pk,
+            callback.notification.client.client_id,
+        )
+        _record(callback, answer=_error_text(exc), succeeded=False)
+        return None
+    return senders.submit(_post, http, callback.url, body, headers)
 
 
 def _post(http: HttpClient, url: str, body: bytes, headers: dict[str, str]) -> tuple[str, bool]:

@@ -154,8 +154,11 @@ class HttpClient:
         declared = response.length_remaining
         if declared is not None and declared > self.max_answer_bytes:
             return b"", too_big
+        # A length within the cap bounds a plain body: read it in one go, the quicker way.
+        # Without one, or compressed (it could unpack to any size), read one byte past the cap.
+        plain = declared is not None and "content-encoding" not in response.headers
         try:
-            data = response.read(self.max_answer_bytes + 1)
+            data = response.read() if plain else response.read(self.max_answer_bytes + 1)
         except (HTTPError, OSError) as exc:
             return b"", f"answer broken off ({type(exc).__name__})"
         if len(data) > self.max_answer_bytes:
@@ -192,7 +195,10 @@ class _Watchdog:
     """
 
     def __init__(self):
-        self._lock = threading.Condition()
+        # Senders take the plain lock (cheaper than the condition's wrapper), which is
+        # also the condition's: the thread waits on it.
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
         self._heap: list[tuple[float, int, _Exchange]] = []
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
@@ -206,13 +212,13 @@ class _Watchdog:
                 self._expire(exchange)
                 return
             heapq.heappush(self._heap, (exchange.deadline, next(self._order), exchange))
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="kokatto-http-deadlines", daemon=True
                 )
                 self._thread.start()
             elif self._heap[0][2] is exchange:
-                self._lock.notify()
+                self._wake.notify()
 
     def finish(self, exchange: _Exchange) -> bool:
         """Stop watching `exchange`; returns whether its deadline had passed."""
@@ -221,17 +227,17 @@ class _Watchdog:
             return exchange.expired
 
     def _run(self) -> None:
-        with self._lock:
+        with self._wake:
             while True:
                 while self._heap and self._heap[0][2].finished:
                     heapq.heappop(self._heap)
                 if not self._heap:
-                    self._lock.wait()
+                    self._wake.wait()
                     continue
                 deadline, _, exchange = self._heap[0]
                 delay = deadline - time.monotonic()
                 if delay > 0:
-                    self._lock.wait(delay)
+                    self._wake.wait(delay)
                     continue
                 heapq.heappop(self._heap)
                 self._expire(exchange)
@@ -251,7 +257,7 @@ _current = threading.local()
 
 
 def _new_watchdog_after_fork() -> None:
-    # A forked worker inherits neither the thread nor, safely, its lock.
+    # A forked worker inherits neither the thread nor, safely, its lock: it starts its own.
     global _watchdog
     _watchdog = _Watchdog()
 

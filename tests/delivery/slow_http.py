@@ -20,7 +20,7 @@ HUGE_CHUNK = 64 * 1024
 
 @dataclass
 class Answer:
-    """How the server answers each request.
+    """How the server answers each request (`headers`: more headers to send).
 
     trickle: "headers" sends the status line at once, then `trickle_bytes` bytes of a
     header one every `interval` seconds; "body" sends the headers at once, then the
@@ -35,6 +35,7 @@ class Answer:
     status: int = 200
     body: bytes = b"{}"
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
     trickle: str = ""
     trickle_bytes: int = 50
     interval: float = 0.1
@@ -144,6 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.trickle == "headers":
             headers.append(b"X-Slow: " + b"a" * answer.trickle_bytes + b"\r\n")
         headers.append(f"Content-Type: {answer.content_type}\r\n".encode())
+        headers.extend(f"{name}: {value}\r\n".encode() for name, value in answer.headers.items())
         if answer.declare_length:
             headers.append(f"Content-Length: {size}\r\n".encode())
         headers.append(b"Connection: close\r\n\r\n")

@@ -290,3 +290,28 @@ def test_a_callback_that_cannot_be_signed_fails_alone(client_8002, client_8003, 
     assert failed.attempts == 1
     assert failed.last_response == "InvalidToken: the client's secret key cannot be read"
     assert "Callback" in caplog.text and "8002" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("url", "answer"),
+    [
+        ("http://exa mple.com/", "ConnectionError: Failed to parse"),
+        ("http://127.0.0.1:{closed_port}/", "ConnectionError:"),
+    ],
+)
+def test_a_callback_url_that_cannot_be_reached_fails_alone(
+    client_8002, client_8003, closed_port, url, answer
+):
+    with slow_http_server() as second:
+        subscribe(client_8002, url.format(closed_port=closed_port))
+        subscribe(client_8003, second.url)
+        pending_callbacks(client_8002, 1, prefix="A")
+        pending_callbacks(client_8003, 1, prefix="B")
+
+        assert client_callbacks_send_due().tried == 2
+
+    assert len(second.exchanges) == 1
+    failed = ClientCallback.objects.get(notification__client=client_8002)
+    assert (failed.state, failed.attempts) == ("PENDING", 1)
+    assert failed.last_response.startswith(answer)
+    assert ClientCallback.objects.get(notification__client=client_8003).state == "DONE"

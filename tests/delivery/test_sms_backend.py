@@ -1,5 +1,6 @@
 """The HTTP SMS backends against a real HTTP server on loopback (tests/delivery/peers.py)."""
 
+import gzip
 import re
 import time
 import tracemalloc
@@ -364,6 +365,26 @@ def test_a_huge_answer_is_not_read_into_memory(short_deadline):
     assert exchange.bytes_sent < size // 4  # what the socket buffers took, no more
     assert result.outcome == SENT
     assert result.error == "unreadable answer: 'answer over 4096 bytes, not read'"
+
+
+def test_a_small_compressed_answer_that_unpacks_past_the_cap_is_not_unpacked_whole(
+    short_deadline, settings
+):
+    # 64 MiB of zeros, gzipped to some 64 KiB, within the cap: its Content-Length is no guide.
+    settings.PROVIDER_HTTP_MAX_ANSWER_BYTES = 256 * 1024
+    packed = gzip.compress(b"0" * 64 * 1024 * 1024)
+    answer = Answer(status=201, body=packed, headers={"Content-Encoding": "gzip"})
+    with slow_http_server(answer) as server:
+        tracemalloc.start()
+        try:
+            result = gateway_at(server).send(sms_delivery())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+
+    assert peak < 2 * 1024 * 1024
+    assert result.outcome == SENT
+    assert result.error == "unreadable answer: 'answer over 262144 bytes, not read'"
 
 
 @pytest.mark.parametrize(("status", "outcome"), [(503, TRANSIENT), (400, PERMANENT)])

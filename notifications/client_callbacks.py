@@ -182,6 +182,8 @@ def _claim(*, room: int, busy: Counter) -> list[ClientCallback]:
         if len(chosen) < room and taken[client_id] < share:
             chosen.append(callback_id)
             taken[client_id] += 1
+    if not chosen:
+        return []
     with transaction.atomic():
         # Another sweep may have taken some since (a lock that expired): check again, locked.
         free = ClientCallback.objects.filter(

@@ -381,7 +381,9 @@ def ceiling_backend_client(url, payload, key_header, auth, count) -> tuple[float
     """The same with the HTTP backends' client (notifications/backends/http.py)."""
     from notifications.backends.http import HttpClient
 
-    client = HttpClient(timeout=(3.05, 10), pool_size=1, basic_auth=auth)
+    client = HttpClient(
+        timeout=(3.05, 10), max_answer_bytes=64 * 1024, pool_size=1, basic_auth=auth
+    )
     failures = 0
     started = time.perf_counter()
     for number in range(count):

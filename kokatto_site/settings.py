@@ -226,11 +226,12 @@ DELIVERY_CHUNK_SIZE = env.int("DELIVERY_CHUNK_SIZE", default=100)
 DELIVERY_SEND_GROUP = env.int("DELIVERY_SEND_GROUP", default=50)
 DELIVERY_SEND_CONCURRENCY = env.int("DELIVERY_SEND_CONCURRENCY", default=8)
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=120)
-# The longest one send may take, from connecting to the provider's answer. A worker
-# sends a delivery only while its lease has at least this long to run, and renews
-# the group's leases when half the lease is gone: so the lease must be more than
-# twice this (manage.py check says so).
-DELIVERY_SEND_TIMEOUT_SECONDS = env.float("DELIVERY_SEND_TIMEOUT_SECONDS", default=30)
+# The total deadline of one send, whatever the channel: from connecting to the
+# provider's whole answer (HTTP), or to the SMTP server's acceptance. A worker sends
+# a delivery only while its lease has longer than this to run, and renews the
+# group's leases when half the lease is gone: so the lease must be more than twice
+# this (manage.py check says so).
+DELIVERY_SEND_TIMEOUT_SECONDS = env.float("DELIVERY_SEND_TIMEOUT_SECONDS", default=15)
 # A dispatch task starts no send after this long (the rest of its chunk is put back):
 # with the send timeout, well under Q_TIMEOUT, which kills a task between a send and
 # its record (manage.py check says so).
@@ -239,7 +240,28 @@ DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
 DELIVERY_RETRY_BASE_SECONDS = env.int("DELIVERY_RETRY_BASE_SECONDS", default=30)
 DELIVERY_RETRY_MAX_SECONDS = env.int("DELIVERY_RETRY_MAX_SECONDS", default=3600)
 
+# Every call to a provider's HTTP API (notifications/backends/http.py): connecting may
+# take the connect timeout, the whole exchange (connect, send, status, headers and
+# body) at most DELIVERY_SEND_TIMEOUT_SECONDS, whatever pace the provider answers at;
+# at most PROVIDER_HTTP_MAX_ANSWER_BYTES of the answer are read.
+PROVIDER_HTTP_CONNECT_TIMEOUT_SECONDS = env.float(
+    "PROVIDER_HTTP_CONNECT_TIMEOUT_SECONDS", default=3.05
+)
+PROVIDER_HTTP_MAX_ANSWER_BYTES = env.int("PROVIDER_HTTP_MAX_ANSWER_BYTES", default=64 * 1024)
+
+# Callbacks to the client (notifications/client_callbacks.py): the same bounds for each
+# POST to a client's server. One sweep at a time posts them, over at most
+# CLIENT_CALLBACK_SEND_CONCURRENCY connections (one client at most half of them), and
+# takes no new callback after CLIENT_CALLBACK_SWEEP_SECONDS, so callbacks hold at most
+# one task worker, for about that long.
 CLIENT_CALLBACK_MAX_ATTEMPTS = env.int("CLIENT_CALLBACK_MAX_ATTEMPTS", default=8)
+CLIENT_CALLBACK_CONNECT_TIMEOUT_SECONDS = env.float(
+    "CLIENT_CALLBACK_CONNECT_TIMEOUT_SECONDS", default=3.05
+)
+CLIENT_CALLBACK_TIMEOUT_SECONDS = env.float("CLIENT_CALLBACK_TIMEOUT_SECONDS", default=10)
+CLIENT_CALLBACK_MAX_ANSWER_BYTES = env.int("CLIENT_CALLBACK_MAX_ANSWER_BYTES", default=4096)
+CLIENT_CALLBACK_SEND_CONCURRENCY = env.int("CLIENT_CALLBACK_SEND_CONCURRENCY", default=8)
+CLIENT_CALLBACK_SWEEP_SECONDS = env.int("CLIENT_CALLBACK_SWEEP_SECONDS", default=60)
 
 # Delivery receipts (/callbacks/…): Twilio signs its status callbacks with the auth
 # token over the URL it called; a generic gateway calls a URL holding a secret token.

@@ -1,8 +1,11 @@
-"""System checks of the delivery settings (run by `manage.py check`, and so by every
-runserver, migrate and qcluster start)."""
+"""System checks of the delivery and callback settings (run by `manage.py check`, and
+so by every runserver, migrate and qcluster start): each outgoing call must end well
+inside the lease of the work it does and the timeout of the task that does it."""
 
 from django.conf import settings
 from django.core import checks
+
+from notifications.client_callbacks import LEASE as CALLBACK_LEASE
 
 
 @checks.register(checks.Tags.compatibility)
@@ -16,7 +19,7 @@ def delivery_lease_check(app_configs=None, **kwargs) -> list[checks.CheckMessage
             checks.Error(
                 f"DELIVERY_LEASE_SECONDS ({lease} s) is not more than twice "
                 f"DELIVERY_SEND_TIMEOUT_SECONDS ({send:g} s), or the send timeout is not positive.",
-                hint="E.g. DELIVERY_LEASE_SECONDS=120 DELIVERY_SEND_TIMEOUT_SECONDS=30.",
+                hint="E.g. DELIVERY_LEASE_SECONDS=120 DELIVERY_SEND_TIMEOUT_SECONDS=15.",
                 id="notifications.E001",
             )
         ]
@@ -36,8 +39,69 @@ def dispatch_task_time_check(app_configs=None, **kwargs) -> list[checks.CheckMes
                 f"DELIVERY_CHUNK_SECONDS plus DELIVERY_SEND_TIMEOUT_SECONDS ({needs:g} s) is "
                 f"not well within Q_TIMEOUT ({timeout} s).",
                 hint="Keep Q_TIMEOUT at least 1.5 times their sum, e.g. the defaults: "
-                "300 + 30 s within 1800 s.",
+                "300 + 15 s within 1800 s.",
                 id="notifications.E002",
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.compatibility)
+def backend_deadline_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A backend's own total deadline (its OPTIONS' `timeout`) may not exceed the send
+    timeout, which is what the dispatcher counts on when it decides a lease still has
+    time for a send."""
+    send = settings.DELIVERY_SEND_TIMEOUT_SECONDS
+    return [
+        checks.Error(
+            f"{where} allows a send {deadline:g} s, more than "
+            f"DELIVERY_SEND_TIMEOUT_SECONDS ({send:g} s).",
+            hint="Lower the backend's timeout, or raise DELIVERY_SEND_TIMEOUT_SECONDS "
+            "(and DELIVERY_LEASE_SECONDS to more than twice it).",
+            id="notifications.E003",
+        )
+        for where, deadline in _backend_deadlines()
+        if deadline > send
+    ]
+
+
+@checks.register(checks.Tags.compatibility)
+def callback_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    problems = []
+    callback_deadline = settings.CLIENT_CALLBACK_TIMEOUT_SECONDS
+    if callback_deadline > CALLBACK_LEASE.total_seconds() / 2:
+        problems.append(
+            checks.Error(
+                f"CLIENT_CALLBACK_TIMEOUT_SECONDS ({callback_deadline:g} s) is more than half "
+                f"of a callback's lease ({CALLBACK_LEASE.total_seconds():g} s).",
+                hint="A client's server that needs longer should queue the callback and "
+                "answer at once.",
+                id="notifications.E004",
+            )
+        )
+    # A sweep takes callbacks for CLIENT_CALLBACK_SWEEP_SECONDS, then waits for the
+    # last ones: past the task timeout, django-q2 would kill it mid-post.
+    sweep = settings.CLIENT_CALLBACK_SWEEP_SECONDS + callback_deadline
+    task_timeout = settings.Q_CLUSTER.get("timeout")
+    if task_timeout is not None and sweep > task_timeout / 2:
+        problems.append(
+            checks.Error(
+                f"CLIENT_CALLBACK_SWEEP_SECONDS plus CLIENT_CALLBACK_TIMEOUT_SECONDS "
+                f"({sweep:g} s) is more than half of Q_CLUSTER's timeout ({task_timeout} s).",
+                hint="Keep a callback sweep short: the next one is queued when it stops.",
+                id="notifications.E005",
+            )
+        )
+    return problems
+
+
+def _backend_deadlines() -> list[tuple[str, float]]:
+    """(where it is set, seconds) of every backend's own total deadline."""
+    deadlines = []
+    for medium, configs in settings.KOKATTO_CHANNEL_BACKENDS.items():
+        for config in configs:
+            timeout = config.get("OPTIONS", {}).get("timeout")
+            if timeout:
+                where = f"KOKATTO_CHANNEL_BACKENDS[{medium!r}] {config['BACKEND']} timeout"
+                deadlines.append((where, timeout[1]))
+    return deadlines

@@ -35,5 +35,12 @@ def _broker():
 
 
 def send_client_callbacks() -> int:
-    """POST the due client callbacks; queued after each status change and every minute."""
-    return client_callbacks_send_due()
+    """POST the due client callbacks; queued after each status change and every minute.
+
+    A sweep that ran out of time queues the next one at once, behind the tasks
+    already waiting, instead of holding its worker longer.
+    """
+    sweep = client_callbacks_send_due()
+    if sweep.out_of_time:
+        async_task("notifications.tasks.send_client_callbacks")
+    return sweep.tried

@@ -1,4 +1,5 @@
-"""The HTTP client of the provider backends: a urllib3 connection pool per backend and process.
+"""The HTTP client of the provider backends and client callbacks: a urllib3 pool with a
+total deadline on each exchange and a cap on the answer it reads.
 
 urllib3 is what requests sends with; the backends use it directly because the
 layer requests adds costs more than the rest of a send: posting to a loopback
@@ -6,15 +7,33 @@ sink took 0.7 ms of CPU a message with a requests.Session against 0.27 ms with
 a urllib3 pool, both kept alive (bench/dispatch.py prints both ceilings).
 
 The pool keeps connections open between messages, lets several send threads
-post at once, applies the connect and read timeouts, and never
-retries on its own: a failed send is the dispatcher's to retry, with backoff.
+post at once, and never retries on its own: a failed send is the dispatcher's
+to retry, with backoff.
+
+Bounds. urllib3's read timeout bounds each read, not the answer: a peer that
+sends one byte every 9 s satisfies a 10 s read timeout for ever. So each
+exchange has a deadline: once the request is sent, its socket is handed to a
+watchdog thread that shuts it down when the deadline passes, which ends any read
+waiting on it (connecting and sending are bounded by the connect timeout). The
+answer is streamed: its status line and headers, then at most `max_answer_bytes`
+of its body; a longer body is never read, its connection is closed instead.
 """
 
+import contextlib
+import heapq
+import itertools
 import json
+import os
+import socket
+import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import urllib3
+from django.conf import settings
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -24,13 +43,21 @@ from urllib3.exceptions import (
 
 
 class HttpFailure(Exception):
-    """No answer: the connection failed, was reset, or the provider did not answer in time."""
+    """No answer: the connection failed, was reset, or no status came before the deadline."""
 
 
 @dataclass(frozen=True)
 class HttpAnswer:
+    """The answer to a request: its status, and its body unless that was `cut`.
+
+    A peer's status line is its answer (a 201 means the message was taken, whatever
+    follows); `cut` says why the body was not read whole (too big, too slow, broken
+    off), in which case `text` is empty.
+    """
+
     status: int
     text: str
+    cut: str = ""
 
     @property
     def ok(self) -> bool:
@@ -43,26 +70,37 @@ class HttpAnswer:
         except ValueError:
             return None
 
+    def excerpt(self) -> str:
+        """What of the body to quote in an error or a note."""
+        return self.cut or self.text[:200]
+
 
 class HttpClient:
     def __init__(
         self,
         *,
         timeout: tuple[float, float],
+        max_answer_bytes: int,
         pool_size: int,
         headers: dict[str, str] | None = None,
         basic_auth: tuple[str, str] | None = None,
     ):
-        self.read_timeout = timeout[1]
+        """`timeout`: (connect timeout, total deadline of an exchange), in seconds."""
+        connect_timeout, self.deadline = timeout
+        self.max_answer_bytes = max_answer_bytes
         default_headers = dict(headers or {})
         if basic_auth:
             default_headers.update(urllib3.make_headers(basic_auth=":".join(basic_auth)))
         self.pool = urllib3.PoolManager(
             maxsize=pool_size,
             retries=False,
-            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+            # No single read may outlast the deadline; the watchdog ends the exchange at it.
+            timeout=urllib3.Timeout(
+                connect=min(connect_timeout, self.deadline), read=self.deadline
+            ),
             headers=default_headers,
         )
+        self.pool.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedHttpsPool}
 
     def post(
         self,
@@ -87,14 +125,196 @@ class HttpClient:
             "User-Agent": "kokatto",
             **(headers or {}),
         }
+        exchange = _Exchange(time.monotonic() + self.deadline)
+        _current.exchange = exchange
         try:
-            response = self.pool.request("POST", url, body=body, headers=headers)
-        except ReadTimeoutError as exc:
-            raise HttpFailure(f"ReadTimeout: no answer within {self.read_timeout:g} s") from exc
-        except NewConnectionError as exc:  # a subclass of ConnectTimeoutError: first
-            raise HttpFailure(f"ConnectionError: {exc}") from exc
-        except ConnectTimeoutError as exc:
-            raise HttpFailure(f"ConnectTimeout: {exc}") from exc
+            response = self.pool.request(
+                "POST", url, body=body, headers=headers, preload_content=False
+            )
+            data, cut = self._read_body(response)
         except HTTPError as exc:
-            raise HttpFailure(f"ConnectionError: {exc}") from exc
-        return HttpAnswer(response.status, response.data.decode("utf-8", errors="replace"))
+            timed_out = _watchdog.finish(exchange) or isinstance(exc, ReadTimeoutError)
+            raise self._failure(exc, timed_out) from exc
+        finally:
+            _current.exchange = None
+            # Whatever happened, the watchdog must let go of this socket before the
+            # connection goes back to the pool for another exchange.
+            expired = _watchdog.finish(exchange)
+        if expired:
+            # Shut down mid-body, an answer without a length would look complete.
+            data, cut = b"", f"answer not whole within {self.deadline:g} s"
+        if cut:
+            response.close()  # the rest of the body stays unread: never reuse this connection
+        response.release_conn()
+        return HttpAnswer(response.status, data.decode("utf-8", errors="replace"), cut)
+
+    def _read_body(self, response) -> tuple[bytes, str]:
+        """The body, or b"" and why it was not read whole."""
+        too_big = f"answer over {self.max_answer_bytes} bytes, not read"
+        declared = response.length_remaining
+        if declared is not None and declared > self.max_answer_bytes:
+            return b"", too_big
+        # A length within the cap bounds a plain body: read it in one go, the quicker way.
+        # Without one, or compressed (it could unpack to any size), read one byte past the cap.
+        plain = declared is not None and "content-encoding" not in response.headers
+        try:
+            data = response.read() if plain else response.read(self.max_answer_bytes + 1)
+        except (HTTPError, OSError) as exc:
+            return b"", f"answer broken off ({type(exc).__name__})"
+        if len(data) > self.max_answer_bytes:
+            return b"", too_big
+        return data, ""
+
+    def _failure(self, exc: HTTPError, timed_out: bool) -> HttpFailure:
+        if timed_out:
+            return HttpFailure(f"Timeout: no answer within {self.deadline:g} s")
+        if isinstance(exc, NewConnectionError):  # a subclass of ConnectTimeoutError: first
+            return HttpFailure(f"ConnectionError: {exc}")
+        if isinstance(exc, ConnectTimeoutError):
+            return HttpFailure(f"ConnectTimeout: {exc}")
+        return HttpFailure(f"ConnectionError: {exc}")
+
+
+class _Exchange:
+    """One request and its answer: when it must be over, and the socket to end it on."""
+
+    __slots__ = ("deadline", "expired", "finished", "sock")
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.sock = None
+        self.expired = False
+        self.finished = False
+
+
+class _Watchdog:
+    """One thread a process that shuts down the socket of every exchange past its deadline.
+
+    Exchanges are kept in a heap by deadline; a finished one stays there until the
+    thread next wakes, so a send costs a push and two short lock holds, not a wake-up.
+    """
+
+    def __init__(self):
+        # Senders take the plain lock (cheaper than the condition's wrapper), which is
+        # also the condition's: the thread waits on it.
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._heap: list[tuple[float, int, _Exchange]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, exchange: _Exchange, sock) -> None:
+        with self._lock:
+            if exchange.finished:
+                return
+            exchange.sock = sock
+            if time.monotonic() >= exchange.deadline:
+                self._expire(exchange)
+                return
+            heapq.heappush(self._heap, (exchange.deadline, next(self._order), exchange))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="kokatto-http-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][2] is exchange:
+                self._wake.notify()
+
+    def finish(self, exchange: _Exchange) -> bool:
+        """Stop watching `exchange`; returns whether its deadline had passed."""
+        with self._lock:
+            exchange.finished = True
+            return exchange.expired
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                while self._heap and self._heap[0][2].finished:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                deadline, _, exchange = self._heap[0]
+                delay = deadline - time.monotonic()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                self._expire(exchange)
+
+    @staticmethod
+    def _expire(exchange: _Exchange) -> None:
+        exchange.expired = True
+        # socket.socket's own shutdown, also for a TLS socket: the reading thread owns
+        # the TLS state, this only ends the connection under it.
+        with contextlib.suppress(OSError):  # already closed
+            socket.socket.shutdown(exchange.sock, socket.SHUT_RDWR)
+
+
+_watchdog = _Watchdog()
+# The exchange the current thread is sending, for its connection to hand its socket over.
+_current = threading.local()
+
+
+def _new_watchdog_after_fork() -> None:
+    # A forked worker inherits neither the thread nor, safely, its lock: it starts its own.
+    global _watchdog
+    _watchdog = _Watchdog()
+
+
+os.register_at_fork(after_in_child=_new_watchdog_after_fork)
+
+
+class _WatchedConnectionMixin:
+    def request(self, *args, **kwargs) -> None:
+        super().request(*args, **kwargs)
+        exchange = getattr(_current, "exchange", None)
+        if exchange is not None:
+            _watchdog.watch(exchange, self.sock)
+
+    def getresponse(self):
+        response = super().getresponse()
+        exchange = getattr(_current, "exchange", None)
+        if exchange is not None and exchange.expired:
+            # Shut down while the headers came in: http.client reads the end of the
+            # connection as their end, so what arrived is no answer. (urllib3 turns
+            # this socket timeout into its ReadTimeoutError.)
+            raise TimeoutError("deadline passed")
+        return response
+
+
+class _WatchedConnection(_WatchedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _WatchedHttpsConnection(_WatchedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _WatchedPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedHttpsPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHttpsConnection
+
+
+def provider_http_client(
+    *,
+    timeout: tuple[float, float] | None,
+    max_answer_bytes: int | None,
+    pool_size: int,
+    headers: dict[str, str] | None = None,
+    basic_auth: tuple[str, str] | None = None,
+) -> HttpClient:
+    """The client of a provider backend: the bounds of the settings (connect timeout,
+    DELIVERY_SEND_TIMEOUT_SECONDS in all, PROVIDER_HTTP_MAX_ANSWER_BYTES), unless the
+    backend's OPTIONS give it its own `timeout` (connect, total) or `max_answer_bytes`."""
+    return HttpClient(
+        timeout=timeout
+        or (settings.PROVIDER_HTTP_CONNECT_TIMEOUT_SECONDS, settings.DELIVERY_SEND_TIMEOUT_SECONDS),
+        max_answer_bytes=max_answer_bytes or settings.PROVIDER_HTTP_MAX_ANSWER_BYTES,
+        pool_size=pool_size,
+        headers=headers,
+        basic_auth=basic_auth,
+    )

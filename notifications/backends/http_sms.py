@@ -7,7 +7,7 @@ import hmac
 from django.conf import settings
 
 from notifications.backends.base import ChannelBackend, SendResult, idempotency_key
-from notifications.backends.http import HttpAnswer, HttpClient, HttpFailure
+from notifications.backends.http import HttpAnswer, HttpFailure, provider_http_client
 from notifications.backends.ratelimit import ProviderRateLimit
 
 
@@ -15,7 +15,9 @@ class HttpSmsBackend(ChannelBackend):
     """POST each SMS to a gateway URL; the field names and answer shape are configurable.
 
     One connection pool per worker process keeps connections to the gateway
-    open for its send threads; every request has a connect and a read timeout.
+    open for its send threads; every request has a connect timeout, a total
+    deadline and a cap on the answer read (PROVIDER_HTTP_*, or `timeout` and
+    `max_answer_bytes` here).
     """
 
     name = "http-sms"
@@ -34,7 +36,8 @@ class HttpSmsBackend(ChannelBackend):
         message_id_field: str = "id",
         error_field: str = "message",
         idempotency_header: str = "Idempotency-Key",
-        timeout: tuple[float, float] = (3.05, 10),
+        timeout: tuple[float, float] | None = None,  # (connect, total) seconds
+        max_answer_bytes: int | None = None,
         rate_per_second: float = 0,
         name: str = "",
     ):
@@ -45,11 +48,11 @@ class HttpSmsBackend(ChannelBackend):
         self.message_id_field = message_id_field
         self.error_field = error_field
         self.idempotency_header = idempotency_header
-        self.timeout = tuple(timeout)
         self.name = name or self.name
         self.rate_limit = ProviderRateLimit(self.name, rate_per_second)
-        self.http = HttpClient(
-            timeout=self.timeout,
+        self.http = provider_http_client(
+            timeout=timeout,
+            max_answer_bytes=max_answer_bytes,
             # Enough pooled connections for the dispatcher's send threads.
             pool_size=max(1, settings.DELIVERY_SEND_CONCURRENCY),
             headers={"Authorization": f"Bearer {token}"} if token else None,
@@ -81,7 +84,7 @@ class HttpSmsBackend(ChannelBackend):
             fields = answer if isinstance(answer, dict) else {}
             message_id = str(fields.get(self.message_id_field) or "")
             # Accepted but unreadable: sending again could deliver it twice.
-            note = "" if message_id else f"unreadable answer: {response.text[:200]!r}"
+            note = "" if message_id else f"unreadable answer: {response.excerpt()!r}"
             return SendResult.sent(message_id, note)
         reason = f"HTTP {response.status}: {self.reason(answer, response)}"
         if response.status == 429 or response.status >= 500:
@@ -91,7 +94,7 @@ class HttpSmsBackend(ChannelBackend):
     def reason(self, answer, response) -> str:
         if isinstance(answer, dict) and answer.get(self.error_field):
             return str(answer[self.error_field])
-        return response.text[:200]
+        return response.excerpt()
 
 
 class TwilioSmsBackend(HttpSmsBackend):

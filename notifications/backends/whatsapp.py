@@ -8,7 +8,7 @@ a customer-service window.
 """
 
 from notifications.backends.base import ChannelBackend, SendResult
-from notifications.backends.http import HttpClient, HttpFailure
+from notifications.backends.http import HttpFailure, provider_http_client
 from notifications.backends.ratelimit import ProviderRateLimit
 from templates_app.rendering import placeholder_values
 from templates_app.validation import field_formats
@@ -24,15 +24,16 @@ class WhatsAppCloudBackend(ChannelBackend):
         access_token: str,
         language: str = "id",
         base_url: str = "https://graph.facebook.com/v21.0",
-        timeout: tuple[float, float] = (3.05, 10),
+        timeout: tuple[float, float] | None = None,  # (connect, total) seconds
+        max_answer_bytes: int | None = None,
         rate_per_second: float = 0,
     ):
         self.url = f"{base_url.rstrip('/')}/{phone_number_id}/messages"
         self.language = language
-        self.timeout = tuple(timeout)
         self.rate_limit = ProviderRateLimit(self.name, rate_per_second)
-        self.http = HttpClient(
-            timeout=self.timeout,
+        self.http = provider_http_client(
+            timeout=timeout,
+            max_answer_bytes=max_answer_bytes,
             pool_size=1,  # sends one at a time: its payload reads the application's fields
             headers={"Authorization": f"Bearer {access_token}"},
         )
@@ -78,9 +79,9 @@ class WhatsAppCloudBackend(ChannelBackend):
             messages = answer.get("messages") if isinstance(answer, dict) else None
             if messages and isinstance(messages, list) and messages[0].get("id"):
                 return SendResult.sent(str(messages[0]["id"]))
-            return SendResult.sent("", f"unreadable answer: {response.text[:200]!r}")
+            return SendResult.sent("", f"unreadable answer: {response.excerpt()!r}")
         error = answer.get("error", {}) if isinstance(answer, dict) else {}
-        reason = f"HTTP {response.status}: {error.get('message') or response.text[:200]}"
+        reason = f"HTTP {response.status}: {error.get('message') or response.excerpt()}"
         if error.get("code"):
             reason += f" (code {error['code']})"
         if response.status == 429 or response.status >= 500:

@@ -1,4 +1,5 @@
-"""`manage.py check` refuses a delivery lease too short for a send to fit in it."""
+"""`manage.py check` refuses delivery and callback settings whose sends could outlast
+their lease or their task's timeout."""
 
 from io import StringIO
 
@@ -40,3 +41,25 @@ def test_a_chunk_time_not_well_within_the_task_timeout_stops_the_check(settings)
 
 def test_the_shipped_delivery_settings_pass_the_checks():
     assert "no issues" in check_output()
+
+
+def test_it_refuses_a_backends_own_deadline_above_the_send_timeout(settings):
+    settings.KOKATTO_CHANNEL_BACKENDS = {
+        "sms": [
+            {
+                "BACKEND": "notifications.backends.http_sms.HttpSmsBackend",
+                "OPTIONS": {"url": "https://gateway.example/sms", "timeout": (3, 100)},
+            }
+        ]
+    }
+
+    with pytest.raises(SystemCheckError, match=r"http_sms\.HttpSmsBackend timeout"):
+        check_output()
+
+
+def test_it_refuses_a_callback_sweep_that_could_outlast_the_task_timeout(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 60, "retry": 90}
+    settings.CLIENT_CALLBACK_SWEEP_SECONDS = 50
+
+    with pytest.raises(SystemCheckError, match="CLIENT_CALLBACK_SWEEP_SECONDS"):
+        check_output()

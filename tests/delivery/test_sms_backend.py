@@ -1,22 +1,25 @@
 """The HTTP SMS backends against a real HTTP server on loopback (tests/delivery/peers.py)."""
 
+import gzip
 import re
 import time
+import tracemalloc
 
 import pytest
 
 from notifications.backends.base import PERMANENT, SENT, TRANSIENT
 from notifications.backends.http_sms import HttpSmsBackend, TwilioSmsBackend
+from tests.delivery.slow_http import Answer, slow_http_server
 from tests.factories import DeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
 BODY = "Dear Mr. John Doe, you owe Rp 1230000 due on 09-09-2015."
-READ_TIMEOUT = 1
+DEADLINE = 1
 
 
 def twilio(sms_sink, **options):
-    return TwilioSmsBackend(**sms_sink.twilio_options(timeout=(1, READ_TIMEOUT), **options))
+    return TwilioSmsBackend(**sms_sink.twilio_options(timeout=(1, DEADLINE), **options))
 
 
 def sms_delivery(**fields):
@@ -166,7 +169,7 @@ def test_a_201_with_an_unreadable_answer_is_sent_with_a_note(sms_sink):
     assert len(sms_sink.messages) == 1
 
 
-def test_an_answer_slower_than_the_read_timeout_is_transient(sms_sink):
+def test_an_answer_slower_than_the_deadline_is_transient(sms_sink):
     sms_sink.misbehave("slow")
     started = time.monotonic()
 
@@ -174,12 +177,12 @@ def test_an_answer_slower_than_the_read_timeout_is_transient(sms_sink):
 
     elapsed = time.monotonic() - started
     assert result.outcome == TRANSIENT
-    assert "ReadTimeout" in result.error
-    assert READ_TIMEOUT <= elapsed < READ_TIMEOUT + 1
+    assert result.error == f"Timeout: no answer within {DEADLINE} s"
+    assert DEADLINE <= elapsed < DEADLINE + 1
     assert elapsed < sms_sink.slow_seconds
 
 
-def test_a_resend_after_a_read_timeout_is_not_delivered_twice(sms_sink):
+def test_a_resend_after_a_timeout_is_not_delivered_twice(sms_sink):
     # The provider accepted the message but answered too late; the same token is a duplicate.
     sms_sink.misbehave("slow")
     backend = twilio(sms_sink)
@@ -244,7 +247,7 @@ def generic(sms_sink, **options):
         "sender_id": "BANKDEMO",
         "field_names": {"to": "msisdn", "from": "sender", "body": "message"},
         "message_id_field": "message_id",
-        "timeout": (1, READ_TIMEOUT),
+        "timeout": (1, DEADLINE),
         **options,
     }
     return HttpSmsBackend(**values)
@@ -294,3 +297,103 @@ def test_a_201_with_a_json_answer_that_is_not_an_object_is_sent_with_a_note(sms_
     assert result.outcome == SENT
     assert result.provider_message_id == ""
     assert "unreadable answer" in result.error
+
+
+# Slow and greedy gateways (tests/delivery/slow_http.py): a total deadline and a capped answer,
+# both from settings.
+
+ACCEPTED = b'{"message_id": "gw-1", "status": "accepted"}'
+
+
+@pytest.fixture
+def short_deadline(settings):
+    settings.PROVIDER_HTTP_CONNECT_TIMEOUT_SECONDS = 1
+    settings.DELIVERY_SEND_TIMEOUT_SECONDS = 1
+    settings.PROVIDER_HTTP_MAX_ANSWER_BYTES = 4096
+
+
+def gateway_at(server) -> HttpSmsBackend:
+    """The generic gateway backend with its timeouts and cap left to the settings."""
+    return HttpSmsBackend(
+        url=f"{server.url}/api/v1/sms", encoding="json", message_id_field="message_id"
+    )
+
+
+def test_a_gateway_that_trickles_its_headers_is_cut_off_at_the_deadline(short_deadline):
+    # One byte every 0.1 s: every read gets a byte long before a read timeout would fire.
+    answer = Answer(status=201, body=ACCEPTED, trickle="headers", trickle_bytes=60)
+    with slow_http_server(answer) as server:
+        result = gateway_at(server).send(sms_delivery())
+        [exchange] = server.wait_for_exchanges(1)
+
+    assert result.outcome == TRANSIENT
+    assert result.error == "Timeout: no answer within 1 s"
+    assert exchange.hung_up
+    assert exchange.bytes_sent < exchange.answer_size
+
+
+def test_an_acceptance_that_trickles_in_is_sent_with_a_note_and_not_waited_for(short_deadline):
+    # The status line said 201: the gateway has the message, and sending it again could
+    # deliver it twice. Its id never came whole, so it is sent with a note.
+    answer = Answer(status=201, body=ACCEPTED, trickle="body")
+    with slow_http_server(answer) as server:
+        result = gateway_at(server).send(sms_delivery())
+        [exchange] = server.wait_for_exchanges(1)
+
+    assert result.outcome == SENT
+    assert result.provider_message_id == ""
+    assert result.error == "unreadable answer: 'answer not whole within 1 s'"
+    assert exchange.hung_up
+    assert exchange.bytes_sent < exchange.answer_size
+
+
+def test_a_huge_answer_is_not_read_into_memory(short_deadline):
+    size = 64 * 1024 * 1024
+    # No Content-Length: the body ends when the connection does.
+    answer = Answer(status=201, body=ACCEPTED, size=size, declare_length=False)
+    with slow_http_server(answer) as server:
+        tracemalloc.start()
+        try:
+            result = gateway_at(server).send(sms_delivery())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        [exchange] = server.wait_for_exchanges(1)
+
+    assert peak < 1024 * 1024
+    assert exchange.hung_up
+    assert exchange.bytes_sent < size // 4  # what the socket buffers took, no more
+    assert result.outcome == SENT
+    assert result.error == "unreadable answer: 'answer over 4096 bytes, not read'"
+
+
+def test_a_small_compressed_answer_that_unpacks_past_the_cap_is_not_unpacked_whole(
+    short_deadline, settings
+):
+    # 64 MiB of zeros, gzipped to some 64 KiB, within the cap: its Content-Length is no guide.
+    settings.PROVIDER_HTTP_MAX_ANSWER_BYTES = 256 * 1024
+    packed = gzip.compress(b"0" * 64 * 1024 * 1024)
+    answer = Answer(status=201, body=packed, headers={"Content-Encoding": "gzip"})
+    with slow_http_server(answer) as server:
+        tracemalloc.start()
+        try:
+            result = gateway_at(server).send(sms_delivery())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+
+    assert peak < 2 * 1024 * 1024
+    assert result.outcome == SENT
+    assert result.error == "unreadable answer: 'answer over 262144 bytes, not read'"
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(503, TRANSIENT), (400, PERMANENT)])
+def test_a_huge_error_answer_is_classified_by_its_status(short_deadline, status, outcome):
+    answer = Answer(status=status, body=b"<html>error</html>", size=64 * 1024 * 1024)
+    with slow_http_server(answer) as server:
+        result = gateway_at(server).send(sms_delivery())
+        [exchange] = server.wait_for_exchanges(1)
+
+    assert result.outcome == outcome
+    assert result.error == f"HTTP {status}: answer over 4096 bytes, not read"
+    assert not exchange.finished

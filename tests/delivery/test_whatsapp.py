@@ -11,6 +11,7 @@ import pytest
 from clients.models import ApplicationMedium
 from notifications.backends.whatsapp import WhatsAppCloudBackend
 from notifications.dispatch import delivery_render
+from tests.delivery.slow_http import Answer, slow_http_server
 from tests.factories import ContentTemplateFactory, DeliveryFactory, NotificationFactory
 
 TOKEN = "graph-access-token"
@@ -208,3 +209,44 @@ def test_the_webhook_answers_metas_subscription_handshake(client, settings):
 
     assert (ok.status_code, ok.content) == (200, b"1158201444")
     assert wrong.status_code == 403
+
+
+# A slow or greedy Graph API (tests/delivery/slow_http.py): the deadline and the answer's
+# cap come from the settings.
+
+
+@pytest.fixture
+def short_deadline(settings):
+    settings.PROVIDER_HTTP_CONNECT_TIMEOUT_SECONDS = 1
+    settings.DELIVERY_SEND_TIMEOUT_SECONDS = 1
+    settings.PROVIDER_HTTP_MAX_ANSWER_BYTES = 4096
+
+
+def cloud_api_at(server) -> WhatsAppCloudBackend:
+    return WhatsAppCloudBackend(phone_number_id="1098765", access_token=TOKEN, base_url=server.url)
+
+
+def test_a_graph_api_that_trickles_its_answer_is_cut_off_at_the_deadline(
+    whatsapp_delivery, short_deadline
+):
+    with slow_http_server(Answer(trickle="headers", trickle_bytes=60)) as server:
+        result = cloud_api_at(server).send(whatsapp_delivery)
+        [exchange] = server.wait_for_exchanges(1)
+
+    assert (result.outcome, result.error) == ("transient", "Timeout: no answer within 1 s")
+    assert exchange.hung_up
+
+
+def test_a_huge_graph_api_error_is_not_read_whole(whatsapp_delivery, short_deadline):
+    size = 64 * 1024 * 1024
+    answer = Answer(status=502, body=b"<html>Bad gateway</html>", size=size, declare_length=False)
+    with slow_http_server(answer) as server:
+        result = cloud_api_at(server).send(whatsapp_delivery)
+        [exchange] = server.wait_for_exchanges(1)
+
+    assert exchange.hung_up
+    assert exchange.bytes_sent < size // 4
+    assert (result.outcome, result.error) == (
+        "transient",
+        "HTTP 502: answer over 4096 bytes, not read",
+    )

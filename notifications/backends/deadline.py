@@ -1,10 +1,13 @@
 """A total deadline for a blocking call whose library only offers a timeout per operation.
 
-smtplib's timeout bounds each socket read and write: a server that answers one
-byte every few seconds keeps a send going for as long as it likes. Within
-`deadline(seconds, abort)`, a watchdog thread calls `abort()` once the time is
-up; `abort` shuts the call's socket down, which makes the blocked call fail at
-once. One watchdog thread per process serves every deadline.
+smtplib's and urllib3's timeouts bound each socket read: a peer that sends one
+byte every few seconds keeps a call going for as long as it likes. A Deadline is
+given to the process's watchdog thread with an `abort` (shut the call's socket
+down), which the thread calls once the deadline passes: the blocked call then
+fails at once. The email backend and the HTTP client share it.
+
+Deadlines are kept in a heap; one finished in time stays there until the thread
+next wakes, so a call costs a push and two short lock holds, not a wake-up.
 """
 
 import heapq
@@ -19,75 +22,102 @@ from contextlib import contextmanager
 logger = logging.getLogger(__name__)
 
 
+class Deadline:
+    """When one call must be over, and whether it was cut."""
+
+    __slots__ = ("abort", "expired", "finished", "when")
+
+    def __init__(self, seconds: float):
+        self.when = time.monotonic() + seconds
+        self.abort: Callable[[], None] | None = None
+        self.expired = False
+        self.finished = False
+
+
 @contextmanager
-def deadline(seconds: float, abort: Callable[[], None]) -> Iterator[None]:
-    """Run the block; if it is still running after `seconds`, call `abort()` from another thread."""
-    token = _watchdog().arm(time.monotonic() + seconds, abort)
+def deadline(seconds: float, abort: Callable[[], None]) -> Iterator[Deadline]:
+    """Run the block; if it is still running after `seconds`, call `abort()` from the
+    watchdog thread. The Deadline it yields says afterwards whether that happened."""
+    current = Deadline(seconds)
+    watchdog().watch(current, abort)
     try:
-        yield
+        yield current
     finally:
-        _watchdog().disarm(token)
+        watchdog().finish(current)
 
 
-class _Watchdog:
+class Watchdog:
+    """One thread a process that aborts every call past its deadline."""
+
     def __init__(self):
-        self._condition = threading.Condition()
-        self._due: list[tuple[float, int]] = []  # a heap of (when, token)
-        self._aborts: dict[int, Callable[[], None]] = {}  # armed deadlines, by token
-        self._tokens = itertools.count()
-        threading.Thread(target=self._run, name="kokatto-deadline", daemon=True).start()
+        # Callers take the plain lock (cheaper than the condition's wrapper), which is
+        # also the condition's: the thread waits on it.
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._heap: list[tuple[float, int, Deadline]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
 
-    def arm(self, when: float, abort: Callable[[], None]) -> int:
-        with self._condition:
-            token = next(self._tokens)
-            self._aborts[token] = abort
-            heapq.heappush(self._due, (when, token))
-            if self._due[0][1] == token:
-                self._condition.notify()
-            return token
+    def watch(self, deadline: Deadline, abort: Callable[[], None]) -> None:
+        """Call `abort` when `deadline` passes, unless it is finished by then."""
+        with self._lock:
+            if deadline.finished:
+                return
+            deadline.abort = abort
+            if time.monotonic() >= deadline.when:
+                self._expire(deadline)
+                return
+            heapq.heappush(self._heap, (deadline.when, next(self._order), deadline))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="kokatto-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][2] is deadline:
+                self._wake.notify()
 
-    def disarm(self, token: int) -> None:
-        with self._condition:
-            self._aborts.pop(token, None)
+    def finish(self, deadline: Deadline) -> bool:
+        """Stop watching `deadline`; returns whether it had passed (the call was aborted)."""
+        with self._lock:
+            deadline.finished = True
+            return deadline.expired
 
     def _run(self) -> None:
-        while True:
-            with self._condition:
-                abort = self._next_expired()
-            if abort is not None:
-                try:
-                    abort()
-                except Exception:
-                    logger.exception("Aborting a call past its deadline failed")
+        with self._wake:
+            while True:
+                while self._heap and self._heap[0][2].finished:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                when, _, deadline = self._heap[0]
+                delay = when - time.monotonic()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                self._expire(deadline)
 
-    def _next_expired(self) -> Callable[[], None] | None:
-        """Wait (holding the condition) for a deadline to pass: its abort, or None to look again."""
-        # Deadlines disarmed before they came due are dropped here.
-        while self._due and self._due[0][1] not in self._aborts:
-            heapq.heappop(self._due)
-        if not self._due:
-            self._condition.wait()
-            return None
-        when, token = self._due[0]
-        wait = when - time.monotonic()
-        if wait > 0:
-            self._condition.wait(wait)
-            return None
-        heapq.heappop(self._due)
-        return self._aborts.pop(token)
+    @staticmethod
+    def _expire(deadline: Deadline) -> None:
+        deadline.expired = True
+        try:
+            deadline.abort()
+        except Exception:
+            logger.exception("Aborting a call past its deadline failed")
 
 
-_watchdogs: dict[int, _Watchdog] = {}
-_watchdogs_lock = threading.Lock()
+_watchdog = Watchdog()
 
 
-def _watchdog() -> _Watchdog:
-    # Keyed by pid: a forked worker has no thread of its parent's, so it starts its own.
-    pid = os.getpid()
-    watchdog = _watchdogs.get(pid)
-    if watchdog is None:
-        with _watchdogs_lock:
-            watchdog = _watchdogs.get(pid) or _Watchdog()
-            _watchdogs.clear()
-            _watchdogs[pid] = watchdog
-    return watchdog
+def watchdog() -> Watchdog:
+    return _watchdog
+
+
+def _new_watchdog_after_fork() -> None:
+    # A forked worker inherits neither the thread nor, safely, its lock: it starts its own.
+    global _watchdog
+    _watchdog = Watchdog()
+
+
+os.register_at_fork(after_in_child=_new_watchdog_after_fork)

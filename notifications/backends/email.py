@@ -60,7 +60,11 @@ class DjangoEmailBackend(ChannelBackend):
         if delivery.html_body:
             message.attach_alternative(delivery.html_body, "text/html")
         try:
-            self._send_within_deadline(connection, message)
+            with deadline(
+                settings.DELIVERY_SEND_TIMEOUT_SECONDS, lambda: _shut_down(connection)
+            ) as cut:
+                connection.open()
+                connection.send_messages([message])
         except smtplib.SMTPRecipientsRefused as exc:
             # smtplib reset the transaction: the connection serves the next message.
             codes = [code for code, _ in exc.recipients.values()]
@@ -73,17 +77,11 @@ class DjangoEmailBackend(ChannelBackend):
             # The connection may be broken, or half-open (a refused login): the next
             # send opens a new one.
             self._close()
-            return _failure(exc, timed_out=connection.timed_out)
+            return _failure(exc, timed_out=cut.expired)
         finally:
             if not getattr(self._local, "in_session", False):
                 self._close()
         return SendResult.sent(message.extra_headers["Message-ID"])
-
-    def _send_within_deadline(self, connection, message) -> None:
-        connection.timed_out = False
-        with deadline(settings.DELIVERY_SEND_TIMEOUT_SECONDS, lambda: _shut_down(connection)):
-            connection.open()
-            connection.send_messages([message])
 
     def _connection(self):
         connection = getattr(self._local, "connection", None)
@@ -140,7 +138,6 @@ class DeadlineSmtpBackend(smtp.EmailBackend):
     """Django's SMTP backend, whose connection a deadline can cut while it is still opening."""
 
     smtp_client = None
-    timed_out = False
 
     @property
     def connection_class(self):
@@ -162,7 +159,6 @@ def _shut_down(connection) -> None:
     """Runs on the watchdog thread: make the blocked SMTP call fail now."""
     client = getattr(connection, "connection", None) or getattr(connection, "smtp_client", None)
     sock = getattr(client, "sock", None)
-    connection.timed_out = True
     if sock is not None:
         with suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)

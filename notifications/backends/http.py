@@ -20,13 +20,10 @@ of its body; a longer body is never read, its connection is closed instead.
 """
 
 import contextlib
-import heapq
-import itertools
+import functools
 import json
-import os
 import socket
 import threading
-import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -40,6 +37,8 @@ from urllib3.exceptions import (
     NewConnectionError,
     ReadTimeoutError,
 )
+
+from notifications.backends.deadline import Deadline, watchdog
 
 
 class HttpFailure(Exception):
@@ -125,7 +124,7 @@ class HttpClient:
             "User-Agent": "kokatto",
             **(headers or {}),
         }
-        exchange = _Exchange(time.monotonic() + self.deadline)
+        exchange = Deadline(self.deadline)
         _current.exchange = exchange
         try:
             response = self.pool.request(
@@ -133,13 +132,13 @@ class HttpClient:
             )
             data, cut = self._read_body(response)
         except HTTPError as exc:
-            timed_out = _watchdog.finish(exchange) or isinstance(exc, ReadTimeoutError)
+            timed_out = watchdog().finish(exchange) or isinstance(exc, ReadTimeoutError)
             raise self._failure(exc, timed_out) from exc
         finally:
             _current.exchange = None
             # Whatever happened, the watchdog must let go of this socket before the
             # connection goes back to the pool for another exchange.
-            expired = _watchdog.finish(exchange)
+            expired = watchdog().finish(exchange)
         if expired:
             # Shut down mid-body, an answer without a length would look complete.
             data, cut = b"", f"answer not whole within {self.deadline:g} s"
@@ -175,94 +174,16 @@ class HttpClient:
         return HttpFailure(f"ConnectionError: {exc}")
 
 
-class _Exchange:
-    """One request and its answer: when it must be over, and the socket to end it on."""
-
-    __slots__ = ("deadline", "expired", "finished", "sock")
-
-    def __init__(self, deadline: float):
-        self.deadline = deadline
-        self.sock = None
-        self.expired = False
-        self.finished = False
-
-
-class _Watchdog:
-    """One thread a process that shuts down the socket of every exchange past its deadline.
-
-    Exchanges are kept in a heap by deadline; a finished one stays there until the
-    thread next wakes, so a send costs a push and two short lock holds, not a wake-up.
-    """
-
-    def __init__(self):
-        # Senders take the plain lock (cheaper than the condition's wrapper), which is
-        # also the condition's: the thread waits on it.
-        self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        self._heap: list[tuple[float, int, _Exchange]] = []
-        self._order = itertools.count()
-        self._thread: threading.Thread | None = None
-
-    def watch(self, exchange: _Exchange, sock) -> None:
-        with self._lock:
-            if exchange.finished:
-                return
-            exchange.sock = sock
-            if time.monotonic() >= exchange.deadline:
-                self._expire(exchange)
-                return
-            heapq.heappush(self._heap, (exchange.deadline, next(self._order), exchange))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="kokatto-http-deadlines", daemon=True
-                )
-                self._thread.start()
-            elif self._heap[0][2] is exchange:
-                self._wake.notify()
-
-    def finish(self, exchange: _Exchange) -> bool:
-        """Stop watching `exchange`; returns whether its deadline had passed."""
-        with self._lock:
-            exchange.finished = True
-            return exchange.expired
-
-    def _run(self) -> None:
-        with self._wake:
-            while True:
-                while self._heap and self._heap[0][2].finished:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._wake.wait()
-                    continue
-                deadline, _, exchange = self._heap[0]
-                delay = deadline - time.monotonic()
-                if delay > 0:
-                    self._wake.wait(delay)
-                    continue
-                heapq.heappop(self._heap)
-                self._expire(exchange)
-
-    @staticmethod
-    def _expire(exchange: _Exchange) -> None:
-        exchange.expired = True
-        # socket.socket's own shutdown, also for a TLS socket: the reading thread owns
-        # the TLS state, this only ends the connection under it.
-        with contextlib.suppress(OSError):  # already closed
-            socket.socket.shutdown(exchange.sock, socket.SHUT_RDWR)
-
-
-_watchdog = _Watchdog()
-# The exchange the current thread is sending, for its connection to hand its socket over.
+# The deadline of the exchange the current thread is sending, for its connection to
+# hand its socket over.
 _current = threading.local()
 
 
-def _new_watchdog_after_fork() -> None:
-    # A forked worker inherits neither the thread nor, safely, its lock: it starts its own.
-    global _watchdog
-    _watchdog = _Watchdog()
-
-
-os.register_at_fork(after_in_child=_new_watchdog_after_fork)
+def _shut_down(sock) -> None:
+    # socket.socket's own shutdown, also for a TLS socket: the reading thread owns
+    # the TLS state, this only ends the connection under it.
+    with contextlib.suppress(OSError):  # already closed
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _WatchedConnectionMixin:
@@ -270,7 +191,7 @@ class _WatchedConnectionMixin:
         super().request(*args, **kwargs)
         exchange = getattr(_current, "exchange", None)
         if exchange is not None:
-            _watchdog.watch(exchange, self.sock)
+            watchdog().watch(exchange, functools.partial(_shut_down, self.sock))
 
     def getresponse(self):
         response = super().getresponse()

@@ -209,6 +209,11 @@ API_CONFIG_CACHE_MAX_ENTRIES = env.int("API_CONFIG_CACHE_MAX_ENTRIES", default=1
 # characters with 400; at most DATA_UPLOAD_MAX_NUMBER_FIELDS (Django's, 1000) parameters.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 API_MAX_PARAMETER_CHARS = env.int("API_MAX_PARAMETER_CHARS", default=4096)
+# An answer's status and a delivery's status are two enums of one field name in the schema.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "AnswerStatusEnum": "notifications.api.schema.ANSWER_STATUSES",
+    "DeliveryStatusEnum": "notifications.models.DeliveryStatus",
+}
 
 # Delivery pipeline (notifications/dispatch.py).
 DELIVERY_CHUNK_SIZE = env.int("DELIVERY_CHUNK_SIZE", default=100)

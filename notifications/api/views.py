@@ -15,7 +15,7 @@ from notifications.api.parameters import read_parameters, validation_error
 from notifications.api.parsers import StrictJSONParser
 from notifications.api.rendering import FormatNegotiation, NotifJSONRenderer, XMLRenderer
 from notifications.api.responses import notification_body
-from notifications.api.schema import notif_schema
+from notifications.api.schema import notif_get_schema, notif_post_schema
 from notifications.intake import (
     IntakeError,
     notification_cancel,
@@ -77,11 +77,11 @@ class NotifView(APIView):
     def get_exception_handler(self):
         return api_exception_handler
 
-    @notif_schema
+    @notif_get_schema
     def get(self, request):
         return self.operate(request)
 
-    @notif_schema
+    @notif_post_schema
     def post(self, request):
         return self.operate(request)
 

@@ -217,6 +217,18 @@ TEMPLATE_CACHE_MAX_BYTES = env.int("TEMPLATE_CACHE_MAX_BYTES", default=32 * 1024
 API_TIMESTAMP_TOLERANCE_SECONDS = env.int("API_TIMESTAMP_TOLERANCE_SECONDS", default=300)
 # How long each worker keeps a client's keys and application schema (clients/config_cache.py).
 API_CONFIG_CACHE_SECONDS = env.int("API_CONFIG_CACHE_SECONDS", default=10)
+# At most this many entries in that cache per worker; the least recently used leave first.
+API_CONFIG_CACHE_MAX_ENTRIES = env.int("API_CONFIG_CACHE_MAX_ENTRIES", default=1000)
+# Before the signature is checked, /notif refuses a body (or a GET's query string) past
+# this many bytes with 413, unread, and a parameter name or value past this many
+# characters with 400; at most DATA_UPLOAD_MAX_NUMBER_FIELDS (Django's, 1000) parameters.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+API_MAX_PARAMETER_CHARS = env.int("API_MAX_PARAMETER_CHARS", default=4096)
+# An answer's status and a delivery's status are two enums of one field name in the schema.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "AnswerStatusEnum": "notifications.api.schema.ANSWER_STATUSES",
+    "DeliveryStatusEnum": "notifications.models.DeliveryStatus",
+}
 
 # Delivery pipeline (notifications/dispatch.py).
 DELIVERY_CHUNK_SIZE = env.int("DELIVERY_CHUNK_SIZE", default=100)

@@ -1,6 +1,5 @@
 """DRF's hooks for /notif: the signature as authentication, a per-client rate limit."""
 
-import re
 import time
 
 from django.core.cache import cache
@@ -9,9 +8,12 @@ from rest_framework.throttling import BaseThrottle
 
 from clients.authentication import AuthenticationError, authenticate_request
 from notifications.api.errors import AUTHENTICATE_HEADER, ApiError
-from notifications.api.parameters import read_parameters
+from notifications.api.parameters import (
+    platform_parameter_errors,
+    read_parameters,
+    validation_error,
+)
 
-_UNIX_TIME = re.compile(r"^\d{1,12}$")
 _AUTH_STATUS = {"INVALID_SIGNATURE": 401, "EXPIRED_TIMESTAMP": 401, "CLIENT_INACTIVE": 403}
 
 
@@ -20,13 +22,8 @@ class SignatureAuthentication(BaseAuthentication):
 
     def authenticate(self, request):
         parameters = read_parameters(request)
-        if not _UNIX_TIME.match(parameters.get("timestamp", "")):
-            raise ApiError(
-                code="VALIDATION_ERROR",
-                message="Some parameters are missing or invalid.",
-                http_status=400,
-                errors={"timestamp": ["Required: Unix time in seconds, e.g. 1764000000."]},
-            )
+        if errors := platform_parameter_errors(parameters):
+            raise validation_error(errors)
         try:
             return authenticate_request(parameters)
         except AuthenticationError as exc:

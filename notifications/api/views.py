@@ -1,19 +1,21 @@
 """The real-time API: one signed endpoint, /notif, whose `operation` selects what happens."""
 
+import re
 import uuid
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import MethodNotAllowed
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from notifications.api.authentication import ClientRateThrottle, SignatureAuthentication
 from notifications.api.errors import ApiError, api_exception_handler
-from notifications.api.parameters import read_parameters
+from notifications.api.parameters import read_parameters, validation_error
+from notifications.api.parsers import StrictJSONParser
 from notifications.api.rendering import FormatNegotiation, NotifJSONRenderer, XMLRenderer
 from notifications.api.responses import notification_body
-from notifications.api.schema import notif_schema
+from notifications.api.schema import notif_get_schema, notif_post_schema
 from notifications.intake import (
     IntakeError,
     notification_cancel,
@@ -41,21 +43,24 @@ _INTAKE_STATUS = {
     "DUPLICATE_REFERENCE": 409,
     "NOT_CANCELLABLE": 409,
 }
+# A client's X-Request-ID is echoed in a header: visible ASCII only, so it can never
+# split or break the answer's headers.
+_REQUEST_ID = re.compile(r"[!-~]{1,64}")
 
 
 class NotifView(APIView):
     authentication_classes = [SignatureAuthentication]
     permission_classes = []
     throttle_classes = [ClientRateThrottle]
-    parser_classes = [FormParser, MultiPartParser, JSONParser]
+    # No multipart: its file parts would be written to disk before the signature is checked.
+    parser_classes = [FormParser, StrictJSONParser]
     renderer_classes = [NotifJSONRenderer, XMLRenderer]
     content_negotiation_class = FormatNegotiation
 
     def initialize_request(self, request, *args, **kwargs):
         request = super().initialize_request(request, *args, **kwargs)
-        request.kokatto_request_id = request.headers.get("X-Request-ID", "")[:64] or (
-            uuid.uuid4().hex
-        )
+        given = request.headers.get("X-Request-ID", "")[:64]
+        request.kokatto_request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         return request
 
     def initial(self, request, *args, **kwargs):
@@ -72,21 +77,21 @@ class NotifView(APIView):
     def get_exception_handler(self):
         return api_exception_handler
 
-    @notif_schema
+    @notif_get_schema
     def get(self, request):
         return self.operate(request)
 
-    @notif_schema
+    @notif_post_schema
     def post(self, request):
         return self.operate(request)
 
     def operate(self, request):
         parameters = read_parameters(request)
         if parameters.get("format", "json") not in ("json", "xml"):
-            raise _validation_error("format", "Either json or xml.")
+            raise validation_error({"format": ["Either json or xml."]})
         operation = parameters.get("operation", "")
         if not operation:
-            raise _validation_error("operation", "Required: create, status or cancel.")
+            raise validation_error({"operation": ["Required: create, status or cancel."]})
         handler = OPERATIONS.get(operation)
         if handler is None:
             raise ApiError(
@@ -112,7 +117,7 @@ class NotifTrailingSlashView(NotifView):
 
 def create(*, client, parameters):
     if not parameters.get("appType"):
-        raise _validation_error("appType", "Required for create.")
+        raise validation_error({"appType": ["Required for create."]})
     values = {
         name: value
         for name, value in parameters.items()
@@ -153,14 +158,5 @@ OPERATIONS = {"create": create, "status": status, "cancel": cancel}
 def _reference(parameters) -> str:
     reference = parameters.get("clientNotifRefId", "")
     if not reference:
-        raise _validation_error("clientNotifRefId", "This field is required.")
+        raise validation_error({"clientNotifRefId": ["This field is required."]})
     return reference
-
-
-def _validation_error(name: str, message: str) -> ApiError:
-    return ApiError(
-        code="VALIDATION_ERROR",
-        message="Some parameters are missing or invalid.",
-        http_status=400,
-        errors={name: [message]},
-    )

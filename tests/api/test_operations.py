@@ -1,6 +1,7 @@
 """create, status and cancel in detail: validation, tenant isolation, cancellation, faults."""
 
 import json
+from urllib.parse import urlencode
 
 from django.db import connection
 
@@ -22,7 +23,11 @@ def test_a_parameter_given_twice_is_an_error_not_a_guess(api):
 def test_a_parameter_in_both_query_string_and_body_is_given_twice(api):
     parameters = api.signed(operation="create", **demo_fields())
 
-    response = api.http.post("/notif?balance=1230000", parameters)
+    response = api.http.post(
+        "/notif?balance=1230000",
+        urlencode(parameters),
+        content_type="application/x-www-form-urlencoded",
+    )
 
     assert response.status_code == 400
     assert "balance" in response.json()["errors"]

@@ -3,8 +3,8 @@
 Each /notif request needs the client's keys and its application's fields and
 media. They change rarely, so each worker process keeps them for
 settings.API_CONFIG_CACHE_SECONDS (default 10 s): a deactivated key or an
-edited field schema takes effect within that time on every worker. Zero turns
-the cache off.
+edited field schema takes effect within that time on every worker. Zero (or
+API_CONFIG_CACHE_MAX_ENTRIES zero) turns the cache off.
 
 The cache is filled from what requests name (a clientId, an appType) before the
 signature is checked, so what it holds must not be for a stranger to choose: a
@@ -31,11 +31,11 @@ def cached(key: tuple, load: Callable[[], T]) -> T:
 
     A result that is None or empty is returned but not kept.
     """
-    seconds = settings.API_CONFIG_CACHE_SECONDS
-    if seconds <= 0:
+    seconds, max_entries = settings.API_CONFIG_CACHE_SECONDS, settings.API_CONFIG_CACHE_MAX_ENTRIES
+    if seconds <= 0 or max_entries <= 0:
         return load()
     with _lock:
-        entries = _entries_sized(seconds, settings.API_CONFIG_CACHE_MAX_ENTRIES)
+        entries = _entries_sized(seconds, max_entries)
         value = entries.get(key, _MISSING)
     if value is not _MISSING:
         return value

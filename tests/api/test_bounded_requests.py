@@ -168,6 +168,15 @@ def test_the_configuration_cache_keeps_at_most_its_configured_entries(settings):
     assert (first.count, second.count, third.count) == (1, 2, 1)
 
 
+def test_a_cache_of_zero_entries_keeps_nothing(settings):
+    settings.API_CONFIG_CACHE_SECONDS = 10
+    settings.API_CONFIG_CACHE_MAX_ENTRIES = 0
+    load = Loads("a")
+
+    assert cached(("t", 1), load) == cached(("t", 1), load) == "a"
+    assert load.count == 2
+
+
 @pytest.mark.parametrize("nothing", [None, [], {}])
 def test_a_load_that_finds_nothing_is_not_kept(settings, nothing):
     settings.API_CONFIG_CACHE_SECONDS = 10

@@ -145,6 +145,9 @@ def variants(draw, generated: dict, transport: str):
     accept = draw(st.sampled_from([None, "application/xml", "text/xml", "application/json"]))
     if accept:
         headers["Accept"] = accept
+    request_id = draw(st.sampled_from([None, "req-1", "r" * 100, "caf\xe9", "a\x7fb", "a b"]))
+    if request_id:
+        headers["X-Request-ID"] = request_id
     if transport == "get":
         return "GET", query_pairs, None, None, headers
     if transport == "json":

@@ -41,7 +41,7 @@ from notifications.models import (
     Notification,
     NotificationStatus,
 )
-from notifications.receipts import early_receipts_apply
+from notifications.receipts import PROVIDER_ID_MAX_LENGTH, early_receipts_apply
 from notifications.row_updates import rows_update
 from notifications.status import notification_refresh_status, notifications_refresh_statuses
 from templates_app.models import ContentTemplate
@@ -57,6 +57,8 @@ class NoTemplate(Exception):
 
 # The code a delivery that cannot be rendered fails with, first in its last error.
 RENDER_ERROR = "RENDER_ERROR"
+# The event of a claimed delivery put back unsent, due at once.
+PUT_BACK = "put back unsent: out of time"
 
 
 class Claim(NamedTuple):
@@ -71,18 +73,49 @@ def dispatch_due(*, limit: int | None = None) -> int:
     then is put back, due now): a slow provider cannot keep a task running past
     the task queue's timeout, which would kill it between a send and its record.
     """
-    sending_ends = time.monotonic() + settings.DELIVERY_CHUNK_SECONDS
+    claimed_at = time.monotonic()
+    sending_ends = claimed_at + settings.DELIVERY_CHUNK_SECONDS
     claims = deliveries_claim(limit=limit or settings.DELIVERY_CHUNK_SIZE)
     # One read for the whole chunk; each group still checks its claims.
     deliveries = _with_notification(Delivery.objects.filter(pk__in=[c.delivery_id for c in claims]))
     by_id = {delivery.pk: delivery for delivery in deliveries}
     group = settings.DELIVERY_SEND_GROUP
+    # A group renews its own leases as it goes; those of the groups after it run from
+    # the claim. A group that would start with less than half of that lease left (the
+    # ones before it were slow) is put back instead, with the rest of the chunk.
+    starts_until = claimed_at + min(
+        settings.DELIVERY_LEASE_SECONDS / 2, settings.DELIVERY_CHUNK_SECONDS
+    )
     for start in range(0, len(claims), group):
+        if time.monotonic() >= starts_until:
+            claims_put_back(claims[start:])
+            break
         claimed_send(
             [(by_id[c.delivery_id], c.claim) for c in claims[start : start + group]],
             sending_ends=sending_ends,
         )
     return len(claims)
+
+
+@transaction.atomic
+def claims_put_back(claims: list[Claim]) -> None:
+    """Put claimed deliveries back, due now, untouched (no attempt was begun on them)."""
+    put_back = rows_update(
+        Delivery,
+        [
+            {
+                "id": c.delivery_id,
+                "claims": c.claim,
+                "status": DeliveryStatus.PENDING,
+                "lease_expires_at": None,
+            }
+            for c in claims
+        ],
+        match=["id", "claims"],
+        assign=["status", "lease_expires_at"],
+        guard={"status": DeliveryStatus.SENDING},
+    )
+    events_record_for_ids(put_back, DeliveryStatus.SENDING, DeliveryStatus.PENDING, PUT_BACK)
 
 
 def _with_notification(queryset):
@@ -264,29 +297,25 @@ class GroupLeases:
         if not unsent:
             return
         with transaction.atomic():
-            self._release(unsent)
-
-    @staticmethod
-    def _release(unsent: list[Delivery]) -> None:
-        released = rows_update(
-            Delivery,
-            [
-                {
-                    "id": d.pk,
-                    "claims": d.claims,
-                    "status": DeliveryStatus.PENDING,
-                    "lease_expires_at": None,
-                    "attempts": d.attempts - 1,
-                }
-                for d in unsent
-            ],
-            match=["id", "claims"],
-            assign=["status", "lease_expires_at", "attempts"],
-            guard={"status": DeliveryStatus.SENDING},
-        )
-        events_record_for_ids(
-            released, DeliveryStatus.SENDING, DeliveryStatus.PENDING, "put back unsent: out of time"
-        )
+            released = rows_update(
+                Delivery,
+                [
+                    {
+                        "id": d.pk,
+                        "claims": d.claims,
+                        "status": DeliveryStatus.PENDING,
+                        "lease_expires_at": None,
+                        "attempts": d.attempts - 1,
+                    }
+                    for d in unsent
+                ],
+                match=["id", "claims"],
+                assign=["status", "lease_expires_at", "attempts"],
+                guard={"status": DeliveryStatus.SENDING},
+            )
+            events_record_for_ids(
+                released, DeliveryStatus.SENDING, DeliveryStatus.PENDING, PUT_BACK
+            )
 
     def _renew(self, *, count_attempts: bool) -> None:
         started, now = time.monotonic(), timezone.now()
@@ -386,6 +415,9 @@ def _send_one(send: _Send, leases: GroupLeases) -> "Outcome | None":
         return None
     try:
         result = backend.send(delivery)
+    except RenderError as exc:
+        # A backend that renders again (WhatsApp's template values) meets the same values.
+        result = SendResult.permanent(f"{RENDER_ERROR}: {exc}")
     except Exception as exc:
         # A backend bug must not leave the delivery stuck in SENDING.
         logger.exception("Backend %s failed on delivery %s", backend.name, delivery.pk)
@@ -509,10 +541,14 @@ def _apply_outcome(outcome: Outcome, now) -> str:
         delivery.status = DeliveryStatus.SENT
         delivery.sent_at = now
         delivery.provider = provider
-        delivery.provider_message_id = result.provider_message_id
-        return f"sent by {provider}" + (
-            f" as {result.provider_message_id}" if result.provider_message_id else ""
-        )
+        message_id = result.provider_message_id
+        if len(message_id) > PROVIDER_ID_MAX_LENGTH:
+            # The message is out: an id the column cannot hold must not fail the group's
+            # record (and so have it sent again). Kept in the event; receipts can't match it.
+            delivery.provider_message_id = ""
+            return f"sent by {provider} as an id too long to store: {message_id[:200]!r}"
+        delivery.provider_message_id = message_id
+        return f"sent by {provider}" + (f" as {message_id}" if message_id else "")
     if result is EXPIRED_RESULT:
         delivery.status = DeliveryStatus.EXPIRED
         return "not sent: expiresAt passed"

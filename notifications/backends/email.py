@@ -96,7 +96,9 @@ class DjangoEmailBackend(ChannelBackend):
     def _close(self) -> None:
         connection, self._local.connection = getattr(self._local, "connection", None), None
         if connection is not None:
-            with suppress(Exception):
+            # QUIT waits for the server's answer: a server trickling it holds no worker.
+            seconds = settings.DELIVERY_SEND_TIMEOUT_SECONDS
+            with suppress(Exception), deadline(seconds, lambda: _shut_down(connection)):
                 connection.close()
 
 

@@ -343,3 +343,61 @@ def test_a_chunk_out_of_time_puts_back_what_it_has_not_sent(
     assert dispatch_due() == waiting
     assert set(Delivery.objects.values_list("status", flat=True)) == {"SENT"}
     assert len(smtp_server.messages) == 6
+
+
+def test_a_provider_id_too_long_for_its_column_does_not_fail_the_groups_record(
+    client_8002, sms_template, sms_sink, settings
+):
+    # The message is out; were the group's record refused, the group would be sent again.
+    settings.KOKATTO_CHANNEL_BACKENDS = {
+        "sms": [
+            {
+                "BACKEND": "notifications.backends.http_sms.HttpSmsBackend",
+                "OPTIONS": {
+                    "url": sms_sink.generic_url,
+                    "encoding": "json",
+                    "token": sms_sink.bearer_token,
+                    "message_id_field": "message_id",
+                },
+            }
+        ]
+    }
+    sms_sink.before_answer = lambda answer: answer.update(message_id="gw-" + "9" * 200)
+    accept(client_8002, reference="R-1")
+    accept(client_8002, reference="R-2")
+
+    assert dispatch_due() == 2
+
+    assert list(Delivery.objects.values_list("status", "provider_message_id")) == [("SENT", "")] * 2
+    assert len(sms_sink.messages) == 2
+    sent = DeliveryEvent.objects.filter(new_status="SENT").values_list("detail", flat=True)
+    assert all("an id too long to store: 'gw-999" in detail for detail in sent)
+
+
+def test_a_group_that_would_start_late_in_the_chunks_lease_is_put_back(
+    client_8002, app_8002, smtp_server, settings
+):
+    # Two emails a group at 0.4 s each, a 2 s lease: groups may start in its first second.
+    settings.DELIVERY_LEASE_SECONDS = 2
+    settings.DELIVERY_SEND_TIMEOUT_SECONDS = 0.5
+    settings.DELIVERY_SEND_GROUP = 2
+    smtp_server.slow_down(0.4)
+    ContentTemplateFactory(
+        application=app_8002, medium="email", subject="Tagihan", body="Dear [customerName]"
+    )
+    for number in range(6):
+        accept(client_8002, reference=f"R-{number}", msisdn="", email=f"c{number}@example.co.id")
+
+    assert dispatch_due() == 6
+
+    sent = Delivery.objects.filter(status="SENT")
+    put_back = Delivery.objects.filter(status="PENDING")
+    assert 2 <= sent.count() <= 4
+    assert sent.count() + put_back.count() == 6
+    assert set(put_back.values_list("attempts", "lease_expires_at")) == {(0, None)}
+    assert (
+        DeliveryEvent.objects.filter(
+            delivery__in=put_back, new_status="PENDING", detail="put back unsent: out of time"
+        ).count()
+        == put_back.count()
+    )

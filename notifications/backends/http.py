@@ -24,6 +24,7 @@ import functools
 import json
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -109,8 +110,13 @@ class HttpClient:
         json_body=None,
         body: bytes | None = None,
         headers: dict | None = None,
+        started: float | None = None,
     ) -> HttpAnswer:
-        """POST a form, a JSON body or bytes as they are; raises HttpFailure when no answer came."""
+        """POST a form, a JSON body or bytes as they are; raises HttpFailure when no answer came.
+
+        `started` (a time.monotonic() value): when the caller's send began, if before
+        this call (a wait for the provider's rate): the deadline counts from then.
+        """
         if body is not None:
             content_type = "application/octet-stream"
         elif json_body is not None:
@@ -124,7 +130,7 @@ class HttpClient:
             "User-Agent": "kokatto",
             **(headers or {}),
         }
-        exchange = Deadline(self.deadline)
+        exchange = Deadline(self.deadline - (time.monotonic() - started if started else 0))
         _current.exchange = exchange
         try:
             response = self.pool.request(

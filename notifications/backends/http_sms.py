@@ -3,12 +3,13 @@
 import base64
 import hashlib
 import hmac
+import time
 
 from django.conf import settings
 
 from notifications.backends.base import ChannelBackend, SendResult, idempotency_key
 from notifications.backends.http import HttpAnswer, HttpFailure, provider_http_client
-from notifications.backends.ratelimit import ProviderRateLimit
+from notifications.backends.ratelimit import ProviderRateLimit, rate_limited
 
 
 class HttpSmsBackend(ChannelBackend):
@@ -71,9 +72,11 @@ class HttpSmsBackend(ChannelBackend):
         payload = self.payload(delivery)
         body = {"json_body": payload} if self.encoding == "json" else {"form": payload}
         headers = {self.idempotency_header: idempotency_key(delivery)}
-        self.rate_limit.acquire()
+        started = time.monotonic()
+        if not self.rate_limit.acquire(until=started + self.http.deadline / 2):
+            return SendResult.transient(rate_limited(self.http.deadline / 2))
         try:
-            response = self.http.post(self.url, headers=headers, **body)
+            response = self.http.post(self.url, headers=headers, started=started, **body)
         except HttpFailure as exc:
             return SendResult.transient(str(exc))
         return self.classify(response)

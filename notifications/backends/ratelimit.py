@@ -5,6 +5,7 @@ sends in a per-second counter in the shared cache (Redis in production), and
 waits for the next second once the provider's share is used up.
 """
 
+import math
 import time
 
 from django.core.cache import cache
@@ -15,10 +16,14 @@ class ProviderRateLimit:
         self.provider = provider
         self.per_second = per_second
 
-    def acquire(self) -> None:
-        """Return once this send fits in the provider's rate (at once when unlimited)."""
+    def acquire(self, *, until: float = math.inf) -> bool:
+        """Wait until this send fits in the provider's rate (at once when unlimited).
+
+        Returns False, without a slot, when none comes before `until` (a
+        time.monotonic() value): a send must end within its deadline, waits included.
+        """
         if not self.per_second:
-            return
+            return True
         while True:
             now = time.time()
             second = int(now)
@@ -29,5 +34,13 @@ class ProviderRateLimit:
             except ValueError:  # the key expired between add and incr
                 continue
             if count <= self.per_second:
-                return
-            time.sleep(second + 1 - now)
+                return True
+            wait = second + 1 - now
+            if time.monotonic() + wait > until:
+                return False
+            time.sleep(wait)
+
+
+def rate_limited(seconds: float) -> str:
+    """The error of a send that found no slot of the provider's rate within `seconds`."""
+    return f"RateLimited: no slot of the provider's agreed rate within {seconds:g} s"

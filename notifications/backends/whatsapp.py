@@ -7,9 +7,11 @@ rendered text goes as a plain text message, which WhatsApp accepts only inside
 a customer-service window.
 """
 
+import time
+
 from notifications.backends.base import ChannelBackend, SendResult
 from notifications.backends.http import HttpFailure, provider_http_client
-from notifications.backends.ratelimit import ProviderRateLimit
+from notifications.backends.ratelimit import ProviderRateLimit, rate_limited
 from templates_app.rendering import placeholder_values
 from templates_app.validation import field_formats
 
@@ -69,9 +71,11 @@ class WhatsAppCloudBackend(ChannelBackend):
         }
 
     def send(self, delivery) -> SendResult:
-        self.rate_limit.acquire()
+        started = time.monotonic()
+        if not self.rate_limit.acquire(until=started + self.http.deadline / 2):
+            return SendResult.transient(rate_limited(self.http.deadline / 2))
         try:
-            response = self.http.post(self.url, json_body=self.payload(delivery))
+            response = self.http.post(self.url, json_body=self.payload(delivery), started=started)
         except HttpFailure as exc:
             return SendResult.transient(str(exc))
         answer = response.json()

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from notifications.events import event_record
@@ -66,6 +67,21 @@ def early_receipts_apply(*, sent: list[tuple[str, str]]) -> int:
     applied = [receipt for receipt in waiting if _apply(receipt) is not None]
     _forget(applied)
     return len(applied)
+
+
+def early_receipts_apply_recorded() -> int:
+    """Apply every kept receipt whose id a delivery holds by now; returns how many applied.
+
+    Run by the dispatch sweep: a worker that died between recording a group and
+    applying its early receipts leaves them for this.
+    """
+    recorded = Delivery.objects.filter(
+        provider=OuterRef("provider"), provider_message_id=OuterRef("provider_message_id")
+    )
+    waiting = list(EarlyReceipt.objects.filter(Exists(recorded))[:1000])
+    return early_receipts_apply(
+        sent=[(receipt.provider, receipt.provider_message_id) for receipt in waiting]
+    )
 
 
 @transaction.atomic

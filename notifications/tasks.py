@@ -8,6 +8,7 @@ from django_q.tasks import async_task
 
 from notifications.client_callbacks import client_callbacks_send_due
 from notifications.dispatch import dispatch_due
+from notifications.receipts import early_receipts_apply_recorded
 
 
 def dispatch_deliveries() -> int:
@@ -20,6 +21,9 @@ def dispatch_deliveries() -> int:
     claimed = dispatch_due()
     if claimed >= settings.DELIVERY_CHUNK_SIZE:
         async_task("notifications.tasks.dispatch_deliveries")
+    else:
+        # At the end of a burst, and at every sweep: receipts a dead worker left unapplied.
+        early_receipts_apply_recorded()
     return claimed
 
 

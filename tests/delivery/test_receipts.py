@@ -9,6 +9,7 @@ from django.utils import timezone
 from notifications.backends.http_sms import twilio_signature
 from notifications.dispatch import dispatch_due
 from notifications.models import Delivery, DeliveryEvent, EarlyReceipt
+from notifications.tasks import dispatch_deliveries
 from tests.factories import (
     ApplicationFactory,
     ClientFactory,
@@ -203,4 +204,21 @@ def test_a_provider_id_longer_than_any_we_store_is_answered_unknown(client, sett
 
     assert response.status_code == 200
     assert response.json() == {"result": "unknown"}
+    assert not EarlyReceipt.objects.exists()
+
+
+def test_the_dispatch_sweep_applies_an_early_receipt_a_dead_worker_left(app_8002):
+    # The worker recorded the send, then died before applying the receipt kept for it.
+    EarlyReceipt.objects.create(
+        provider="twilio", provider_message_id=SID, delivered=True, detail="receipt from twilio"
+    )
+    notification = NotificationFactory(application=app_8002, status="SENT")
+    delivery = DeliveryFactory(
+        notification=notification, status="SENT", provider="twilio", provider_message_id=SID
+    )
+
+    dispatch_deliveries()
+
+    delivery.refresh_from_db()
+    assert delivery.status == "DELIVERED"
     assert not EarlyReceipt.objects.exists()

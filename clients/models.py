@@ -295,6 +295,11 @@ class Field(models.Model):
                     errors["date_format"] = str(exc)
         elif self.date_format:
             errors["date_format"] = "Only date fields have a format."
+        if self.max_length is not None and self.max_length > settings.API_MAX_PARAMETER_CHARS:
+            errors["max_length"] = (
+                f"At most {settings.API_MAX_PARAMETER_CHARS} characters: no parameter "
+                "may be longer (API_MAX_PARAMETER_CHARS)."
+            )
         if errors:
             raise ValidationError(errors)
 

@@ -257,8 +257,16 @@ class ParameterValidator:
 
     def __init__(self, fields: Iterable[FieldSpec], application_code: str):
         self.application_code = application_code
+        # No value longer than any parameter may be (API_MAX_PARAMETER_CHARS), whatever its
+        # field says: a batch line then carries nothing the API would refuse.
+        cap = settings.API_MAX_PARAMETER_CHARS
         self._rules = [
-            (spec.name, spec.required, spec.max_length, partial(_parser_of(spec.type), spec))
+            (
+                spec.name,
+                spec.required,
+                min(spec.max_length or cap, cap),
+                partial(_parser_of(spec.type), spec),
+            )
             for spec in fields
         ]
         self._names = frozenset(name for name, *_ in self._rules)
@@ -278,7 +286,7 @@ class ParameterValidator:
                 if required:
                     result.add_error(name, "This field is required.")
                 continue
-            if max_length is not None and len(raw) > max_length:
+            if len(raw) > max_length:
                 result.add_error(name, f"At most {max_length} characters (got {len(raw)}).")
                 continue
             try:

@@ -20,6 +20,14 @@ def test_a_field_cannot_take_a_platform_parameter_name(db):
         FieldFactory.build(name="clientNotifRefId").clean()
 
 
+def test_a_field_may_not_allow_longer_values_than_any_parameter_may_hold(db, settings):
+    settings.API_MAX_PARAMETER_CHARS = 4096
+
+    with pytest.raises(ValidationError, match="At most 4096 characters"):
+        FieldFactory.build(max_length=5000).clean()
+    FieldFactory.build(max_length=4096).clean()
+
+
 def test_sms_needs_a_phone_field_as_recipient(app_8002):
     name_field = app_8002.fields.get(name="customerName")
     medium = ApplicationMedium(application=app_8002, medium="whatsapp", recipient_field=name_field)

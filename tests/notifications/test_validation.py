@@ -313,3 +313,17 @@ def test_the_reference_limit_is_the_one_of_every_column_a_reference_lands_in():
 
     for model in (Notification, RejectedLine):
         assert model._meta.get_field("reference").max_length == REFERENCE_MAX_LENGTH
+
+
+def test_a_value_longer_than_any_parameter_may_be_is_refused_even_without_a_field_limit(
+    fields, settings
+):
+    # customerName's own limit (100) aside, a field without one is capped the same way,
+    # so a batch line never carries a value the API would refuse.
+    settings.API_MAX_PARAMETER_CHARS = 50
+    name = next(field for field in fields if field.name == "customerName")
+    name.max_length = None
+
+    result = validate(fields, **{**GOOD, "customerName": "N" * 51})
+
+    assert result.errors == {"customerName": ["At most 50 characters (got 51)."]}

@@ -10,7 +10,7 @@ from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from notifications.backends.http_sms import twilio_signature
+from notifications.backends.http_sms import HttpSmsBackend, twilio_signature
 from notifications.receipts import receipt_record
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def gateway_receipt(request, token: str):
     result = "ignored"
     if status in GENERIC_FINAL:
         result = receipt_record(
-            provider="http-sms",
+            provider=_gateway_name(),
             provider_message_id=str(data.get("id", "")),
             delivered=GENERIC_FINAL[status],
             detail=f"receipt from the gateway: {status}",
@@ -123,6 +123,14 @@ def _whatsapp_statuses(data) -> list[dict]:
         for change in entry.get("changes", []):
             statuses += change.get("value", {}).get("statuses", [])
     return [status for status in statuses if isinstance(status, dict)]
+
+
+def _gateway_name() -> str:
+    """The name the generic gateway's sends are recorded under (its `name` option)."""
+    for config in settings.KOKATTO_CHANNEL_BACKENDS.get("sms", []):
+        if config["BACKEND"].endswith("HttpSmsBackend"):
+            return config.get("OPTIONS", {}).get("name") or HttpSmsBackend.name
+    return HttpSmsBackend.name
 
 
 def _twilio_auth_token() -> str:

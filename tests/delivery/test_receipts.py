@@ -222,3 +222,29 @@ def test_the_dispatch_sweep_applies_an_early_receipt_a_dead_worker_left(app_8002
     delivery.refresh_from_db()
     assert delivery.status == "DELIVERED"
     assert not EarlyReceipt.objects.exists()
+
+
+def test_a_gateway_with_its_own_name_gets_its_receipts_applied(client, settings, app_8002):
+    settings.SMS_GATEWAY_CALLBACK_TOKEN = GATEWAY_TOKEN
+    settings.KOKATTO_CHANNEL_BACKENDS = {
+        "sms": [
+            {
+                "BACKEND": "notifications.backends.http_sms.HttpSmsBackend",
+                "OPTIONS": {"url": "https://sms.example.co.id/send", "name": "gateway-b"},
+            }
+        ]
+    }
+    notification = NotificationFactory(application=app_8002, status="SENT")
+    delivery = DeliveryFactory(
+        notification=notification, status="SENT", provider="gateway-b", provider_message_id="B-1"
+    )
+
+    response = client.post(
+        f"/callbacks/http/{GATEWAY_TOKEN}/",
+        {"id": "B-1", "status": "delivered"},
+        content_type="application/json",
+    )
+
+    assert response.json() == {"result": "recorded"}
+    delivery.refresh_from_db()
+    assert delivery.status == "DELIVERED"

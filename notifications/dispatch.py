@@ -98,8 +98,13 @@ def dispatch_due(*, limit: int | None = None) -> int:
 
 
 @transaction.atomic
-def claims_put_back(claims: list[Claim]) -> None:
-    """Put claimed deliveries back, due now, untouched (no attempt was begun on them)."""
+def claims_put_back(claims: list[Claim], *, attempts: dict[int, int] | None = None) -> None:
+    """Put claimed deliveries back, due now, unless another worker claimed them since.
+
+    `attempts`: the attempt count to set back, by delivery id, where an attempt was
+    counted but not made; without it, the counts stay as they are.
+    """
+    assign = ["status", "lease_expires_at"] + (["attempts"] if attempts is not None else [])
     put_back = rows_update(
         Delivery,
         [
@@ -108,11 +113,12 @@ def claims_put_back(claims: list[Claim]) -> None:
                 "claims": c.claim,
                 "status": DeliveryStatus.PENDING,
                 "lease_expires_at": None,
+                "attempts": (attempts or {}).get(c.delivery_id),
             }
             for c in claims
         ],
         match=["id", "claims"],
-        assign=["status", "lease_expires_at"],
+        assign=assign,
         guard={"status": DeliveryStatus.SENDING},
     )
     events_record_for_ids(put_back, DeliveryStatus.SENDING, DeliveryStatus.PENDING, PUT_BACK)
@@ -294,27 +300,10 @@ class GroupLeases:
         time ran short), due now and with their attempt uncounted, instead of leaving them
         until the lease ends."""
         unsent = [d for d in self.deliveries if d.pk in self._held and d.pk not in sent_ids]
-        if not unsent:
-            return
-        with transaction.atomic():
-            released = rows_update(
-                Delivery,
-                [
-                    {
-                        "id": d.pk,
-                        "claims": d.claims,
-                        "status": DeliveryStatus.PENDING,
-                        "lease_expires_at": None,
-                        "attempts": d.attempts - 1,
-                    }
-                    for d in unsent
-                ],
-                match=["id", "claims"],
-                assign=["status", "lease_expires_at", "attempts"],
-                guard={"status": DeliveryStatus.SENDING},
-            )
-            events_record_for_ids(
-                released, DeliveryStatus.SENDING, DeliveryStatus.PENDING, PUT_BACK
+        if unsent:
+            claims_put_back(
+                [Claim(d.pk, d.claims) for d in unsent],
+                attempts={d.pk: d.attempts - 1 for d in unsent},
             )
 
     def _renew(self, *, count_attempts: bool) -> None:

@@ -5,6 +5,7 @@
     closed_port  a loopback port nothing listens on ("the server is down")
     start_cluster  start_cluster(sink, **env) -> a running qcluster (tests/delivery/workers.py);
                  every one is killed at the end
+    short_deadline  provider calls cut at 1 s, their answers read up to 4 KiB
 
 See tests/delivery/peers.py for their attributes.
 """
@@ -46,3 +47,10 @@ def closed_port():
 def start_cluster(tmp_path):
     with cluster_starter(tmp_path) as start:
         yield start
+
+
+@pytest.fixture
+def short_deadline(settings):
+    settings.PROVIDER_HTTP_CONNECT_TIMEOUT_SECONDS = 1
+    settings.DELIVERY_SEND_TIMEOUT_SECONDS = 1
+    settings.PROVIDER_HTTP_MAX_ANSWER_BYTES = 4096

@@ -329,6 +329,19 @@ class SmsSink:
             **overrides,
         }
 
+    def generic_backend(self, **options) -> dict:
+        """A KOKATTO_CHANNEL_BACKENDS entry: HttpSmsBackend sending JSON to this sink."""
+        return {
+            "BACKEND": "notifications.backends.http_sms.HttpSmsBackend",
+            "OPTIONS": {
+                "url": self.generic_url,
+                "encoding": "json",
+                "token": self.bearer_token,
+                "message_id_field": "message_id",
+                **options,
+            },
+        }
+
     def start(self) -> "SmsSink":
         self._thread.start()
         return self

@@ -4,14 +4,12 @@ Runs on PostgreSQL only, like the other qcluster tests (the SQLite test database
 memory, out of the cluster's reach).
 """
 
-import pytest
-from django.db import connection
 from django_q.tasks import async_task
 
 from notifications.intake import notification_create
 from notifications.models import ClientCallback, Delivery
 from tests.delivery.slow_http import Answer, slow_http_server
-from tests.delivery.workers import cluster_starter, wait_until
+from tests.delivery.workers import QCLUSTER_TEST_MARKS, cluster_starter, wait_until
 from tests.factories import (
     ApplicationFactory,
     ClientFactory,
@@ -20,14 +18,7 @@ from tests.factories import (
     issue_key,
 )
 
-pytestmark = [
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="qcluster processes need a test database other processes can open "
-        "(the SQLite test database is in memory); CI runs these on PostgreSQL",
-    ),
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = QCLUSTER_TEST_MARKS
 
 SWEEP = "notifications.tasks.send_client_callbacks"
 VALUES = {

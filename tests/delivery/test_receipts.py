@@ -129,20 +129,7 @@ def test_a_receipt_posted_before_the_send_is_answered_is_applied_once_the_send_i
     # moment no delivery holds its id.
     settings.SMS_GATEWAY_CALLBACK_TOKEN = GATEWAY_TOKEN
     settings.DELIVERY_SEND_CONCURRENCY = 1
-    settings.KOKATTO_CHANNEL_BACKENDS = {
-        "sms": [
-            {
-                "BACKEND": "notifications.backends.http_sms.HttpSmsBackend",
-                "OPTIONS": {
-                    "url": sms_sink.generic_url,
-                    "encoding": "json",
-                    "token": sms_sink.bearer_token,
-                    "message_id_field": "message_id",
-                    "timeout": (1, 5),
-                },
-            }
-        ]
-    }
+    settings.KOKATTO_CHANNEL_BACKENDS = {"sms": [sms_sink.generic_backend(timeout=(1, 5))]}
     answers = []
 
     def post_receipt_first(answer):

@@ -305,13 +305,6 @@ def test_a_201_with_a_json_answer_that_is_not_an_object_is_sent_with_a_note(sms_
 ACCEPTED = b'{"message_id": "gw-1", "status": "accepted"}'
 
 
-@pytest.fixture
-def short_deadline(settings):
-    settings.PROVIDER_HTTP_CONNECT_TIMEOUT_SECONDS = 1
-    settings.DELIVERY_SEND_TIMEOUT_SECONDS = 1
-    settings.PROVIDER_HTTP_MAX_ANSWER_BYTES = 4096
-
-
 def gateway_at(server) -> HttpSmsBackend:
     """The generic gateway backend with its timeouts and cap left to the settings."""
     return HttpSmsBackend(
@@ -347,17 +340,22 @@ def test_an_acceptance_that_trickles_in_is_sent_with_a_note_and_not_waited_for(s
     assert exchange.bytes_sent < exchange.answer_size
 
 
+def with_peak_memory(call):
+    """`call()`'s result, and the most memory Python allocated while it ran."""
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_a_huge_answer_is_not_read_into_memory(short_deadline):
     size = 64 * 1024 * 1024
     # No Content-Length: the body ends when the connection does.
     answer = Answer(status=201, body=ACCEPTED, size=size, declare_length=False)
     with slow_http_server(answer) as server:
-        tracemalloc.start()
-        try:
-            result = gateway_at(server).send(sms_delivery())
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        result, peak = with_peak_memory(lambda: gateway_at(server).send(sms_delivery()))
         [exchange] = server.wait_for_exchanges(1)
 
     assert peak < 1024 * 1024
@@ -375,12 +373,7 @@ def test_a_small_compressed_answer_that_unpacks_past_the_cap_is_not_unpacked_who
     packed = gzip.compress(b"0" * 64 * 1024 * 1024)
     answer = Answer(status=201, body=packed, headers={"Content-Encoding": "gzip"})
     with slow_http_server(answer) as server:
-        tracemalloc.start()
-        try:
-            result = gateway_at(server).send(sms_delivery())
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
+        result, peak = with_peak_memory(lambda: gateway_at(server).send(sms_delivery()))
 
     assert peak < 2 * 1024 * 1024
     assert result.outcome == SENT

@@ -215,13 +215,6 @@ def test_the_webhook_answers_metas_subscription_handshake(client, settings):
 # cap come from the settings.
 
 
-@pytest.fixture
-def short_deadline(settings):
-    settings.PROVIDER_HTTP_CONNECT_TIMEOUT_SECONDS = 1
-    settings.DELIVERY_SEND_TIMEOUT_SECONDS = 1
-    settings.PROVIDER_HTTP_MAX_ANSWER_BYTES = 4096
-
-
 def cloud_api_at(server) -> WhatsAppCloudBackend:
     return WhatsAppCloudBackend(phone_number_id="1098765", access_token=TOKEN, base_url=server.url)
 

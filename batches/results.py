@@ -13,12 +13,14 @@ duplicate of an earlier file) gets one row with line 0 saying why. A batch that
 failed after storing some of its lines (INGEST_ERROR) gets that row, then the
 rows of the lines stored.
 
+Every text cell is written spreadsheet_safe (batches/spreadsheet_safe.py): a
+value that a spreadsheet would run as a formula gets a `'` in front.
+
 A run writes the rows as it stores each chunk (ResultRows), so the file is ready
 when the last chunk is: reading a million rows back from the database at the
 end took 3 of the 4-5 seconds a million-line batch spent after its last chunk.
 """
 
-import csv
 import heapq
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,6 +30,7 @@ from django.core.files import File
 from batches.decryption import BatchFileError, get_decryption
 from batches.inbox import batch_storage, fitting_name, home_path
 from batches.models import Batch, RejectedLine
+from batches.spreadsheet_safe import spreadsheet_writer
 
 HEADER = ["line", "clientNotifRefId", "status", "code", "message"]
 ACCEPTED, REJECTED = "ACCEPTED", "REJECTED"
@@ -65,7 +68,7 @@ class ResultRows:
     def __init__(self, batch: Batch, path: Path):
         self.path = path
         self._file = path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._file, lineterminator="\n")
+        self._writer = spreadsheet_writer(self._file)
         self._writer.writerow(HEADER)
         if batch.checkpoint_line:
             self._writer.writerows(_stored_rows(batch, batch.checkpoint_line))
@@ -84,7 +87,7 @@ class ResultRows:
 def _write_failure(batch: Batch, plain: Path) -> Path:
     failure = [0, "", REJECTED, batch.failure_code, batch.failure_message]
     with plain.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out, lineterminator="\n")
+        writer = spreadsheet_writer(out)
         writer.writerows([HEADER, failure])
         if batch.checkpoint_line:
             writer.writerows(_stored_rows(batch, batch.checkpoint_line))

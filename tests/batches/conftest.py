@@ -49,7 +49,12 @@ def line(reference, **overrides) -> str:
         "msisdn": "081234567890",
         **overrides,
     }
-    return ", ".join(f'"{key}={value}"' for key, value in tokens.items() if value is not None)
+    # Each token quoted, a quote in it doubled.
+    return ", ".join(
+        '"' + f"{key}={value}".replace('"', '""') + '"'
+        for key, value in tokens.items()
+        if value is not None
+    )
 
 
 def seven_zip(path: Path, csv_text: str, *, password=PASSWORD, member="reminders.csv") -> Path:

@@ -6,7 +6,9 @@ Measures what the delivery pipeline does per message: fill the compiled demo
 SMS template (the integration document's text) with one notification's values.
 Also prints the rate with filters (rupiah, Indonesian date), the lookup of a
 prepared template in its cache (once per delivery part), and the cost of a
-cold parse, for scale. Target: at least 200,000 renders/s for the demo SMS.
+cold parse, for scale, and the demo email's HTML body (its values HTML-escaped
+and the filled HTML sanitised again). Target: at least 200,000 renders/s for the
+demo SMS.
 """
 
 import argparse
@@ -22,7 +24,7 @@ import django
 
 django.setup()
 
-from clients.demo import DEMO_SMS_BODY  # noqa: E402
+from clients.demo import DEMO_EMAIL_HTML, DEMO_SMS_BODY  # noqa: E402
 from templates_app.rendering import FieldFormat, parse_template, prepare  # noqa: E402
 
 FIELDS = {
@@ -52,10 +54,12 @@ def main() -> None:
 
     plain = prepare(DEMO_SMS_BODY, FIELDS)
     filtered = prepare(WITH_FILTERS, FIELDS)
+    email_html = prepare(DEMO_EMAIL_HTML, FIELDS, escape_html=True)
     print(f"sample: {plain(VALUES)!r}")
     figures = [
         ("demo SMS template", rate(lambda: plain(VALUES), seconds), "renders/s"),
         ("with rupiah and date filters", rate(lambda: filtered(VALUES), seconds), "renders/s"),
+        ("demo email HTML body", rate(lambda: email_html(VALUES), seconds), "renders/s"),
         ("prepare (cache hit)", rate(lambda: prepare(DEMO_SMS_BODY, FIELDS), seconds), "lookups/s"),
         (
             "cold parse (cache bypassed)",

@@ -29,6 +29,7 @@ import cachetools
 from django.conf import settings
 
 from notifications.validation import parse_date
+from templates_app.sanitizing import sanitize_html
 
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -507,9 +508,11 @@ def prepare(text: str, fields: Mapping[str, FieldFormat], *, escape_html: bool =
     The function takes values (field name -> text as the client sent it). A
     missing value renders as "" (or its default filter's text). A value its
     filter cannot format (rupiah of "NaN", a date in another pattern) raises
-    RenderError naming the placeholder and the value. With escape_html,
-    every inserted value is HTML-escaped (email HTML bodies). Raises
-    TemplateSyntaxError (TemplateTooLarge) for text that is not a template.
+    RenderError naming the placeholder and the value. With escape_html (email
+    HTML bodies), every inserted value is HTML-escaped and the filled HTML is
+    sanitised again (templates_app/sanitizing.py), so that no value becomes a
+    javascript: or data: link. Raises TemplateSyntaxError (TemplateTooLarge) for
+    text that is not a template.
     """
     fields_key = tuple(sorted(fields.items()))
     key = _HashedKey(text, fields_key, escape_html)
@@ -539,7 +542,17 @@ def _prepare(text: str, fields_key: tuple, escape_html: bool) -> tuple[Renderer,
         STEP_BYTES + STEP_FILTER_BYTES * len(placeholder.filters)
         for placeholder in compiled.placeholders
     )
-    return fill, compiled.footprint + steps_bytes
+    return (_sanitised(fill) if escape_html else fill), compiled.footprint + steps_bytes
+
+
+def _sanitised(fill: Renderer) -> Renderer:
+    """The renderer whose HTML is sanitised once filled: an escaped value cannot open a
+    tag or leave its attribute, but it can be a whole javascript: URL."""
+
+    def fill_sanitised(values: Mapping[str, str]) -> str:
+        return sanitize_html(fill(values))
+
+    return fill_sanitised
 
 
 def _placeholder_step(

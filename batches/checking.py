@@ -71,14 +71,16 @@ def duplicate_reference(line: int, reference: str) -> Rejection:
     )
 
 
-def unstorable_value(line: int, reference: str, error: Exception) -> Rejection:
+# The database's own words name its types and columns (and may quote SQL): the log has them.
+UNSTORABLE_MESSAGE = (
+    "The database refused a value of this line (one longer, or of another form, than the "
+    "platform stores); the platform's operators have the detail."
+)
+
+
+def unstorable_value(line: int, reference: str) -> Rejection:
     """A line whose values passed the checks and that the database refused all the same."""
-    reason = (
-        str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-    )
-    return Rejection(
-        line, reference, "UNSTORABLE_VALUE", f"The database refused a value of this line: {reason}"
-    )
+    return Rejection(line, reference, "UNSTORABLE_VALUE", UNSTORABLE_MESSAGE)
 
 
 # How often the parent, waiting for a chunk, makes sure the child is still alive.

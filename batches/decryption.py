@@ -96,11 +96,17 @@ class ErrorCode(StrEnum):
 
 
 class BatchFileError(Exception):
-    """A batch file we refuse, with a stable ``code`` and a ``message`` fit for the client."""
+    """A batch file we refuse, with a stable ``code`` and a ``message`` fit for the client.
 
-    def __init__(self, code: ErrorCode | str, message: str) -> None:
+    The message is our own words (and the client's own file's facts: sizes, member
+    names), never a library's: what py7zr, lzma or zlib said goes in ``detail``, for
+    the operators' log only.
+    """
+
+    def __init__(self, code: ErrorCode | str, message: str, *, detail: str = "") -> None:
         self.code = ErrorCode(code)
         self.message = message
+        self.detail = detail
         super().__init__(f"{self.code}: {message}")
 
 
@@ -347,8 +353,10 @@ def _safe_member_name(member_name: str) -> str:
     return name
 
 
-def _corrupt(message: str) -> BatchFileError:
-    return BatchFileError(ErrorCode.CORRUPT_ARCHIVE, message)
+def _corrupt(message: str, cause: Exception | None = None) -> BatchFileError:
+    """CORRUPT_ARCHIVE in our words; the library's own (`cause`) kept for the log."""
+    detail = f"{type(cause).__name__}: {cause}" if cause is not None else ""
+    return BatchFileError(ErrorCode.CORRUPT_ARCHIVE, message, detail=detail)
 
 
 def _wrong_password() -> BatchFileError:
@@ -368,7 +376,7 @@ def _extract_csv(archive_path: Path, plaintext_path: Path, *, password: str, lim
         except _UNDECODABLE as exc:
             if header_encrypted:
                 raise _wrong_password() from exc
-            raise _corrupt(f"the archive's header cannot be read ({exc})") from exc
+            raise _corrupt("the archive's header cannot be read", exc) from exc
         with archive:
             member = _single_csv_member(archive)
             _check_encrypted(member)
@@ -565,12 +573,12 @@ def _decode_member(archive: py7zr.SevenZipFile, member, sink: _PlaintextSink, pr
             sink.write(chunk)
     except UnsupportedCompressionMethodError as exc:
         raise _corrupt(
-            f"the archive uses a method we cannot read ({exc.message}); "
-            "7-Zip's defaults (LZMA2, AES-256) can be"
+            "the archive uses a method we cannot read; 7-Zip's defaults (LZMA2, AES-256) can be",
+            exc,
         ) from exc
     except _UNDECODABLE as exc:
         if proven or sink.reads_as_text:
-            raise _corrupt(f"the archive's data is damaged ({exc})") from exc
+            raise _corrupt("the archive's data is damaged", exc) from exc
         raise _wrong_password() from exc
     if member.crc32 is not None and sink.crc != member.crc32:
         if proven or sink.reads_as_text:

@@ -142,7 +142,9 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
             _discard(batch, token)
             message = f"{exc.message}; the file was deleted, not kept"
             return _finish_failed(batch, token, scratch, None, exc.code, message)
-        return _finish_failed(batch, token, scratch, original, exc.code, exc.message)
+        return _finish_failed(
+            batch, token, scratch, original, exc.code, exc.message, detail=exc.detail
+        )
     except TooManyRejections:
         return _finish_failed(
             batch, token, scratch, original, "TOO_MANY_REJECTIONS", _too_many_rejections(batch)
@@ -478,7 +480,7 @@ def _insert_isolating(
         if len(encoded.references) == 1:
             [(line, reference)] = encoded.references.items()
             logger.warning("Batch %s: line %s refused by the database: %s", batch.pk, line, exc)
-            return set(), [unstorable_value(line, reference, exc)]
+            return set(), [unstorable_value(line, reference)]
     stored, refused = set(), []
     for half in encoded_halves(encoded):
         if half.references:
@@ -517,15 +519,19 @@ def _finish_done(batch: Batch, token: str, scratch: Path, original: Path, rows: 
 
 
 def _finish_failed(
-    batch, token, scratch, original, code: str, message: str, *, best_effort=False
+    batch, token, scratch, original, code: str, message: str, *, best_effort=False, detail=""
 ) -> str:
     """FAILED, with its result file and the original moved to failed/.
 
-    `best_effort`: a step that fails is logged and the batch is FAILED all the same
-    (a run giving up, whose fault may be the one that stops the steps); otherwise the
-    step's error ends the run, and the next run tries again.
+    `message` is what the client reads (result file, batch page); `detail`, what a
+    library said, goes to the log only. `best_effort`: a step that fails is logged
+    and the batch is FAILED all the same (a run giving up, whose fault may be the one
+    that stops the steps); otherwise the step's error ends the run, and the next run
+    tries again.
     """
-    logger.warning("Batch %s failed: %s %s", batch.pk, code, message)
+    logger.warning(
+        "Batch %s failed: %s %s%s", batch.pk, code, message, f" ({detail})" if detail else ""
+    )
     _held(batch, token, failure_code=code, failure_message=message)
     with _step(batch, "writing its result file", best_effort=best_effort):
         _held(batch, token, result_path=result_write(batch, scratch))

@@ -435,14 +435,17 @@ def test_stored_7zip_archive_tells_damage_from_a_wrong_password_by_the_csv_crc(t
     )
 
 
-def test_7zip_archive_in_a_method_py7zr_cannot_read_is_refused_with_the_reason(tmp_path):
+def test_7zip_archive_in_a_method_py7zr_cannot_read_is_refused_saying_what_can_be_read(tmp_path):
     (tmp_path / "reminders.csv").write_bytes(CSV)
     run_cli("a", f"-p{PASSWORD}", "-mf=ARM64", "reminders.7z", "reminders.csv", cwd=tmp_path)
     workdir = tmp_path / "work"
     workdir.mkdir()
     error = refusal((tmp_path / "reminders.7z").read_bytes(), workdir)
     assert error.code == ErrorCode.CORRUPT_ARCHIVE
-    assert "the archive uses a method we cannot read" in error.message
+    assert error.message == (
+        "the archive uses a method we cannot read; 7-Zip's defaults (LZMA2, AES-256) can be"
+    )
+    assert error.detail.startswith("UnsupportedCompressionMethodError")  # for the log
 
 
 def test_7zip_cli_extracts_our_result_with_the_password(tmp_path):

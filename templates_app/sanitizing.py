@@ -21,4 +21,4 @@ EMAIL_URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 
 def sanitize_html(html_text: str) -> str:
     """The HTML with everything but safe formatting markup and safe links removed."""
-    return nh3.clean(html_text, url_schemes=set(EMAIL_URL_SCHEMES)) if html_text else ""
+    return nh3.clean(html_text, url_schemes=EMAIL_URL_SCHEMES) if html_text else ""

@@ -4,17 +4,17 @@
 same password), where <name> is the uploaded name without its .7z and .csv
 endings. A header row, then one row per non-blank line of the input, in order:
 
-    line,clientNotifRefId,status,code,message
-    1,UNIQ-1,ACCEPTED,,
-    2,UNIQ-2,REJECTED,VALIDATION_ERROR,balance: Enter a whole number.
+    "line","clientNotifRefId","status","code","message"
+    1,"UNIQ-1","ACCEPTED","",""
+    2,"UNIQ-2","REJECTED","VALIDATION_ERROR","balance: Enter a whole number."
 
 A file that could not be read at all (wrong password, damaged archive, a
 duplicate of an earlier file) gets one row with line 0 saying why. A batch that
 failed after storing some of its lines (INGEST_ERROR) gets that row, then the
 rows of the lines stored.
 
-Every text cell is written spreadsheet_safe (batches/spreadsheet_safe.py): a
-value that a spreadsheet would run as a formula gets a `'` in front.
+Every text cell is quoted and written spreadsheet_safe (batches/spreadsheet_safe.py):
+a value that a spreadsheet would run as a formula gets a `'` in front.
 
 A run writes the rows as it stores each chunk (ResultRows), so the file is ready
 when the last chunk is: reading a million rows back from the database at the

@@ -25,14 +25,14 @@ def signed_in(client) -> bool:
 
 def code(device, *, steps_ahead=0) -> str:
     """The code an authenticator app shows for `device` now (or that many steps later)."""
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits)
     totp.time = time.time() + steps_ahead * device.step
     return f"{totp.token():0{device.digits}d}"
 
 
 def wrong_code(device) -> str:
     """A well-formed code that no step the device accepts now would give."""
-    accepted = {code(device, steps_ahead=steps) for steps in (-1, 0, 1)}
+    accepted = {code(device, steps_ahead=steps) for steps in range(-2, 4)}
     return next(f"{n:06d}" for n in range(10**6) if f"{n:06d}" not in accepted)
 
 
@@ -43,17 +43,18 @@ def verify(client, typed):
 def enrol(user):
     """Enrol `user` through the real functions; (device, backup codes).
 
-    Confirmed with the previous step's code, so the current one is still unused.
+    Confirmed with the current code: later sign-ins use the next one (as the app shows it
+    after its 30 seconds), since a code is accepted once.
     """
     device = pending_authenticator(user)
-    assert confirm_authenticator(device, code(device, steps_ahead=-1))
+    assert confirm_authenticator(device, code(device))
     return device, issue_backup_codes(user)
 
 
 def sign_in_verified(client, user, device):
-    """A session of `user` that has passed the second factor with `device`'s current code."""
+    """A session of `user` that has passed the second factor with `device`'s next code."""
     client.force_login(user)
-    answer = verify(client, code(device))
+    answer = verify(client, code(device, steps_ahead=1))
     assert answer.status_code == 302, answer.content.decode()
     return client
 

@@ -49,6 +49,12 @@ def test_demo_users_sign_in_to_the_control_panel_with_their_password(client, db)
         client.post(reverse("admin:logout"))
 
 
+def test_the_demo_login_page_says_two_factor_sign_in_is_off(client, db):
+    page = " ".join(client.get(reverse("admin:login")).content.decode().split())
+
+    assert "Two-factor sign-in is off here" in page
+
+
 def test_the_demo_application_accepts_the_integration_documents_example(db):
     seed(force=True)
     application = Application.objects.get(client__client_id="8002", code="ABC")

@@ -6,8 +6,9 @@ from django.urls import reverse
 
 from sign_in.two_factor import authenticator_of
 
-# What a signed-in user who has not passed the second factor yet may still reach.
-OPEN_VIEWS = {"two_factor:enrol", "two_factor:verify", "admin:logout"}
+# What a signed-in user who has not passed the second factor yet may still reach. The login
+# page sends a staff user on (to the index, so here) and tells anyone else they may not enter.
+OPEN_VIEWS = {"two_factor:enrol", "two_factor:verify", "admin:login", "admin:logout"}
 
 
 class SecondFactorMiddleware:

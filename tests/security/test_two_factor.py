@@ -64,6 +64,17 @@ def test_a_password_alone_reaches_no_admin_page_once_enrolled(client, operator_d
         assert answer["Location"].startswith(reverse("two_factor:verify")), page
 
 
+def test_a_session_of_a_user_no_longer_staff_ends_on_the_login_page(client, operator_user):
+    client.force_login(operator_user)
+    operator_user.is_staff = False
+    operator_user.save()
+
+    answer = client.get(reverse("admin:index"), follow=True)
+
+    assert answer.redirect_chain[-1][0].startswith(reverse("admin:login"))
+    assert "not authorized to access this page" in answer.content.decode()
+
+
 def test_enrolment_shows_a_qr_code_and_the_secret_and_confirms_only_a_right_code(
     client, operator_user
 ):

@@ -44,6 +44,8 @@ def confirm_authenticator(device: TOTPDevice, code: str) -> bool:
     if verify_token(device.user, device.persistent_id, normalised_code(code)) is None:
         return False
     TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
+    # A second tab may have started another enrolment: its secret is never to be used.
+    TOTPDevice.objects.filter(user=device.user, confirmed=False).delete()
     device.refresh_from_db()
     return True
 

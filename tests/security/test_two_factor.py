@@ -14,7 +14,7 @@ from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from sign_in.two_factor import authenticator_of
+from sign_in.two_factor import authenticator_of, confirm_authenticator, pending_authenticator
 from tests.factories import UserFactory
 from tests.security.conftest import (
     code,
@@ -102,6 +102,16 @@ def test_enrolment_shows_a_qr_code_and_the_secret_and_confirms_only_a_right_code
     assert authenticator_of(operator_user) == device
     assert shown_secret.replace(" ", "") in device.config_url
     assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_confirming_one_enrolment_discards_one_started_in_another_tab(operator_user):
+    device = pending_authenticator(operator_user)
+    other_tab = TOTPDevice.objects.create(user=operator_user, confirmed=False)
+
+    assert confirm_authenticator(device, code(device))
+
+    assert not TOTPDevice.objects.filter(pk=other_tab.pk).exists()
+    assert authenticator_of(operator_user) == device
 
 
 def test_backup_codes_are_shown_once(client, operator_user):

@@ -13,7 +13,8 @@ OPEN_VIEWS = {"two_factor:enrol", "two_factor:verify", "admin:login", "admin:log
 
 class SecondFactorMiddleware:
     """With ADMIN_TWO_FACTOR_REQUIRED, a session signed in with a password alone reaches no
-    page but enrolment, the code prompt and sign-out: every other view redirects there.
+    page but enrolment, the code prompt, the login page and sign-out: every other view
+    redirects to enrolment (no authenticator yet) or to the code prompt.
 
     After django-otp's OTPMiddleware, which tells whether the session is verified.
     """

@@ -82,7 +82,6 @@ def test_enrolment_shows_a_qr_code_and_the_secret_and_confirms_only_a_right_code
     page = client.get(ENROL).content.decode()
     device = TOTPDevice.objects.get(user=operator_user)
     assert "<svg" in page
-    assert " ".join(device.config_url.split("secret=")[1][:4]) not in page  # not the raw URI
     shown_secret = page.split('<code id="secret">')[1].split("</code>")[0]
 
     refused = client.post(ENROL, {"code": wrong_code(device)})

@@ -34,6 +34,16 @@ CLIENT_STAFF_PERMISSIONS = {
 
 SUPPORT_PERMISSIONS = dict.fromkeys(CLIENT_STAFF_PERMISSIONS, ("view",))
 
+# Sign-in security (sign_in/): operators see lock-outs, failures and second-factor devices,
+# and unlock a user or reset a second factor by deleting them; nobody adds them by hand.
+OPERATOR_SIGN_IN_PERMISSIONS = {
+    "axes.accessattempt": ("view", "delete"),
+    "axes.accessfailurelog": ("view", "delete"),
+    "axes.accesslog": ("view",),
+    "otp_totp.totpdevice": ("view", "delete"),
+    "otp_static.staticdevice": ("view", "delete"),
+}
+
 
 def sync_role_groups(apps) -> None:
     """Create the three groups and set their permissions to exactly the declared ones.
@@ -50,20 +60,27 @@ def sync_role_groups(apps) -> None:
     Permission = apps.get_model("auth", "Permission")
 
     operators, _ = Group.objects.get_or_create(name=OPERATORS)
-    operators.permissions.set(Permission.objects.filter(content_type__app_label__in=OPERATOR_APPS))
+    operators.permissions.set(
+        Permission.objects.filter(content_type__app_label__in=OPERATOR_APPS)
+        | _declared_permissions(Permission, OPERATOR_SIGN_IN_PERMISSIONS)
+    )
 
     for name, spec in ((CLIENT_STAFF, CLIENT_STAFF_PERMISSIONS), (SUPPORT, SUPPORT_PERMISSIONS)):
         group, _ = Group.objects.get_or_create(name=name)
-        wanted = Permission.objects.none()
-        for model_path, actions in spec.items():
-            app_label, model = model_path.split(".")
-            # A model newer than the calling migration is skipped here and
-            # picked up by the migration that introduces it.
-            wanted |= Permission.objects.filter(
-                content_type__app_label=app_label,
-                codename__in=[f"{action}_{model}" for action in actions],
-            )
-        group.permissions.set(wanted)
+        group.permissions.set(_declared_permissions(Permission, spec))
+
+
+def _declared_permissions(Permission, spec):
+    wanted = Permission.objects.none()
+    for model_path, actions in spec.items():
+        app_label, model = model_path.split(".")
+        # A model newer than the calling migration is skipped here and
+        # picked up by the migration that introduces it.
+        wanted |= Permission.objects.filter(
+            content_type__app_label=app_label,
+            codename__in=[f"{action}_{model}" for action in actions],
+        )
+    return wanted
 
 
 def _group_names(user) -> frozenset[str]:

@@ -6,6 +6,7 @@ The defaults are embedded and safe: SQLite, django-q2's ORM broker, local
 disk and console channel backends, all under `var/`.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -43,10 +44,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "clients",
     "templates_app",
     "notifications",
     "batches",
+    "sign_in",
 ]
 
 MIDDLEWARE = [
@@ -56,8 +62,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "sign_in.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "kokatto_site.urls"
@@ -184,6 +194,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Admin sign-in (sign_in/): see the README's "Security".
+# True when a trusted reverse proxy (TLS terminator, load balancer) is the only way in: its
+# X-Forwarded-For (right-most entry) then gives the client address that sign-in throttling counts.
+BEHIND_TRUSTED_PROXY = env.bool("BEHIND_TRUSTED_PROXY", default=False)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# django-axes: this many failed sign-ins for one user name (from any address), or from one
+# address (over any user names), lock that user name or address out for SIGN_IN_LOCKOUT_MINUTES
+# after the last failure. Counted in the database, so every web worker sees the same lock-outs.
+AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "sign_in.client_address.client_address"
+AXES_LOCKOUT_TEMPLATE = "sign_in/locked_out.html"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Two-factor sign-in (django-otp, TOTP and backup codes) for every admin user; on unless DEBUG.
+ADMIN_TWO_FACTOR_REQUIRED = env.bool("ADMIN_TWO_FACTOR_REQUIRED", default=not DEBUG)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Kokatto")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

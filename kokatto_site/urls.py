@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -9,9 +9,12 @@ from notifications.api.views import NotifTrailingSlashView, NotifView
 admin.site.site_header = "Kokatto notification platform"
 admin.site.site_title = "Kokatto"
 admin.site.index_title = "Control panel"
+# Says whether two-factor sign-in is on (sign_in/).
+admin.site.login_template = "sign_in/login.html"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/two-factor/", include("sign_in.urls")),
     path("admin/", admin.site.urls),
     path("notif", NotifView.as_view(), name="notif"),
     path("notif/", NotifTrailingSlashView.as_view()),

@@ -72,3 +72,18 @@ def broker():
     broker.purge_queue()
     yield broker
     broker.purge_queue()
+
+
+@pytest.fixture(autouse=True)
+def two_factor_off(settings):
+    """Two-factor sign-in is off unless a test asks for it with `two_factor_required`.
+
+    Most tests sign in with force_login to look at a page; tests/security/test_two_factor.py
+    proves that with it on no such page is reached without a code.
+    """
+    settings.ADMIN_TWO_FACTOR_REQUIRED = False
+
+
+@pytest.fixture
+def two_factor_required(settings):
+    settings.ADMIN_TWO_FACTOR_REQUIRED = True

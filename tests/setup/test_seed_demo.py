@@ -3,6 +3,7 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from clients.demo import DEMO_SECRET_KEY, DEMO_USERS
 from clients.models import Application, Client, SecretKey
@@ -35,11 +36,23 @@ def test_seed_demo_is_idempotent(db):
     assert "already issued" in again
 
 
-def test_demo_users_can_log_in(client, db):
+def test_demo_users_sign_in_to_the_control_panel_with_their_password(client, db):
     seed(force=True)
 
     for username, password, *_ in DEMO_USERS:
-        assert client.login(username=username, password=password), username
+        answer = client.post(
+            reverse("admin:login"), {"username": username, "password": password, "next": "/admin/"}
+        )
+        assert answer.status_code == 302, username
+        assert answer["Location"] == "/admin/", username
+        assert client.get("/admin/").status_code == 200, username
+        client.post(reverse("admin:logout"))
+
+
+def test_the_demo_login_page_says_two_factor_sign_in_is_off(client, db):
+    page = " ".join(client.get(reverse("admin:login")).content.decode().split())
+
+    assert "Two-factor sign-in is off here" in page
 
 
 def test_the_demo_application_accepts_the_integration_documents_example(db):

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from sign_in import views
+
+app_name = "two_factor"
+
+urlpatterns = [
+    path("enrol/", views.enrol, name="enrol"),
+    path("verify/", views.verify, name="verify"),
+]

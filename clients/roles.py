@@ -34,8 +34,9 @@ CLIENT_STAFF_PERMISSIONS = {
 
 SUPPORT_PERMISSIONS = dict.fromkeys(CLIENT_STAFF_PERMISSIONS, ("view",))
 
-# Sign-in security (sign_in/): operators see lock-outs, failures and second-factor devices,
-# and unlock a user or reset a second factor by deleting them; nobody adds them by hand.
+# Sign-in security (kokatto_site/sign_in/): operators see lock-outs, failures and
+# second-factor devices, and unlock a user or reset a second factor by deleting them;
+# nobody adds them by hand.
 OPERATOR_SIGN_IN_PERMISSIONS = {
     "axes.accessattempt": ("view", "delete"),
     "axes.accessfailurelog": ("view", "delete"),

@@ -52,7 +52,7 @@ INSTALLED_APPS = [
     "templates_app",
     "notifications",
     "batches",
-    "sign_in",
+    "kokatto_site.sign_in",
 ]
 
 MIDDLEWARE = [
@@ -63,7 +63,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "sign_in.middleware.SecondFactorMiddleware",
+    "kokatto_site.sign_in.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lock-out page.
@@ -195,7 +195,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Admin sign-in (sign_in/): see the README's "Security".
+# Admin sign-in (kokatto_site/sign_in/): see the README's "Security".
 # True when a trusted reverse proxy (TLS terminator, load balancer) is the only way in: its
 # X-Forwarded-For (right-most entry) then gives the client address that sign-in throttling counts.
 BEHIND_TRUSTED_PROXY = env.bool("BEHIND_TRUSTED_PROXY", default=False)
@@ -209,7 +209,7 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCKOUT_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_CLIENT_IP_CALLABLE = "sign_in.client_address.client_address"
+AXES_CLIENT_IP_CALLABLE = "kokatto_site.sign_in.client_address.client_address"
 AXES_LOCKOUT_TEMPLATE = "sign_in/locked_out.html"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 # Two-factor sign-in (django-otp, TOTP and backup codes) for every admin user; on unless DEBUG.

@@ -9,12 +9,12 @@ from notifications.api.views import NotifTrailingSlashView, NotifView
 admin.site.site_header = "Kokatto notification platform"
 admin.site.site_title = "Kokatto"
 admin.site.index_title = "Control panel"
-# Says whether two-factor sign-in is on (sign_in/).
+# Says whether two-factor sign-in is on (kokatto_site/sign_in/).
 admin.site.login_template = "sign_in/login.html"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
-    path("admin/two-factor/", include("sign_in.urls")),
+    path("admin/two-factor/", include("kokatto_site.sign_in.urls")),
     path("admin/", admin.site.urls),
     path("notif", NotifView.as_view(), name="notif"),
     path("notif/", NotifTrailingSlashView.as_view()),

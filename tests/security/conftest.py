@@ -6,7 +6,11 @@ import pytest
 from django.urls import reverse
 from django_otp.oath import TOTP
 
-from sign_in.two_factor import confirm_authenticator, issue_backup_codes, pending_authenticator
+from kokatto_site.sign_in.two_factor import (
+    confirm_authenticator,
+    issue_backup_codes,
+    pending_authenticator,
+)
 from tests.factories import TEST_PASSWORD
 
 

@@ -14,7 +14,11 @@ from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from sign_in.two_factor import authenticator_of, confirm_authenticator, pending_authenticator
+from kokatto_site.sign_in.two_factor import (
+    authenticator_of,
+    confirm_authenticator,
+    pending_authenticator,
+)
 from tests.factories import UserFactory
 from tests.security.conftest import (
     code,

@@ -2,5 +2,6 @@ from django.apps import AppConfig
 
 
 class SignInConfig(AppConfig):
-    name = "sign_in"
+    name = "kokatto_site.sign_in"
+    label = "sign_in"
     verbose_name = "Sign-in"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sign_in import views
+from kokatto_site.sign_in import views
 
 app_name = "two_factor"
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from sign_in.two_factor import authenticator_of
+from kokatto_site.sign_in.two_factor import authenticator_of
 
 # What a signed-in user who has not passed the second factor yet may still reach. The login
 # page sends a staff user on (to the index, so here) and tells anyone else they may not enter.

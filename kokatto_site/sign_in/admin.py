@@ -5,7 +5,7 @@ from django.db.models import Exists, OuterRef
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clients.roles import is_operator
-from sign_in.two_factor import reset_second_factor
+from kokatto_site.sign_in.two_factor import reset_second_factor
 
 User = get_user_model()
 

@@ -7,8 +7,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from sign_in.forms import CodeForm
-from sign_in.two_factor import (
+from kokatto_site.sign_in.forms import CodeForm
+from kokatto_site.sign_in.two_factor import (
     BACKUP_CODE_COUNT,
     authenticator_of,
     confirm_authenticator,

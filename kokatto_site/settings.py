@@ -10,7 +10,11 @@ from pathlib import Path
 
 import environ
 
-from kokatto_site.local_secrets import django_secret_key, field_encryption_keys
+from kokatto_site.local_secrets import (
+    django_secret_key,
+    field_encryption_keys,
+    secrets_read_from_var,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,6 +34,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 FIELD_ENCRYPTION_KEYS = field_encryption_keys(
     env.str("FIELD_ENCRYPTION_KEY", default=""), VAR_DIR / "field_encryption.key"
 )
+# Which of SECRET_KEY and FIELD_ENCRYPTION_KEY were generated into var/ because the
+# environment did not set them (name -> file): `check --deploy` refuses those when
+# DEBUG is off (clients/checks.py). Not a variable: it says where the two came from.
+SECRETS_READ_FROM_VAR = secrets_read_from_var()
 
 INSTALLED_APPS = [
     "django.contrib.admin",

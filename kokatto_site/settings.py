@@ -30,7 +30,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Fernet keys for secrets at rest (API secret keys, batch archive passwords).
-# A comma-separated list: the first encrypts, all decrypt, so keys can rotate.
+# A comma-separated list: the first encrypts, all decrypt, so keys can rotate:
+# set new,old, run `manage.py rotate_encryption_keys`, then drop old.
 FIELD_ENCRYPTION_KEYS = field_encryption_keys(
     env.str("FIELD_ENCRYPTION_KEY", default=""), VAR_DIR / "field_encryption.key"
 )

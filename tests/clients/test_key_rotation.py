@@ -1,11 +1,13 @@
 """`manage.py rotate_encryption_keys`: after it, the old FIELD_ENCRYPTION_KEY can be dropped."""
 
 import json
+import threading
+import time
 
 import pytest
 from cryptography.fernet import InvalidToken
 from django.apps import apps
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 
 from batches.ingest import batch_ingest
 from clients.encryption import EncryptedTextField, decrypt_text, encrypted_columns
@@ -135,6 +137,61 @@ def test_an_interrupted_rotation_keeps_the_batches_it_committed_and_a_rerun_fini
     assert summary(rotate("--batch-size", "2"), SECRET_KEYS) == (
         "3 re-encrypted, 2 already current, 0 unreadable"
     )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_password_set_while_rotation_runs_is_never_overwritten_with_the_old_one(
+    encryption_keys, client_8002
+):
+    client_8002.set_batch_password("old-pass")
+    client_8002.save()
+    encryption_keys.configure(encryption_keys.new, encryption_keys.old)
+    saved, commit, printed = threading.Event(), threading.Event(), []
+
+    def operator_sets_a_new_password():
+        with transaction.atomic():
+            client = Client.objects.select_for_update().get(pk=client_8002.pk)
+            client.set_batch_password("new-pass")
+            client.save()
+            saved.set()
+            commit.wait(30)
+        connection.close()
+
+    def rotation():
+        printed.append(rotate())
+        connection.close()
+
+    operator = threading.Thread(target=operator_sets_a_new_password)
+    operator.start()
+    saved.wait(30)
+    rotating = threading.Thread(target=rotation)
+    rotating.start()
+    # The rotation read the old password and now waits for the operator's row lock.
+    wait_for_a_lock_wait()
+    commit.set()
+    operator.join(30)
+    rotating.join(30)
+
+    assert summary(printed[0], BATCH_PASSWORDS) == (
+        "0 re-encrypted, 0 already current, 0 unreadable, 1 changed meanwhile (run again)"
+    )
+    encryption_keys.configure(encryption_keys.new)
+    assert Client.objects.get(pk=client_8002.pk).batch_password() == "new-pass"
+
+
+def wait_for_a_lock_wait(timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the rotation never waited for the operator's lock")
 
 
 def test_every_column_holding_tokens_is_an_encrypted_field_that_rotation_finds():

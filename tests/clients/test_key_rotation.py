@@ -115,7 +115,7 @@ def test_a_value_no_key_opens_is_reported_with_its_client_and_the_others_are_rot
     assert decrypt_text(kept.secret_encrypted) == SECRET_8002
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_an_interrupted_rotation_keeps_the_batches_it_committed_and_a_rerun_finishes(
     encryption_keys,
 ):
@@ -140,7 +140,7 @@ def test_an_interrupted_rotation_keeps_the_batches_it_committed_and_a_rerun_fini
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL")
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_batch_password_set_while_rotation_runs_is_never_overwritten_with_the_old_one(
     encryption_keys, client_8002
 ):

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.files import File
 from django.db import DataError, IntegrityError, connection, transaction
@@ -123,6 +124,10 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
     if batch.runs_since_progress > settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS:
         return _give_up(batch, token, scratch, original)
     try:
+        password = batch.client.batch_password()
+    except InvalidToken:
+        return _password_unreadable(batch, token, scratch, original)
+    try:
         method = get_decryption(batch.encryption)
         limits = Limits(
             max_bytes=settings.BATCH_MAX_UNCOMPRESSED_BYTES,
@@ -132,7 +137,7 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
         with (
             original.open("rb") as source,
             method.open_plaintext(
-                source, password=batch.client.batch_password(), limits=limits, workdir=scratch
+                source, password=password, limits=limits, workdir=scratch
             ) as plaintext,
         ):
             rows = _ingest_lines(batch, token, plaintext, progress, scratch)
@@ -150,6 +155,22 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
             batch, token, scratch, original, "TOO_MANY_REJECTIONS", _too_many_rejections(batch)
         )
     return _finish_done(batch, token, scratch, original, rows)
+
+
+def _password_unreadable(batch: Batch, token: str, scratch: Path, original: Path) -> str:
+    """FAILED: the client's batch password is opened by no FIELD_ENCRYPTION_KEY (one was
+    dropped before rotate_encryption_keys ran). The client's other batches fail alike;
+    no other client's."""
+    logger.error(
+        "Batch %s: the batch password of client %s is opened by no FIELD_ENCRYPTION_KEY",
+        batch.pk,
+        batch.client.client_id,
+    )
+    message = (
+        "The platform cannot read this client's batch password; its operators are "
+        "alerted. Support can reprocess the batch once it is fixed."
+    )
+    return _finish_failed(batch, token, scratch, original, "PASSWORD_UNREADABLE", message)
 
 
 def _too_many_rejections(batch: Batch) -> str:

@@ -22,15 +22,19 @@ end took 3 of the 4-5 seconds a million-line batch spent after its last chunk.
 """
 
 import heapq
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from cryptography.fernet import InvalidToken
 from django.core.files import File
 
 from batches.decryption import BatchFileError, get_decryption
 from batches.inbox import batch_storage, fitting_name, home_path
 from batches.models import Batch, RejectedLine
 from batches.spreadsheet_safe import spreadsheet_writer
+
+logger = logging.getLogger(__name__)
 
 HEADER = ["line", "clientNotifRefId", "status", "code", "message"]
 ACCEPTED, REJECTED = "ACCEPTED", "REJECTED"
@@ -41,8 +45,19 @@ def result_write(batch: Batch, scratch: Path, *, rows: Path | None = None) -> st
 
     `rows`: the CSV a run wrote as it stored the lines (ResultRows); without it,
     the batch failed as a whole (or duplicates another) and its result is the one
-    row saying why.
+    row saying why. Returns "" (no file, logged) when the client's batch password,
+    which encrypts the file, is opened by no FIELD_ENCRYPTION_KEY.
     """
+    try:
+        password = batch.client.batch_password()
+    except InvalidToken:
+        logger.error(
+            "Batch %s: no result file: the batch password of client %s is opened by no "
+            "FIELD_ENCRYPTION_KEY",
+            batch.pk,
+            batch.client.client_id,
+        )
+        return ""
     plain = rows or _write_failure(batch, scratch / "result.csv")
     method = _wrapping(batch)
     base = result_base_name(batch.file_name)
@@ -51,7 +66,7 @@ def result_write(batch: Batch, scratch: Path, *, rows: Path | None = None) -> st
         method.wrap_result(
             plain,
             fitting_name(base, ".result.csv"),  # a name the client's disk can extract
-            password=batch.client.batch_password(),
+            password=password,
             destination=destination,
         )
     return _save(batch, wrapped, base, f".result{method.result_suffix or '.csv'}")

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.utils import timezone
 
@@ -23,7 +24,7 @@ LAST_USED_PRECISION = timedelta(minutes=1)
 
 @dataclass
 class AuthenticationError(Exception):
-    code: str  # INVALID_SIGNATURE, EXPIRED_TIMESTAMP or CLIENT_INACTIVE
+    code: str  # INVALID_SIGNATURE, EXPIRED_TIMESTAMP, CLIENT_INACTIVE or KEY_UNREADABLE
     message: str
 
 
@@ -33,8 +34,12 @@ def authenticate_request(parameters: dict[str, str]) -> tuple[Client, SecretKey]
     Raises AuthenticationError: INVALID_SIGNATURE for a missing or wrong
     signature or an unknown client (deliberately the same answer),
     EXPIRED_TIMESTAMP for a timestamp outside the allowed window, and
-    CLIENT_INACTIVE for a correctly signed request of an inactive client.
-    The caller checks first that `timestamp` is present and numeric.
+    CLIENT_INACTIVE for a correctly signed request of an inactive client,
+    KEY_UNREADABLE (logged) when no readable key matches and one of the client's
+    keys is opened by no FIELD_ENCRYPTION_KEY: the request may be signed with it,
+    and the platform's fault is not the client's wrong signature. Other clients
+    are not concerned. The caller checks first that `timestamp` is present and
+    numeric.
     """
     client_id = parameters.get("clientId", "")
     signature = parameters.get("signature", "")
@@ -42,7 +47,12 @@ def authenticate_request(parameters: dict[str, str]) -> tuple[Client, SecretKey]
     now = timezone.now()
     keys = [(key, secret) for key, secret in keys if key.expires_at is None or key.expires_at > now]
 
-    key = next((k for k, secret in keys if signature_matches(parameters, secret, signature)), None)
+    readable = [(key, secret) for key, secret in keys if secret is not None]
+    key = next(
+        (k for k, secret in readable if signature_matches(parameters, secret, signature)), None
+    )
+    if key is None and len(readable) < len(keys):
+        raise _key_unreadable(client_id, [k for k, secret in keys if secret is None])
     if key is None:
         if not keys:
             sign(parameters, _DECOY_SECRET)
@@ -69,12 +79,34 @@ def authenticate_request(parameters: dict[str, str]) -> tuple[Client, SecretKey]
     return client, key
 
 
-def _active_keys(client_id: str) -> list[tuple[SecretKey, str]]:
-    """The client's active keys (with its Client joined) and their decrypted secrets."""
+def _active_keys(client_id: str) -> list[tuple[SecretKey, str | None]]:
+    """The client's active keys (with its Client joined) and their decrypted secrets,
+    None for one that no configured FIELD_ENCRYPTION_KEY opens."""
     keys = SecretKey.objects.filter(client__client_id=client_id, is_active=True).select_related(
         "client"
     )
-    return [(key, key.secret()) for key in keys]
+    return [(key, _secret_or_none(key)) for key in keys]
+
+
+def _secret_or_none(key: SecretKey) -> str | None:
+    try:
+        return key.secret()
+    except InvalidToken:
+        return None
+
+
+def _key_unreadable(client_id: str, keys: list[SecretKey]) -> AuthenticationError:
+    logger.error(
+        "API request of client %s refused: its secret key(s) %s are opened by no "
+        "FIELD_ENCRYPTION_KEY (dropped before rotate_encryption_keys?)",
+        client_id,
+        ", ".join(key.fingerprint for key in keys),
+    )
+    return AuthenticationError(
+        "KEY_UNREADABLE",
+        "The platform cannot read this client's secret key, so it cannot check the "
+        "signature. The platform's operators are alerted; contact support.",
+    )
 
 
 def _record_use(key: SecretKey) -> None:

@@ -7,7 +7,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from clients.encryption import decrypt_text, encrypt_text
+from clients.encryption import EncryptedTextField, decrypt_text, encrypt_text
 from notifications.media import get_medium, medium_choices
 from notifications.validation import (
     RESERVED_PARAMETERS,
@@ -54,7 +54,9 @@ class Client(models.Model):
     time_zone = models.CharField(
         max_length=64, default="Asia/Jakarta", validators=[validate_time_zone]
     )
-    batch_password_encrypted = models.TextField(blank=True, default="", editable=False)
+    batch_password_encrypted = EncryptedTextField(
+        blank=True, default="", editable=False, client_lookup="client_id"
+    )
     batch_encryption = models.CharField(
         max_length=16,
         choices=batch_encryption_choices,
@@ -136,7 +138,7 @@ class SecretKey(models.Model):
 
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="secret_keys")
     slot = models.PositiveSmallIntegerField(editable=False)
-    secret_encrypted = models.TextField(editable=False)
+    secret_encrypted = EncryptedTextField(editable=False)
     fingerprint = models.CharField(
         max_length=16,
         editable=False,

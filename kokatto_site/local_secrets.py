@@ -3,7 +3,9 @@
 `make run` and `make test` need no exported variables, so on first start the
 Django SECRET_KEY and the field-encryption key are generated into `var/` and
 read from there afterwards. A deployment on several machines sets both in the
-environment instead: every machine must share them.
+environment instead: every machine must share them. Which ones were read from
+`var/` is remembered (`secrets_read_from_var`), so that `check --deploy` can
+refuse them in production.
 """
 
 import os
@@ -11,6 +13,8 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+
+_read_from_var: dict[str, str] = {}  # setting name -> the file it was read from
 
 
 def read_or_create_secret(path: Path, make_secret) -> str:
@@ -32,9 +36,21 @@ def read_or_create_secret(path: Path, make_secret) -> str:
 
 def field_encryption_keys(configured: str, fallback_path: Path) -> list[str]:
     """The Fernet keys from FIELD_ENCRYPTION_KEY (comma-separated), or from `var/`."""
-    raw = configured or read_or_create_secret(fallback_path, lambda: Fernet.generate_key().decode())
+    raw = configured or _from_var(
+        "FIELD_ENCRYPTION_KEY", fallback_path, lambda: Fernet.generate_key().decode()
+    )
     return [key.strip() for key in raw.split(",") if key.strip()]
 
 
 def django_secret_key(configured: str, fallback_path: Path) -> str:
-    return configured or read_or_create_secret(fallback_path, lambda: secrets.token_urlsafe(50))
+    return configured or _from_var("SECRET_KEY", fallback_path, lambda: secrets.token_urlsafe(50))
+
+
+def secrets_read_from_var() -> dict[str, str]:
+    """The secrets (setting name -> file) this process read from `var/`, not the environment."""
+    return dict(_read_from_var)
+
+
+def _from_var(name: str, path: Path, make_secret) -> str:
+    _read_from_var[name] = str(path)
+    return read_or_create_secret(path, make_secret)

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import environ
 
-from kokatto_site.local_secrets import django_secret_key, field_encryption_keys
+from kokatto_site.local_secrets import (
+    django_secret_key,
+    field_encryption_keys,
+    secrets_read_from_var,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -27,10 +31,15 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Fernet keys for secrets at rest (API secret keys, batch archive passwords).
-# A comma-separated list: the first encrypts, all decrypt, so keys can rotate.
+# A comma-separated list: the first encrypts, all decrypt, so keys can rotate:
+# set new,old, run `manage.py rotate_encryption_keys`, then drop old.
 FIELD_ENCRYPTION_KEYS = field_encryption_keys(
     env.str("FIELD_ENCRYPTION_KEY", default=""), VAR_DIR / "field_encryption.key"
 )
+# Which of SECRET_KEY and FIELD_ENCRYPTION_KEY were generated into var/ because the
+# environment did not set them (name -> file): `check --deploy` refuses those when
+# DEBUG is off (clients/checks.py). Not a variable: it says where the two came from.
+SECRETS_READ_FROM_VAR = secrets_read_from_var()
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -14,7 +14,12 @@ from notifications.api.parameters import (
     validation_error,
 )
 
-_AUTH_STATUS = {"INVALID_SIGNATURE": 401, "EXPIRED_TIMESTAMP": 401, "CLIENT_INACTIVE": 403}
+_AUTH_STATUS = {
+    "INVALID_SIGNATURE": 401,
+    "EXPIRED_TIMESTAMP": 401,
+    "CLIENT_INACTIVE": 403,
+    "KEY_UNREADABLE": 503,  # the platform's fault (a dropped FIELD_ENCRYPTION_KEY)
+}
 
 
 class SignatureAuthentication(BaseAuthentication):

@@ -32,6 +32,7 @@ ERROR_CODES = [
     "PAYLOAD_TOO_LARGE",
     "UNSUPPORTED_MEDIA_TYPE",
     "SERVICE_UNAVAILABLE",
+    "KEY_UNREADABLE",
 ]
 ANSWER_STATUSES = [*NotificationStatus.values, "REJECTED"]
 
@@ -243,7 +244,11 @@ ANSWERS = {
     409: ("DUPLICATE_REFERENCE", "DUPLICATE_REFERENCE or NOT_CANCELLABLE"),
     413: ("PAYLOAD_TOO_LARGE", "the body or query string is past API_MAX_BODY_BYTES"),
     429: ("RATE_LIMITED", "RATE_LIMITED, with Retry-After"),
-    503: ("SERVICE_UNAVAILABLE", "an unexpected fault, logged with the X-Request-ID"),
+    503: (
+        "SERVICE_UNAVAILABLE",
+        "an unexpected fault, logged with the X-Request-ID; KEY_UNREADABLE: the platform "
+        "cannot read the client's secret key (an operator's fix)",
+    ),
 }
 # Only a POST's body has a media type to refuse.
 POST_ANSWERS = {

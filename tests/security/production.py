@@ -69,11 +69,11 @@ print(json.dumps(answers))
 """
 
 
-def answers(env: dict[str, str], *requests: dict) -> list[dict]:
-    """How the app configured by `env` answers each GET: {path, secure?, headers?}."""
+def answers(env: dict[str, str], *requests: dict, host: str = HOST) -> list[dict]:
+    """How the app configured by `env` answers each GET to `host`: {path, secure?, headers?}."""
     requests_ = [{"secure": False, "headers": {}, **request} for request in requests]
     result = subprocess.run(
-        [sys.executable, "-c", _ANSWER, json.dumps(requests_), HOST],
+        [sys.executable, "-c", _ANSWER, json.dumps(requests_), host],
         cwd=PROJECT,
         env={**env, "DJANGO_SETTINGS_MODULE": "kokatto_site.settings"},
         capture_output=True,

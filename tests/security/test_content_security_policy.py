@@ -11,6 +11,7 @@ import pytest
 from django.urls import reverse
 
 from tests.factories import BatchFactory, ContentTemplateFactory
+from tests.security.production import answers, production_env
 
 STRICT_POLICY = {
     "default-src": ["'self'"],
@@ -122,3 +123,14 @@ def test_the_api_docs_are_served_under_the_policy_with_their_script_as_a_file(cl
     assert b"SwaggerUIBundle(" in script.content
     # The validator badge would load an image from swagger.io (and tell it the URL).
     assert b'"validatorUrl": null' in script.content
+
+
+def test_report_only_mode_sends_the_policy_to_be_reported_not_enforced(tmp_path):
+    env = production_env(tmp_path, CSP_REPORT_ONLY="true", CSP_REPORT_URI="/csp-reports/")
+
+    (secure,) = answers(env, {"path": "/admin/login/", "secure": True})
+
+    assert "Content-Security-Policy" not in secure["headers"]
+    reported = secure["headers"]["Content-Security-Policy-Report-Only"]
+    assert "script-src 'self'" in reported
+    assert reported.endswith("report-uri /csp-reports/")

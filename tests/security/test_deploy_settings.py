@@ -95,7 +95,10 @@ def test_the_redirect_can_be_left_to_a_tls_terminating_proxy(tmp_path):
 
 def test_make_run_serves_plain_http_with_cookies_that_work_there(tmp_path):
     plain, secure = answers(
-        make_run_env(tmp_path), {"path": LOGIN}, {"path": LOGIN, "secure": True}
+        make_run_env(tmp_path),
+        {"path": LOGIN},
+        {"path": LOGIN, "secure": True},
+        host="127.0.0.1",
     )
 
     assert plain["status"] == 200

@@ -419,6 +419,8 @@ def main() -> int:
         SECRET_KEY=f"kokatto-bench-{uuid.uuid4().hex}",
         FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         ALLOWED_HOSTS=HOST,
+        # Plain http, as behind a TLS-terminating proxy: no redirect to https.
+        SECURE_SSL_REDIRECT="false",
         KOKATTO_VAR_DIR=str(temporary / "var"),
         DJANGO_SETTINGS_MODULE="kokatto_bench_settings",
         PYTHONPATH=f"{temporary}{os.pathsep}{PROJECT_DIR}",

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "django_q",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -205,9 +207,6 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # Admin sign-in (kokatto_site/sign_in/): see the README's "Security".
-# True when a trusted reverse proxy (TLS terminator, load balancer) is the only way in: its
-# X-Forwarded-For (right-most entry) then gives the client address that sign-in throttling counts.
-BEHIND_TRUSTED_PROXY = env.bool("BEHIND_TRUSTED_PROXY", default=False)
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -226,9 +225,62 @@ ADMIN_TWO_FACTOR_REQUIRED = env.bool("ADMIN_TWO_FACTOR_REQUIRED", default=not DE
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Kokatto")
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
+# HTTPS, cookies and the admin's session (README "Security"). With DEBUG off, plain
+# http is redirected to https; set SECURE_SSL_REDIRECT=false when a TLS-terminating
+# proxy redirects instead.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# HSTS: browsers use only https for this host for a year. includeSubDomains and preload
+# bind every sub-domain of the host name (preload: in browsers' built-in lists, for
+# months): the domain owner's decision, so off unless set, and Django's reminders of
+# them (security.W005, W021) are silenced while they are deliberately off.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [
+    *([] if SECURE_HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
+    *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
+]
+# True only behind a proxy of ours (TLS terminator, load balancer) that is the only way in
+# and sets X-Forwarded-Proto and X-Forwarded-For itself: then the first says whether the
+# client used https, and the right-most entry of the second is the client address that
+# sign-in throttling counts. Anyone else can send those headers.
+BEHIND_TRUSTED_PROXY = env.bool("BEHIND_TRUSTED_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TRUSTED_PROXY else None
+# Cookies only over https (off by default with DEBUG, for `make run` on plain http),
+# never read by scripts, not sent on cross-site sub-requests.
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+# An admin session ends a working day (in seconds) after sign-in, and when the browser
+# closes (its cookie has no expiry).
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=9 * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): scripts, styles and images from this site only,
+# no inline script or style anywhere, never framed. CSP_REPORT_ONLY=true sends it as
+# Content-Security-Policy-Report-Only (to try a change of it); CSP_REPORT_URI receives
+# the browsers' reports of what it blocked.
+_CSP = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "report-uri": env.list("CSP_REPORT_URI", default=[]) or None,
+    }
+}
+if env.bool("CSP_REPORT_ONLY", default=False):
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = _CSP
+else:
+    CONTENT_SECURITY_POLICY = _CSP
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -244,7 +296,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No schema validator badge: it would send the schema's address to swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
+# The API's documentation (/api/docs/, /api/schema/) for anyone, or (false) for the
+# admin's signed-in users only. It describes the signed /notif contract that clients
+# are given anyway, and no secret: public unless the operator decides otherwise.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=True)
 
 # Content templates (templates_app/rendering.py): see the README's "Content templates".
 # A template part (subject, body, HTML body) longer than this is refused on save and in

@@ -1,5 +1,6 @@
 import pytest
 from django.core.cache import cache
+from django.test import override_settings
 from django_q.brokers import get_broker
 
 from clients import config_cache
@@ -39,6 +40,17 @@ def operator_user(db):
 @pytest.fixture
 def support_user(db):
     return UserFactory(username="support", role="support")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def plain_http():
+    """Tests talk plain http (the test client, the live server): no redirect to https.
+
+    With DEBUG off the redirect is on by default; tests/security turns it on where it is
+    what is tested. For the whole session, so the live server (started once) has it off.
+    """
+    with override_settings(SECURE_SSL_REDIRECT=False):
+        yield
 
 
 @pytest.fixture(autouse=True)

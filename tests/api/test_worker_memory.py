@@ -51,6 +51,8 @@ def gunicorn_worker(tmp_path):
         SECRET_KEY=secrets.token_urlsafe(32),
         FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
         DEBUG="false",
+        # Plain http, as behind a TLS-terminating proxy: no redirect to https.
+        SECURE_SSL_REDIRECT="false",
         ALLOWED_HOSTS=HOST,
         LOG_LEVEL="ERROR",  # one warning a refused signature would fill the log
         API_CONFIG_CACHE_SECONDS="3600",  # nothing leaves the cache by age during the test

@@ -10,7 +10,9 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
+from kokatto_site.sign_in.two_factor import pending_authenticator
 from tests.factories import BatchFactory, ContentTemplateFactory
+from tests.security.conftest import code, sign_in
 from tests.security.production import answers, production_env
 
 STRICT_POLICY = {
@@ -134,3 +136,29 @@ def test_report_only_mode_sends_the_policy_to_be_reported_not_enforced(tmp_path)
     reported = secure["headers"]["Content-Security-Policy-Report-Only"]
     assert "script-src 'self'" in reported
     assert reported.endswith("report-uri /csp-reports/")
+
+
+@pytest.mark.usefixtures("two_factor_required")
+def test_the_sign_in_pages_are_served_under_the_policy_without_inline_code(
+    client, operator_user, settings
+):
+    sign_in(client, operator_user.username)
+    enrolment = client.get(reverse("two_factor:enrol"))
+    device = pending_authenticator(operator_user)
+    backup_codes = client.post(reverse("two_factor:enrol"), {"code": code(device)})
+    client.logout()
+    sign_in(client, operator_user.username)
+    prompt = client.get(reverse("two_factor:verify"))
+    client.logout()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        locked_out = sign_in(client, operator_user.username, "not the password")
+
+    for name, response, status in [
+        ("enrolment", enrolment, 200),
+        ("backup codes", backup_codes, 200),
+        ("code prompt", prompt, 200),
+        ("lock-out", locked_out, 429),
+    ]:
+        assert response.status_code == status, name
+        assert policy(response) == STRICT_POLICY, name
+        assert inline_code(response) == [], name

@@ -27,6 +27,10 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = django_secret_key(env.str("SECRET_KEY", default=""), VAR_DIR / "secret_key")
+# SECRET_KEY signs sessions (and password-reset links). To rotate it, set the new one and
+# list the old one here (comma-separated) until the last session it signed has ended
+# (SESSION_COOKIE_AGE), then drop it.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -7,6 +7,7 @@ than a short category of what happened. DNS answers for the client's public host
 are the one thing simulated: socket.getaddrinfo answers for that name alone.
 """
 
+import contextlib
 import socket
 import time
 
@@ -28,6 +29,7 @@ from tests.factories import (
     NotificationFactory,
     issue_key,
 )
+from tests.security.tls_server import tls_server, write_test_ca_and_server_certificate
 
 # The client's public host name (.example never resolves for real: the test's DNS answers).
 CLIENT_HOST = "callbacks.bank-demo.example"
@@ -214,6 +216,47 @@ def test_a_host_re_pointed_at_an_internal_address_after_the_check_is_never_reach
     # One lookup a connection: the second connection's answer was checked, and refused.
     assert dns.lookups == 2
     assert second.last_response.startswith(ADDRESS_NOT_PUBLIC)
+
+
+@pytest.fixture
+def https_server(tmp_path, monkeypatch, settings):
+    """start(name): the client's https server on 127.0.0.2 (allowed as if it were public),
+    its certificate for `name` signed by a test CA the platform trusts."""
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.2/32"]
+    with contextlib.ExitStack() as stack:
+
+        def start(name: str):
+            ca_file, server_file = write_test_ca_and_server_certificate(tmp_path, name)
+            monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+            return stack.enter_context(tls_server("127.0.0.2", server_file))
+
+        yield start
+
+
+def test_an_https_callback_connects_to_the_checked_address_and_verifies_the_host_name(
+    client_8002, dns, https_server
+):
+    server = https_server(CLIENT_HOST)
+    dns.answer(["127.0.0.2"])
+
+    callback = sent(due_callback(client_8002, f"https://{CLIENT_HOST}:{server.port}/status"))
+
+    assert callback.state == "DONE"
+    assert server.server_names == [CLIENT_HOST]  # SNI: the name, not the address
+    assert server.hosts == [f"{CLIENT_HOST}:{server.port}"]
+
+
+def test_an_https_callback_to_a_server_without_a_certificate_for_the_name_fails(
+    client_8002, dns, https_server
+):
+    server = https_server("someone-else.example")
+    dns.answer(["127.0.0.2"])
+
+    callback = sent(due_callback(client_8002, f"https://{CLIENT_HOST}:{server.port}/status"))
+
+    assert server.hosts == []
+    assert failure_category(callback.last_response) == "TLS error"
+    assert "certificate is not valid for 'callbacks.bank-demo.example'" in callback.last_response
 
 
 def test_a_slow_dns_answer_counts_against_the_callbacks_deadline(

@@ -313,12 +313,13 @@ def _resolve(conn, name: str) -> list[IPAddress]:
 
 
 def _time_left(conn) -> float:
-    """Seconds left to connect: the connect timeout, within the exchange's deadline."""
-    limits = [conn.timeout] if isinstance(conn.timeout, int | float) else []
+    """Seconds left to connect: the connect timeout (HttpClient always sets one), within
+    the exchange's deadline."""
+    limits = [conn.timeout]
     exchange = getattr(_current, "exchange", None)
     if exchange is not None:
         limits.append(exchange.when - time.monotonic())
-    return max(0.0, min(limits)) if limits else 30.0
+    return max(0.0, min(limits))
 
 
 class _CheckedConnection(_CheckedAddressMixin, _WatchedConnection):

@@ -21,7 +21,7 @@ from notifications.intake import notification_create
 from notifications.models import ClientCallback, Delivery
 from notifications.outbound import ADDRESS_NOT_PUBLIC, HTTP_NOT_ALLOWED
 from tests.admin_forms import form_data
-from tests.delivery.slow_http import slow_http_server
+from tests.delivery.slow_http import Answer, slow_http_server
 from tests.factories import (
     ApplicationFactory,
     ContentTemplateFactory,
@@ -257,6 +257,20 @@ def test_an_https_callback_to_a_server_without_a_certificate_for_the_name_fails(
     assert server.hosts == []
     assert failure_category(callback.last_response) == "TLS error"
     assert "certificate is not valid for 'callbacks.bank-demo.example'" in callback.last_response
+
+
+def test_a_redirect_to_an_internal_address_is_not_followed(
+    client_8002, internal_server, http_allowed, dns, settings
+):
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.2/32"]
+    dns.answer(["127.0.0.2"])
+    redirect = Answer(status=302, headers={"Location": f"{internal_server.url}/admin"})
+    with slow_http_server(redirect, host="127.0.0.2") as public:
+        callback = sent(due_callback(client_8002, f"http://{CLIENT_HOST}:{public.port}/"))
+
+    assert len(public.exchanges) == 1
+    assert internal_server.connections == 0
+    assert (callback.state, callback.last_response) == ("PENDING", "HTTP 302")
 
 
 def test_a_slow_dns_answer_counts_against_the_callbacks_deadline(

@@ -8,17 +8,20 @@ are the one thing simulated: socket.getaddrinfo answers for that name alone.
 """
 
 import contextlib
+import json
 import socket
 import time
+from typing import NamedTuple
 
 import pytest
 
+from clients.signing import sign
 from notifications.backends.http_sms import HttpSmsBackend
 from notifications.client_callbacks import client_callbacks_send_due
 from notifications.dispatch import dispatch_due
 from notifications.failures import failure_category
 from notifications.intake import notification_create
-from notifications.models import ClientCallback, Delivery
+from notifications.models import ClientCallback, Delivery, Notification
 from notifications.outbound import ADDRESS_NOT_PUBLIC, HTTP_NOT_ALLOWED
 from tests.admin_forms import form_data
 from tests.delivery.slow_http import Answer, slow_http_server
@@ -413,6 +416,13 @@ def test_a_plain_http_callback_url_is_saved_when_the_setting_allows_it(
 # What client staff read of a failure: its category only.
 
 
+class Failures(NamedTuple):
+    notification: Notification
+    delivery: Delivery
+    port: str  # "port=…" of the provider's address, as library messages write it
+    secret: str  # the client's API secret
+
+
 @pytest.fixture
 def failed_everywhere(client_8002, app_8002, dns, http_allowed, settings):
     """A notification whose SMS failed at a provider on an internal address and port, and
@@ -432,7 +442,7 @@ def failed_everywhere(client_8002, app_8002, dns, http_allowed, settings):
     dns.answer(["10.20.30.40"])
     client_8002.callback_url = f"http://{CLIENT_HOST}/status"
     client_8002.save()
-    issue_key(client_8002)
+    _, secret = issue_key(client_8002)
     ContentTemplateFactory(application=app_8002, medium="sms", body="Bank Demo")
     notification = notification_create(
         client=client_8002,
@@ -447,7 +457,7 @@ def failed_everywhere(client_8002, app_8002, dns, http_allowed, settings):
     ).notification
     dispatch_due()
     client_callbacks_send_due()
-    return notification, Delivery.objects.get(), f"port={closed_port}"
+    return Failures(notification, Delivery.objects.get(), f"port={closed_port}", secret)
 
 
 DETAIL_MARKERS = ["127.0.0.1", "10.20.30.40", "Errno", "Failed to establish", "Connection refused:"]
@@ -464,7 +474,7 @@ def pages(client, notification, delivery) -> str:
 
 
 def test_client_staff_see_only_the_category_of_a_failure(client, staff_8002, failed_everywhere):
-    notification, delivery, port = failed_everywhere
+    notification, delivery, port, _ = failed_everywhere
     client.force_login(staff_8002)
 
     shown = pages(client, notification, delivery)
@@ -477,13 +487,32 @@ def test_client_staff_see_only_the_category_of_a_failure(client, staff_8002, fai
 
 @pytest.mark.parametrize("viewer", ["operator_user", "support_user"])
 def test_platform_staff_see_the_detail_of_a_failure(client, failed_everywhere, request, viewer):
-    notification, delivery, port = failed_everywhere
+    notification, delivery, port, _ = failed_everywhere
     client.force_login(request.getfixturevalue(viewer))
 
     shown = pages(client, notification, delivery)
 
     for detail in [port, *DETAIL_MARKERS]:
         assert detail in shown
+
+
+def test_the_status_answer_and_the_callback_carry_no_failure_detail(client, failed_everywhere):
+    parameters = {
+        "clientId": "8002",
+        "timestamp": str(int(time.time())),
+        "operation": "status",
+        "clientNotifRefId": "R-1",
+    }
+    parameters["signature"] = sign(parameters, failed_everywhere.secret)
+
+    answer = client.get("/notif", parameters)
+    payload = ClientCallback.objects.get().payload
+
+    assert answer.status_code == 200
+    assert answer.json()["deliveries"][0]["status"] == "FAILED"
+    for told in (answer.content.decode(), json.dumps(payload)):
+        for detail in [failed_everywhere.port, *DETAIL_MARKERS, "refused"]:
+            assert detail not in told
 
 
 @pytest.mark.parametrize(

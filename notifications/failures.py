@@ -60,9 +60,9 @@ def failure_category(text: str) -> str:
 _DETAILS_WITH_ERROR = [
     re.compile(pattern, re.DOTALL)
     for pattern in (
-        r"(?P<head>attempt \d+ by \S+ failed \()(?P<error>.*)"
+        r"(?P<head>attempt \d+ by .+? failed \()(?P<error>.*)"
         r"(?P<tail>\); (retry at \d\d:\d\d:\d\d|a retry would come after expiresAt).*)",
-        r"(?P<head>failed after \d+ attempt\(s\), last by \S+: )(?P<error>.*)(?P<tail>)",
+        r"(?P<head>failed after \d+ attempt\(s\), last by .+?: )(?P<error>.*)(?P<tail>)",
         r"(?P<head>failed: )(?P<error>.*)(?P<tail>)",
     )
 ]

@@ -19,7 +19,7 @@ from clients.signing import sign
 from notifications.backends.http_sms import HttpSmsBackend
 from notifications.client_callbacks import client_callbacks_send_due
 from notifications.dispatch import dispatch_due
-from notifications.failures import failure_category
+from notifications.failures import detail_for_client, failure_category
 from notifications.intake import notification_create
 from notifications.models import ClientCallback, Delivery, Notification
 from notifications.outbound import ADDRESS_NOT_PUBLIC, HTTP_NOT_ALLOWED
@@ -530,3 +530,29 @@ def test_the_status_answer_and_the_callback_carry_no_failure_detail(client, fail
 )
 def test_a_stored_failure_shows_client_staff_its_category_only(stored, category):
     assert failure_category(stored) == category
+
+
+@pytest.mark.parametrize(
+    ("detail", "shown"),
+    [
+        (
+            "attempt 2 by sms gw failed (Connection refused: _WatchedConnection(host='10.0.0.1', "
+            "port=8443): [Errno 111]); retry at 10:00:00; rendered with template version 3",
+            "attempt 2 by sms gw failed (connection refused); retry at 10:00:00; "
+            "rendered with template version 3",
+        ),
+        (
+            "attempt 1 by twilio failed (Timeout: no answer within 1 s); "
+            "a retry would come after expiresAt",
+            "attempt 1 by twilio failed (timeout); a retry would come after expiresAt",
+        ),
+        (
+            "failed after 3 attempt(s), last by twilio: HTTP 400: {'host': 'sms.internal'}",
+            "failed after 3 attempt(s), last by twilio: HTTP 400",
+        ),
+        ("failed: RENDER_ERROR: KeyError: 'x'", "failed: template could not be rendered"),
+        ("sent by twilio as SM123", "sent by twilio as SM123"),
+    ],
+)
+def test_a_status_history_detail_shows_client_staff_the_category_of_its_error(detail, shown):
+    assert detail_for_client(detail) == shown

@@ -106,9 +106,9 @@ def ip_literal(host: str) -> IPAddress | None:
 
 def address_refusal(address: IPAddress) -> str | None:
     """Why a callback may not connect to `address`, or None when it may."""
-    if address in METADATA_ADDRESSES:
-        return "a cloud metadata address"
     forms = [address, *_embedded_ipv4(address)]
+    if any(form in METADATA_ADDRESSES for form in forms):
+        return "a cloud metadata address"
     allowed, denied = _networks(
         tuple(settings.OUTBOUND_ALLOWED_NETWORKS), tuple(settings.OUTBOUND_DENIED_NETWORKS)
     )

@@ -329,11 +329,12 @@ def test_a_denied_network_refuses_a_public_address(client_8002, dns, settings):
     )
 
 
+@pytest.mark.parametrize("address", ["169.254.169.254", "::ffff:169.254.169.254"])
 def test_metadata_addresses_are_refused_even_within_an_allowed_network(
-    client_8002, http_allowed, dns, settings
+    client_8002, http_allowed, dns, settings, address
 ):
-    settings.OUTBOUND_ALLOWED_NETWORKS = ["169.254.0.0/16"]
-    dns.answer(["169.254.169.254"])
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["169.254.0.0/16", "::ffff:0:0/96"]
+    dns.answer([address])
 
     callback = sent(due_callback(client_8002, f"http://{CLIENT_HOST}/latest/meta-data/"))
 

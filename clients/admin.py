@@ -7,6 +7,7 @@ from clients.forms import FieldSchemaFormSet
 from clients.keys import SecretKeyError, secret_key_create, secret_key_deactivate
 from clients.models import Application, ApplicationMedium, Client, Field, SecretKey
 from clients.roles import is_operator, visible_clients
+from notifications.outbound import validate_callback_url
 
 
 class ClientAdminForm(forms.ModelForm):
@@ -14,7 +15,9 @@ class ClientAdminForm(forms.ModelForm):
         label="Status callback URL",
         required=False,
         assume_scheme="https",
-        help_text=Client._meta.get_field("callback_url").help_text,
+        validators=[validate_callback_url],
+        help_text=Client._meta.get_field("callback_url").help_text
+        + " An https URL of the client's server on the public internet.",
     )
     new_batch_password = forms.CharField(
         label="New batch password",

@@ -104,6 +104,13 @@ def sees_all_clients(user) -> bool:
     return is_operator(user) or is_support(user)
 
 
+def sees_failure_detail(user) -> bool:
+    """Whether `user` reads a failed send's full detail (library messages, addresses, the
+    provider's words): platform staff do; client staff see its category only
+    (notifications/failures.py), which tells them nothing about the private network."""
+    return sees_all_clients(user)
+
+
 def visible_clients(user):
     """A queryset of the clients whose data `user` may see in the control panel."""
     from clients.models import Client

@@ -378,6 +378,15 @@ CLIENT_CALLBACK_MAX_ANSWER_BYTES = env.int("CLIENT_CALLBACK_MAX_ANSWER_BYTES", d
 CLIENT_CALLBACK_SEND_CONCURRENCY = env.int("CLIENT_CALLBACK_SEND_CONCURRENCY", default=8)
 CLIENT_CALLBACK_SWEEP_SECONDS = env.int("CLIENT_CALLBACK_SWEEP_SECONDS", default=60)
 
+# Requests into the private network (notifications/outbound.py): a callback URL must be
+# https (plain http too with CLIENT_CALLBACK_ALLOW_HTTP, for development only; off even
+# in `make run`), and a callback connects only to public addresses, plus the networks of
+# OUTBOUND_ALLOWED_NETWORKS, minus those of OUTBOUND_DENIED_NETWORKS (comma-separated
+# CIDRs, e.g. "10.20.0.0/16,fd12::/64"; denied wins). Provider URLs are not checked.
+CLIENT_CALLBACK_ALLOW_HTTP = env.bool("CLIENT_CALLBACK_ALLOW_HTTP", default=False)
+OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
+OUTBOUND_DENIED_NETWORKS = env.list("OUTBOUND_DENIED_NETWORKS", default=[])
+
 # Delivery receipts (/callbacks/…): Twilio signs its status callbacks with the auth
 # token over the URL it called; a generic gateway calls a URL holding a secret token.
 TWILIO_STATUS_CALLBACK_URL = env.str("TWILIO_STATUS_CALLBACK_URL", default="")

@@ -10,8 +10,9 @@ from clients.admin_scoping import (
     ReadOnlyAdminMixin,
     ReadOnlyInline,
 )
-from clients.roles import is_operator, visible_clients
+from clients.roles import is_operator, sees_failure_detail, visible_clients
 from notifications.dispatch import delivery_retry
+from notifications.failures import detail_for_client, failure_category
 from notifications.intake import IntakeError, notification_cancel
 from notifications.media import medium_choices
 from notifications.models import ClientCallback, Delivery, DeliveryEvent, Notification
@@ -33,16 +34,51 @@ class MediumFilter(admin.SimpleListFilter):
         )
 
 
-class DeliveryInline(ReadOnlyInline):
+class FailureCategoryMixin:
+    """Client staff see the fields of `categorised` (field -> the method showing its
+    category or client view) in place of the fields; platform staff see the fields."""
+
+    categorised: dict[str, str] = {}
+
+    def get_fields(self, request, obj=None):
+        return self._for_viewer(request, super().get_fields(request, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = self._for_viewer(request, super().get_readonly_fields(request, obj))
+        if sees_failure_detail(request.user):
+            return fields
+        return list(dict.fromkeys([*fields, *self.categorised.values()]))
+
+    def _for_viewer(self, request, fields):
+        if sees_failure_detail(request.user):
+            return fields
+        return list(dict.fromkeys(self.categorised.get(name, name) for name in fields))
+
+    @admin.display(description="last error")
+    def last_error_category(self, obj):
+        return failure_category(obj.last_error)
+
+    @admin.display(description="last response")
+    def last_response_category(self, obj):
+        return failure_category(obj.last_response)
+
+    @admin.display(description="detail")
+    def detail_for_client(self, obj):
+        return detail_for_client(obj.detail)
+
+
+class DeliveryInline(FailureCategoryMixin, ReadOnlyInline):
     model = Delivery
     fields = ["medium", "recipient", "status", "attempts", "provider", "last_error", "updated_at"]
+    categorised = {"last_error": "last_error_category"}
     show_change_link = True
 
 
-class ClientCallbackInline(ReadOnlyInline):
+class ClientCallbackInline(FailureCategoryMixin, ReadOnlyInline):
     model = ClientCallback
     verbose_name_plural = "callbacks to the client"
     fields = ["created_at", "url", "status_reported", "state", "attempts", "last_response"]
+    categorised = {"last_response": "last_response_category"}
 
     @admin.display(description="status")
     def status_reported(self, callback):
@@ -72,7 +108,9 @@ class ExactReferenceSearchMixin:
 
 
 @admin.register(Notification)
-class NotificationAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
+class NotificationAdmin(
+    FailureCategoryMixin, ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin
+):
     list_display = ["reference", "client", "application", "status", "source", "created_at"]
     list_select_related = ["client", "application__client"]
     list_filter = [ClientFilter, ApplicationFilter, "status", MediumFilter, "source", "created_at"]
@@ -92,6 +130,7 @@ class NotificationAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientSco
         "timeline",
     ]
     readonly_fields = ["parameters", "timeline"]
+    categorised = {"timeline": "timeline_for_client"}
     inlines = [DeliveryInline, ClientCallbackInline]
     actions = ["cancel_notifications"]
 
@@ -122,6 +161,13 @@ class NotificationAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientSco
 
     @admin.display(description="status history")
     def timeline(self, obj):
+        return self._timeline(obj, detail=lambda event: event.detail)
+
+    @admin.display(description="status history")
+    def timeline_for_client(self, obj):
+        return self._timeline(obj, detail=lambda event: detail_for_client(event.detail))
+
+    def _timeline(self, obj, *, detail):
         """Its acceptance (the notification's own record), then each delivery's status changes."""
         events = (
             DeliveryEvent.objects.filter(delivery__notification=obj)
@@ -148,7 +194,7 @@ class NotificationAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientSco
                         event.delivery.get_medium_display(),
                         event.old_status or "—",
                         event.new_status,
-                        event.detail,
+                        detail(event),
                     )
                     for event in events
                 ),
@@ -167,13 +213,16 @@ def _acceptance(notification: Notification) -> str:
     return f"accepted via batch {notification.batch_id}, line {notification.batch_line}"
 
 
-class DeliveryEventInline(ReadOnlyInline):
+class DeliveryEventInline(FailureCategoryMixin, ReadOnlyInline):
     model = DeliveryEvent
     fields = ["at", "old_status", "new_status", "detail"]
+    categorised = {"detail": "detail_for_client"}
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin):
+class DeliveryAdmin(
+    FailureCategoryMixin, ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin
+):
     client_path = "notification__client"
     application_path = "notification__application"
     notification_path = "notification__"
@@ -183,6 +232,7 @@ class DeliveryAdmin(ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedA
     search_fields = ["notification__reference"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    categorised = {"last_error": "last_error_category"}
     inlines = [DeliveryEventInline]
     actions = ["retry_deliveries"]
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core import checks
 
 from notifications.client_callbacks import LEASE as CALLBACK_LEASE
+from notifications.outbound import parse_networks
 
 
 @checks.register(checks.Tags.compatibility)
@@ -105,3 +106,22 @@ def _backend_deadlines() -> list[tuple[str, float]]:
                 where = f"KOKATTO_CHANNEL_BACKENDS[{medium!r}] {config['BACKEND']} timeout"
                 deadlines.append((where, timeout[1]))
     return deadlines
+
+
+@checks.register(checks.Tags.security)
+def outbound_networks_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """OUTBOUND_ALLOWED_NETWORKS and OUTBOUND_DENIED_NETWORKS must be CIDR lists: a typo
+    would otherwise fail every callback at send time."""
+    errors = []
+    for name in ("OUTBOUND_ALLOWED_NETWORKS", "OUTBOUND_DENIED_NETWORKS"):
+        try:
+            parse_networks(getattr(settings, name))
+        except ValueError as exc:
+            errors.append(
+                checks.Error(
+                    f"{name} holds a value that is not a network: {exc}.",
+                    hint='A comma-separated list of CIDRs, e.g. "10.20.0.0/16,fd12::/64".',
+                    id="notifications.E006",
+                )
+            )
+    return errors

@@ -47,6 +47,7 @@ from clients.signing import sign
 from notifications.backends.http import HttpClient, HttpFailure
 from notifications.backoff import retry_delay
 from notifications.models import CallbackState, ClientCallback, Notification
+from notifications.outbound import callback_url_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +213,7 @@ def _http_client(
         timeout=(connect_timeout, deadline),
         max_answer_bytes=max_answer_bytes,
         pool_size=pool_size,
+        public_only=True,
     )
 
 
@@ -219,7 +221,14 @@ def _start(
     callback: ClientCallback, *, senders: ThreadPoolExecutor, http: HttpClient
 ) -> Future | None:
     """Sign the callback's payload and hand its POST to a sender; None, with the attempt
-    recorded as failed, when it cannot even be signed (its failure alone: the sweep goes on)."""
+    recorded as failed, when it cannot even be signed (its failure alone: the sweep goes on).
+
+    Its URL is checked again first (stored before the rule, or the settings changed
+    since): one the rule refuses is never called, and the callback fails at once."""
+    refusal = callback_url_refusal(callback.url)
+    if refusal:
+        _record(callback, answer=str(refusal), succeeded=False, final=True)
+        return None
     try:
         body = json.dumps(callback.payload, separators=(",", ":"), ensure_ascii=False).encode()
         headers = signature_headers(callback.notification.client, body)
@@ -257,11 +266,12 @@ def _error_text(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _record(callback: ClientCallback, *, answer: str, succeeded: bool) -> None:
+def _record(callback: ClientCallback, *, answer: str, succeeded: bool, final: bool = False) -> None:
+    """Store an attempt's outcome; `final`: a failure that no retry would change."""
     attempts = callback.attempts + 1
     if succeeded:
         state, next_attempt_at = CallbackState.DONE, timezone.now()
-    elif attempts >= settings.CLIENT_CALLBACK_MAX_ATTEMPTS:
+    elif final or attempts >= settings.CLIENT_CALLBACK_MAX_ATTEMPTS:
         state, next_attempt_at = CallbackState.FAILED, timezone.now()
         logger.warning("Callback %s to %s given up: %s", callback.pk, callback.url, answer)
     else:

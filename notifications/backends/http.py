@@ -35,11 +35,16 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
+    LocationValueError,
+    NameResolutionError,
     NewConnectionError,
     ReadTimeoutError,
+    SSLError,
 )
+from urllib3.util.connection import allowed_gai_family
 
 from notifications.backends.deadline import Deadline, watchdog
+from notifications.outbound import ADDRESS_NOT_PUBLIC, IPAddress, address_refusal, ip_literal
 
 
 class HttpFailure(Exception):
@@ -84,8 +89,10 @@ class HttpClient:
         pool_size: int,
         headers: dict[str, str] | None = None,
         basic_auth: tuple[str, str] | None = None,
+        public_only: bool = False,
     ):
-        """`timeout`: (connect timeout, total deadline of an exchange), in seconds."""
+        """`timeout`: (connect timeout, total deadline of an exchange), in seconds.
+        `public_only`: connect only to the addresses notifications/outbound.py allows."""
         connect_timeout, self.deadline = timeout
         self.max_answer_bytes = max_answer_bytes
         default_headers = dict(headers or {})
@@ -100,7 +107,11 @@ class HttpClient:
             ),
             headers=default_headers,
         )
-        self.pool.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedHttpsPool}
+        self.pool.pool_classes_by_scheme = (
+            {"http": _CheckedPool, "https": _CheckedHttpsPool}
+            if public_only
+            else {"http": _WatchedPool, "https": _WatchedHttpsPool}
+        )
 
     def post(
         self,
@@ -171,13 +182,31 @@ class HttpClient:
         return data, ""
 
     def _failure(self, exc: HTTPError, timed_out: bool) -> HttpFailure:
+        """The failure, its kind first (notifications/failures.py shows client staff only that)."""
         if timed_out:
             return HttpFailure(f"Timeout: no answer within {self.deadline:g} s")
+        if isinstance(exc, AddressRefused):
+            return HttpFailure(exc.refusal)
+        if isinstance(exc, NameResolutionError):  # a NewConnectionError: before it
+            return HttpFailure(f"Name not found: {exc}")
         if isinstance(exc, NewConnectionError):  # a subclass of ConnectTimeoutError: first
-            return HttpFailure(f"ConnectionError: {exc}")
+            refused = isinstance(exc.__cause__, ConnectionRefusedError)
+            return HttpFailure(f"{'Connection refused' if refused else 'Connection failed'}: {exc}")
         if isinstance(exc, ConnectTimeoutError):
-            return HttpFailure(f"ConnectTimeout: {exc}")
-        return HttpFailure(f"ConnectionError: {exc}")
+            return HttpFailure(f"Connect timeout: {exc}")
+        if isinstance(exc, SSLError):
+            return HttpFailure(f"TLS error: {exc}")
+        if isinstance(exc, LocationValueError):
+            return HttpFailure(f"Invalid URL: {exc}")
+        return HttpFailure(f"Connection failed: {exc}")
+
+
+class AddressRefused(NewConnectionError):
+    """The host is, or resolves to, an address a client's request may not reach."""
+
+    def __init__(self, conn, refusal: str):
+        self.refusal = refusal
+        super().__init__(conn, refusal)
 
 
 # The deadline of the exchange the current thread is sending, for its connection to
@@ -224,6 +253,89 @@ class _WatchedPool(HTTPConnectionPool):
 
 class _WatchedHttpsPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHttpsConnection
+
+
+class _CheckedAddressMixin:
+    """Connect only to allowed addresses, and to the very address that was checked."""
+
+    def _new_conn(self):
+        name = self._dns_host
+        addresses = _checked_addresses(self, name)
+        error = None
+        try:
+            for address in addresses:
+                if _time_left(self) == 0:
+                    break
+                # urllib3 connects to _dns_host; TLS uses self.host (SNI, certificate).
+                self._dns_host = str(address)
+                try:
+                    return super()._new_conn()
+                except ConnectTimeoutError as exc:  # NewConnectionError too: try the next
+                    error = exc
+        finally:
+            self._dns_host = name
+        raise error or ConnectTimeoutError(self, f"No time left to connect to {name}")
+
+
+def _checked_addresses(conn, name: str) -> list[IPAddress]:
+    """The addresses `name` resolves to, all of them allowed; raises AddressRefused."""
+    literal = ip_literal(name)
+    addresses = [literal] if literal is not None else _resolve(conn, name)
+    refusals = [f"{address} is {why}" for address in addresses if (why := address_refusal(address))]
+    if refusals:
+        where = "" if literal is not None else f"{name} resolves to "
+        raise AddressRefused(conn, f"{ADDRESS_NOT_PUBLIC}: {where}{'; '.join(refusals)}")
+    return addresses
+
+
+def _resolve(conn, name: str) -> list[IPAddress]:
+    """One DNS lookup of `name`, given no longer than the exchange has left."""
+    answer = {}
+
+    def look_up():
+        try:
+            answer["infos"] = socket.getaddrinfo(
+                name, conn.port, allowed_gai_family(), socket.SOCK_STREAM
+            )
+        except OSError as exc:  # socket.gaierror among them
+            answer["error"] = exc
+
+    within = _time_left(conn)
+    lookup = threading.Thread(target=look_up, name="kokatto-dns", daemon=True)
+    lookup.start()
+    lookup.join(within)
+    if lookup.is_alive():
+        raise ConnectTimeoutError(conn, f"Resolving {name} took longer than {within:g} s")
+    if "error" in answer:
+        raise NameResolutionError(name, conn, answer["error"])
+    found = (ip_literal(info[4][0]) for info in answer["infos"])
+    return list(dict.fromkeys(address for address in found if address is not None))
+
+
+def _time_left(conn) -> float:
+    """Seconds left to connect: the connect timeout (HttpClient always sets one), within
+    the exchange's deadline."""
+    limits = [conn.timeout]
+    exchange = getattr(_current, "exchange", None)
+    if exchange is not None:
+        limits.append(exchange.when - time.monotonic())
+    return max(0.0, min(limits))
+
+
+class _CheckedConnection(_CheckedAddressMixin, _WatchedConnection):
+    pass
+
+
+class _CheckedHttpsConnection(_CheckedAddressMixin, _WatchedHttpsConnection):
+    pass
+
+
+class _CheckedPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedConnection
+
+
+class _CheckedHttpsPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHttpsConnection
 
 
 def provider_http_client(

@@ -63,13 +63,15 @@ class Exchange:
 
 
 class SlowHttpServer:
-    def __init__(self, answer: Answer | None = None):
+    def __init__(self, answer: Answer | None = None, *, host: str = LOOPBACK, port: int = 0):
         self.answer = answer or Answer()
         self.exchanges: list[Exchange] = []
+        self.connections = 0  # accepted, whether or not a request followed
         self._lock = threading.Lock()
         self.stopping = threading.Event()
-        self._server = _Server((LOOPBACK, 0), _Handler, peer=self)
-        self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}"
+        self._server = _Server((host, port), _Handler, peer=self)
+        self.port = self._server.server_address[1]
+        self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -109,6 +111,11 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         pass  # a client that gave up is what these tests are about
+
+    def get_request(self):
+        request = super().get_request()
+        self.peer.connections += 1
+        return request
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -187,8 +194,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def slow_http_server(answer: Answer | None = None):
-    server = SlowHttpServer(answer).start()
+def slow_http_server(answer: Answer | None = None, *, host: str = LOOPBACK, port: int = 0):
+    """A running SlowHttpServer on `host` (another loopback address, e.g. 127.0.0.2)."""
+    server = SlowHttpServer(answer, host=host, port=port).start()
     try:
         yield server
     finally:

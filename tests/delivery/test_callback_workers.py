@@ -9,7 +9,12 @@ from django_q.tasks import async_task
 from notifications.intake import notification_create
 from notifications.models import ClientCallback, Delivery
 from tests.delivery.slow_http import Answer, slow_http_server
-from tests.delivery.workers import QCLUSTER_TEST_MARKS, cluster_starter, wait_until
+from tests.delivery.workers import (
+    LOOPBACK_CALLBACKS_ENV,
+    QCLUSTER_TEST_MARKS,
+    cluster_starter,
+    wait_until,
+)
 from tests.factories import (
     ApplicationFactory,
     ClientFactory,
@@ -57,7 +62,9 @@ def test_slow_callbacks_of_one_client_hold_up_no_other_clients_work(sms_sink, br
             medium="sms",
             body="Bank Demo [customerName]",
         )
-        cluster = start_cluster(sms_sink, Q_WORKERS=2, CLIENT_CALLBACK_TIMEOUT_SECONDS=5)
+        cluster = start_cluster(
+            sms_sink, Q_WORKERS=2, CLIENT_CALLBACK_TIMEOUT_SECONDS=5, **LOOPBACK_CALLBACKS_ENV
+        )
         for _ in range(4):
             async_task(SWEEP)
         assert wait_until(lambda: len(slow.exchanges) >= 2, timeout=60), cluster.log_tail()

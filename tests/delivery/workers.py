@@ -30,6 +30,17 @@ QCLUSTER_TEST_MARKS = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
+# What lets callbacks reach the loopback stand-ins of clients' servers over plain http
+# (the defaults refuse both): as settings here, and as the environment of a cluster.
+LOOPBACK_CALLBACKS = {
+    "CLIENT_CALLBACK_ALLOW_HTTP": True,
+    "OUTBOUND_ALLOWED_NETWORKS": ["127.0.0.0/8", "::1/128"],
+}
+LOOPBACK_CALLBACKS_ENV = {
+    "CLIENT_CALLBACK_ALLOW_HTTP": "true",
+    "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+}
+
 
 def shared_database_url() -> str:
     """DATABASE_URL of the database this test runs in, for other processes to open.

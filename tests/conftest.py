@@ -4,6 +4,7 @@ from django.test import override_settings
 from django_q.brokers import get_broker
 
 from clients import config_cache
+from tests.delivery.workers import LOOPBACK_CALLBACKS
 from tests.factories import ApplicationFactory, ClientFactory, UserFactory
 
 
@@ -99,3 +100,11 @@ def two_factor_off(settings):
 @pytest.fixture
 def two_factor_required(settings):
     settings.ADMIN_TWO_FACTOR_REQUIRED = True
+
+
+@pytest.fixture
+def callbacks_to_loopback(settings):
+    """Callbacks may go to loopback stand-ins of clients' servers over plain http, which
+    the defaults refuse (notifications/outbound.py)."""
+    for name, value in LOOPBACK_CALLBACKS.items():
+        setattr(settings, name, value)

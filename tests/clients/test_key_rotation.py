@@ -44,7 +44,7 @@ def secrets_under_old_key(encryption_keys, app_8002, batch_home):
 
 
 def test_after_rotation_the_old_key_can_be_dropped_and_api_batches_callbacks_still_work(
-    encryption_keys, secrets_under_old_key, tmp_path
+    encryption_keys, secrets_under_old_key, tmp_path, callbacks_to_loopback
 ):
     client = secrets_under_old_key
     encryption_keys.configure(encryption_keys.new, encryption_keys.old)

@@ -6,8 +6,8 @@
     start_cluster  start_cluster(sink, **env) -> a running qcluster (tests/delivery/workers.py);
                  every one is killed at the end
     short_deadline  provider calls cut at 1 s, their answers read up to 4 KiB
-    callbacks_to_loopback  callbacks may go to the loopback stand-ins of clients' servers
-                 over plain http (the defaults refuse both: notifications/outbound.py)
+    callbacks_to_loopback  (tests/conftest.py) callbacks may go to the loopback stand-ins of
+                 clients' servers over plain http (the defaults refuse both)
 
 See tests/delivery/peers.py for their attributes.
 """
@@ -15,7 +15,7 @@ See tests/delivery/peers.py for their attributes.
 import pytest
 
 from tests.delivery import peers
-from tests.delivery.workers import LOOPBACK_CALLBACKS, cluster_starter
+from tests.delivery.workers import cluster_starter
 
 
 @pytest.fixture
@@ -56,9 +56,3 @@ def short_deadline(settings):
     settings.PROVIDER_HTTP_CONNECT_TIMEOUT_SECONDS = 1
     settings.DELIVERY_SEND_TIMEOUT_SECONDS = 1
     settings.PROVIDER_HTTP_MAX_ANSWER_BYTES = 4096
-
-
-@pytest.fixture
-def callbacks_to_loopback(settings):
-    for name, value in LOOPBACK_CALLBACKS.items():
-        setattr(settings, name, value)

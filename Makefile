@@ -30,6 +30,7 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev chromium sevenzip
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 

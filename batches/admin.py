@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from batches.inbox import batch_storage
+from batches.file_storage import batch_storage
 from batches.ingest import batch_reprocess
 from batches.models import Batch, RejectedLine
 from clients.admin_scoping import (

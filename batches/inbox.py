@@ -21,12 +21,16 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
-from django.core.files.storage import FileSystemStorage, storages
+from django.core.files.storage import FileSystemStorage
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
 
+from batches.file_storage import batch_storage, fitting_name, home_path
 from batches.models import UNFINISHED, Batch, BatchStatus, InboxSighting
+from batches.results import result_write
 from clients.models import Client
 
 logger = logging.getLogger(__name__)
@@ -39,24 +43,7 @@ UNSTARTED_AFTER = timedelta(minutes=2)
 POLL_SCHEDULE = "poll batch inboxes"
 
 
-def batch_storage():
-    return storages["batches"]
-
-
 SYMLINK_REFUSED = "The file is a symbolic link: links are never followed. Upload the file itself."
-
-# Longest file name most file systems (and SFTP servers on them) accept, in bytes.
-NAME_MAX_BYTES = 255
-
-
-def home_path(client: Client, folder: str, name: str = "") -> str:
-    return f"{client.client_id}/{folder}/{name}" if name else f"{client.client_id}/{folder}"
-
-
-def fitting_name(stem: str, ending: str) -> str:
-    """stem + ending, the stem shortened if needed to fit NAME_MAX_BYTES (UTF-8)."""
-    room = NAME_MAX_BYTES - len(ending.encode())
-    return stem.encode()[:room].decode(errors="ignore") + ending
 
 
 def inboxes_poll() -> list[Batch]:
@@ -83,8 +70,6 @@ def poll_interval_sync() -> None:
     The migration made the schedule with the setting's value of its day; a new
     value takes effect from the poll after the first one that runs with it.
     """
-    from django_q.models import Schedule
-
     Schedule.objects.filter(name=POLL_SCHEDULE).exclude(minutes=settings.BATCH_POLL_MINUTES).update(
         minutes=settings.BATCH_POLL_MINUTES
     )
@@ -269,8 +254,6 @@ def inbox_refuse(*, client: Client, name: str, code: str, message: str, keep: bo
             batch.archived_path = storage.save(
                 home_path(client, "failed", kept_name), File(content, name=kept_name)
             )
-    from batches.results import result_write  # results imports this module
-
     Path(settings.BATCH_WORK_DIR).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="refused-", dir=settings.BATCH_WORK_DIR) as scratch:
         batch.result_path = result_write(batch, Path(scratch))
@@ -311,8 +294,6 @@ def batch_receive(*, client: Client, name: str, size: int | None = None, queue=T
 
 
 def queue_ingest(batch_id: int) -> None:
-    from django_q.tasks import async_task
-
     async_task("batches.tasks.ingest_batch", batch_id, task_name=f"ingest batch {batch_id}")
 
 

@@ -31,14 +31,6 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from batches.checking import (
-    CheckedChunk,
-    LineChecker,
-    Rejection,
-    checked_chunks,
-    duplicate_reference,
-    unstorable_value,
-)
 from batches.decryption import (
     BatchFileError,
     ErrorCode,
@@ -46,7 +38,16 @@ from batches.decryption import (
     get_decryption,
     keys_derived_once,
 )
-from batches.inbox import SYMLINK_REFUSED, batch_storage, fitting_name, home_path, is_symlink
+from batches.file_storage import batch_storage, fitting_name, home_path
+from batches.inbox import SYMLINK_REFUSED, is_symlink, queue_ingest
+from batches.line_checking import (
+    CheckedChunk,
+    LineChecker,
+    Rejection,
+    checked_chunks,
+    duplicate_reference,
+    unstorable_value,
+)
 from batches.models import UNFINISHED, Batch, BatchStatus, RejectedLine
 from batches.results import ResultRows, result_write
 from notifications.bulk_insert import EncodedNotifications, encoded_halves
@@ -721,8 +722,6 @@ def batch_reprocess(*, batch: Batch) -> str:
         return "name in use"
     if not updated:
         return "not failed"
-    from batches.inbox import queue_ingest
-
     transaction.on_commit(lambda: queue_ingest(batch.pk))
     return "queued"
 

@@ -30,7 +30,7 @@ from cryptography.fernet import InvalidToken
 from django.core.files import File
 
 from batches.decryption import BatchFileError, get_decryption
-from batches.inbox import batch_storage, fitting_name, home_path
+from batches.file_storage import batch_storage, fitting_name, home_path
 from batches.models import Batch, RejectedLine
 from batches.spreadsheet_safe import spreadsheet_writer
 

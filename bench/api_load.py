@@ -76,8 +76,8 @@ from support import (  # noqa: E402
 
 from clients.signing import sign  # noqa: E402 (needs the project on sys.path)
 
-# The same value as clients.demo.DEMO_SECRET_KEY, which `seed_demo` issues to
-# client 8002 (importing clients.demo would need Django set up in this process).
+# The same value as kokatto_site.demo.DEMO_SECRET_KEY, which `seed_demo` issues to
+# client 8002 (importing kokatto_site.demo would need Django set up in this process).
 DEMO_SECRET_KEY = "kokatto-demo-secret-0123456789abcdef"  # noqa: S105 (public by design)
 CLIENT_ID = "8002"
 APP_TYPE = "ABC"

@@ -682,7 +682,7 @@ QUERY_TABLE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"(\w+)"')
 STAGES = [
     ("batches/ingest.py", "_fetch", "fetch (storage → scratch)"),
     ("batches/decryption.py", "_extract_csv", "decrypt (py7zr → plaintext.csv)"),
-    ("batches/checking.py", "checked_chunks", "waiting for checked chunks"),
+    ("batches/line_checking.py", "checked_chunks", "waiting for checked chunks"),
     ("batches/ingest.py", "_store_chunk", "storing chunks"),
     ("notifications/intake.py", "notifications_insert", "  of which: notifications_insert"),
     ("batches/ingest.py", "_held", "  of which: _held (checkpoint, lease)"),

@@ -557,10 +557,10 @@ def analyse_tables() -> None:
 
 def demo_message() -> str:
     """The SMS text the pipeline renders for each of these deliveries."""
-    from clients.demo import DEMO_SMS_BODY
     from clients.models import Application
-    from templates_app.rendering import prepare
-    from templates_app.validation import field_formats
+    from kokatto_site.demo import DEMO_SMS_BODY
+    from templates_app.template_checks import field_formats
+    from templates_app.template_language import prepare
 
     application = Application.objects.get(client__client_id=CLIENT_ID, code=APP_CODE)
     return prepare(DEMO_SMS_BODY, field_formats(application))(PARAMS)

@@ -24,8 +24,9 @@ import django
 
 django.setup()
 
-from clients.demo import DEMO_EMAIL_HTML, DEMO_SMS_BODY  # noqa: E402
-from templates_app.rendering import FieldFormat, parse_template, prepare  # noqa: E402
+from clients.parameter_validation import FieldFormat  # noqa: E402
+from kokatto_site.demo import DEMO_EMAIL_HTML, DEMO_SMS_BODY  # noqa: E402
+from templates_app.template_language import parse_template, prepare  # noqa: E402
 
 FIELDS = {
     "customerName": FieldFormat("text"),

@@ -26,7 +26,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from templates_app.rendering import TemplateTooLarge, compile_template, parse_template  # noqa: E402
+from templates_app.template_language import TemplateTooLarge, compile_template, parse_template  # noqa: E402
 
 
 def cpu_seconds(function) -> float:

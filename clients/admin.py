@@ -6,8 +6,8 @@ from clients.admin_scoping import ClientFilter, ClientScopedAdmin, ReadOnlyInlin
 from clients.forms import FieldSchemaFormSet
 from clients.keys import SecretKeyError, secret_key_create, secret_key_deactivate
 from clients.models import Application, ApplicationMedium, Client, Field, SecretKey
+from clients.outbound import validate_callback_url
 from clients.roles import is_operator, visible_clients
-from notifications.outbound import validate_callback_url
 
 
 class ClientAdminForm(forms.ModelForm):

@@ -3,8 +3,8 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from templates_app.rendering import FieldFormat
-from templates_app.validation import schema_change_problems
+from clients.parameter_validation import FieldFormat
+from clients.schema_changes import schema_change_problems
 
 SCHEMA_CHANGE_REFUSED = "This change would break templates that use the field; change them first."
 

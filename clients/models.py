@@ -1,4 +1,5 @@
 import zoneinfo
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -8,8 +9,8 @@ from django.db import models
 from django.db.models import Q
 
 from clients.encryption import EncryptedTextField, decrypt_text, encrypt_text
-from notifications.media import get_medium, medium_choices
-from notifications.validation import (
+from clients.media import get_medium, medium_choices
+from clients.parameter_validation import (
     RESERVED_PARAMETERS,
     java_date_format_to_strftime,
     validate_parameters,
@@ -32,11 +33,20 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone.", code="invalid_time_zone")
 
 
+# The names of the ways a client's batch files can be encrypted. batches/decryption.py
+# declares them, above this app: batches/apps.py hands them here when Django starts.
+_batch_encryption_names: Callable[[], Iterable[str]] = tuple
+
+
+def batch_encryption_names_provide(names: Callable[[], Iterable[str]]) -> None:
+    """Read the batch encryption methods from `names()` from now on."""
+    global _batch_encryption_names
+    _batch_encryption_names = names
+
+
 def batch_encryption_choices() -> list[tuple[str, str]]:
     """The decryption methods batches/decryption.py registers (a new one needs no migration)."""
-    from batches.decryption import METHODS
-
-    return [(name, name) for name in METHODS]
+    return [(name, name) for name in _batch_encryption_names()]
 
 
 class Client(models.Model):

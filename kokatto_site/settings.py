@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "notifications",
     "batches",
     "kokatto_site.sign_in",
+    # Above every app: the role groups' permissions and the demo data (seed_demo).
+    "kokatto_site",
 ]
 
 MIDDLEWARE = [
@@ -308,7 +310,7 @@ SPECTACULAR_SETTINGS = {
 # are given anyway, and no secret: public unless the operator decides otherwise.
 API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=True)
 
-# Content templates (templates_app/rendering.py): see the README's "Content templates".
+# Content templates (templates_app/template_language.py): see the README's "Content templates".
 # A template part (subject, body, HTML body) longer than this is refused on save and in
 # the preview, and never parsed; Gmail clips an HTML email past about 102 KB anyway.
 TEMPLATE_MAX_CHARACTERS = env.int("TEMPLATE_MAX_CHARACTERS", default=100_000)
@@ -378,7 +380,7 @@ CLIENT_CALLBACK_MAX_ANSWER_BYTES = env.int("CLIENT_CALLBACK_MAX_ANSWER_BYTES", d
 CLIENT_CALLBACK_SEND_CONCURRENCY = env.int("CLIENT_CALLBACK_SEND_CONCURRENCY", default=8)
 CLIENT_CALLBACK_SWEEP_SECONDS = env.int("CLIENT_CALLBACK_SWEEP_SECONDS", default=60)
 
-# Requests into the private network (notifications/outbound.py): a callback URL must be
+# Requests into the private network (clients/outbound.py): a callback URL must be
 # https (plain http too with CLIENT_CALLBACK_ALLOW_HTTP, for development only; off even
 # in `make run`), and a callback connects only to public addresses, plus the networks of
 # OUTBOUND_ALLOWED_NETWORKS, minus those of OUTBOUND_DENIED_NETWORKS (comma-separated

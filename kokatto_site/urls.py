@@ -4,7 +4,11 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from kokatto_site.api_docs import api_docs_view
-from notifications.api.receipts import gateway_receipt, twilio_status_callback, whatsapp_webhook
+from notifications.api.receipt_views import (
+    gateway_receipt,
+    twilio_status_callback,
+    whatsapp_webhook,
+)
 from notifications.api.views import NotifTrailingSlashView, NotifView
 
 admin.site.site_header = "Kokatto notification platform"

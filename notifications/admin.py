@@ -10,13 +10,13 @@ from clients.admin_scoping import (
     ReadOnlyAdminMixin,
     ReadOnlyInline,
 )
+from clients.media import medium_choices
 from clients.roles import is_operator, sees_failure_detail, visible_clients
 from notifications.dispatch import delivery_retry
+from notifications.dispatch_queue import enqueue_dispatch
 from notifications.failures import detail_for_client, failure_category
 from notifications.intake import IntakeError, notification_cancel
-from notifications.media import medium_choices
 from notifications.models import ClientCallback, Delivery, DeliveryEvent, Notification
-from notifications.tasks import enqueue_dispatch
 
 
 class MediumFilter(admin.SimpleListFilter):

@@ -5,8 +5,8 @@ inside the lease of the work it does and the timeout of the task that does it.""
 from django.conf import settings
 from django.core import checks
 
+from clients.outbound import parse_networks
 from notifications.client_callbacks import LEASE as CALLBACK_LEASE
-from notifications.outbound import parse_networks
 
 
 @checks.register(checks.Tags.compatibility)

@@ -43,11 +43,11 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from clients.models import Client
+from clients.outbound import callback_url_refusal
 from clients.signing import sign
 from notifications.backends.http import HttpClient, HttpFailure
 from notifications.backoff import retry_delay
 from notifications.models import CallbackState, ClientCallback, Notification
-from notifications.outbound import callback_url_refusal
 
 logger = logging.getLogger(__name__)
 

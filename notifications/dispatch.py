@@ -29,11 +29,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from clients.config_cache import cached
+from clients.media import get_medium
 from notifications.backends import backends_for
 from notifications.backends.base import SENT, TRANSIENT, ChannelBackend, SendResult
 from notifications.backoff import retry_delay
 from notifications.events import event_record, events_record_for_ids
-from notifications.media import get_medium
 from notifications.models import (
     Delivery,
     DeliveryEvent,
@@ -45,8 +45,8 @@ from notifications.receipts import PROVIDER_ID_MAX_LENGTH, early_receipts_apply
 from notifications.row_updates import rows_update
 from notifications.status import notification_refresh_status, notifications_refresh_statuses
 from templates_app.models import ContentTemplate
-from templates_app.rendering import RenderError, prepare
-from templates_app.validation import PART_ESCAPES_HTML, field_formats
+from templates_app.template_checks import PART_ESCAPES_HTML, field_formats
+from templates_app.template_language import RenderError, prepare
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ are shown the same way, and a text nobody foresaw is never shown at all.
 
 import re
 
-from notifications.outbound import ADDRESS_NOT_PUBLIC, HTTP_NOT_ALLOWED, INVALID_URL
+from clients.outbound import ADDRESS_NOT_PUBLIC, HTTP_NOT_ALLOWED, INVALID_URL
 
 FAILED = "failed"
 

@@ -13,12 +13,19 @@ from django.utils import timezone
 
 from clients.config_cache import cached
 from clients.models import Application, Client
+from clients.parameter_validation import (
+    ParameterValidator,
+    parse_moment,
+    reference_errors,
+    schedule_errors,
+)
 from notifications.bulk_insert import (
     EncodedNotifications,
     encode_new_notifications,
     insert_new_notifications,
 )
 from notifications.client_callbacks import client_callback_queue
+from notifications.dispatch_queue import enqueue_dispatch
 from notifications.events import events_record
 from notifications.models import (
     Delivery,
@@ -26,13 +33,6 @@ from notifications.models import (
     Notification,
     NotificationStatus,
     Source,
-)
-from notifications.tasks import enqueue_dispatch
-from notifications.validation import (
-    ParameterValidator,
-    parse_moment,
-    reference_errors,
-    schedule_errors,
 )
 
 # The longest address a delivery stores: a recipient field's value must fit it (email

@@ -1,8 +1,8 @@
 from django.db import models
 from django.utils import timezone
 
+from clients.media import medium_choices
 from clients.models import Application, Client
-from notifications.media import medium_choices
 
 
 class NotificationStatus(models.TextChoices):

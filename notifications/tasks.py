@@ -1,13 +1,11 @@
 """django-q2 tasks: thin wrappers over notifications.dispatch, safe to run twice."""
 
-from functools import lru_cache
-
 from django.conf import settings
-from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from notifications.client_callbacks import client_callbacks_send_due
 from notifications.dispatch import dispatch_due
+from notifications.dispatch_queue import DISPATCH_TASK
 from notifications.receipts import early_receipts_apply_recorded
 
 
@@ -20,22 +18,11 @@ def dispatch_deliveries() -> int:
     """
     claimed = dispatch_due()
     if claimed >= settings.DELIVERY_CHUNK_SIZE:
-        async_task("notifications.tasks.dispatch_deliveries")
+        async_task(DISPATCH_TASK)
     else:
         # At the end of a burst, and at every sweep: receipts a dead worker left unapplied.
         early_receipts_apply_recorded()
     return claimed
-
-
-def enqueue_dispatch() -> None:
-    async_task("notifications.tasks.dispatch_deliveries", broker=_broker())
-
-
-@lru_cache(maxsize=1)
-def _broker():
-    # One broker per process: get_broker() would open a new Redis connection pool
-    # on every enqueue, which is an enqueue per accepted notification.
-    return get_broker()
 
 
 def send_client_callbacks() -> int:

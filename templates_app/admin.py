@@ -22,7 +22,7 @@ from clients.models import Application
 from clients.roles import visible_clients
 from templates_app.models import CONTENT_FIELDS, ContentTemplate, TemplateVersion
 from templates_app.sanitizing import sanitize_html
-from templates_app.validation import PART_ESCAPES_HTML, template_check
+from templates_app.template_checks import PART_ESCAPES_HTML, template_check
 from templates_app.versions import template_restore, template_save
 
 # difflib's side-by-side table pairs each changed line with the others and

@@ -2,8 +2,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from clients.media import medium_choices
 from clients.models import Application
-from notifications.media import medium_choices
 
 
 class ContentTemplate(models.Model):

@@ -5,7 +5,7 @@ HTML-escaped as they are inserted, which keeps them from opening a tag or
 leaving an attribute's quotes, but not from being a whole URL: a customer's
 `javascript:alert(1)` in `<a href="[paymentUrl]">`, or `data:text/html;…` in
 `<img src="[logo]">`, would be a live link. So the rendered HTML is cleaned again,
-with the same rules, before it is stored or sent (templates_app/rendering.py).
+with the same rules, before it is stored or sent (templates_app/template_language.py).
 
 The same rules both times, so a template's literal links never change between
 the preview and the email: links and images only with the schemes below (and

@@ -105,6 +105,6 @@ def two_factor_required(settings):
 @pytest.fixture
 def callbacks_to_loopback(settings):
     """Callbacks may go to loopback stand-ins of clients' servers over plain http, which
-    the defaults refuse (notifications/outbound.py)."""
+    the defaults refuse (clients/outbound.py)."""
     for name, value in LOOPBACK_CALLBACKS.items():
         setattr(settings, name, value)

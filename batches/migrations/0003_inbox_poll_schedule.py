@@ -6,9 +6,7 @@ from django.db import migrations
 NAME = "poll batch inboxes"  # batches.inbox.POLL_SCHEDULE
 
 
-def create_schedule_and_roles(apps, schema_editor):
-    from clients.roles import sync_role_groups
-
+def create_schedule(apps, schema_editor):
     apps.get_model("django_q", "Schedule").objects.update_or_create(
         name=NAME,
         defaults={
@@ -18,7 +16,6 @@ def create_schedule_and_roles(apps, schema_editor):
             "repeats": -1,
         },
     )
-    sync_role_groups(apps)  # client staff see their batches' rejected lines
 
 
 def delete_schedule(apps, schema_editor):
@@ -31,4 +28,4 @@ class Migration(migrations.Migration):
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
     ]
 
-    operations = [migrations.RunPython(create_schedule_and_roles, delete_schedule)]
+    operations = [migrations.RunPython(create_schedule, delete_schedule)]

@@ -5,8 +5,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+import clients.media
 import clients.models
-import notifications.media
 
 
 class Migration(migrations.Migration):
@@ -207,7 +207,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "medium",
-                    models.CharField(choices=notifications.media.medium_choices, max_length=16),
+                    models.CharField(choices=clients.media.medium_choices, max_length=16),
                 ),
                 (
                     "application",

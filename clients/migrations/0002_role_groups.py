@@ -1,12 +1,10 @@
-"""Create the Operators, Client staff and Support groups with their permissions."""
+"""Created the role groups; they span every app, so kokatto_site's migrations now do it.
+
+Kept (with no operation) because later migrations depend on it. See
+kokatto_site/migrations/0001_role_groups.py.
+"""
 
 from django.db import migrations
-
-
-def create_role_groups(apps, schema_editor):
-    from clients.roles import sync_role_groups
-
-    sync_role_groups(apps)
 
 
 class Migration(migrations.Migration):
@@ -20,4 +18,4 @@ class Migration(migrations.Migration):
         ("batches", "0001_initial"),
     ]
 
-    operations = [migrations.RunPython(create_role_groups, migrations.RunPython.noop)]
+    operations = []

@@ -6,7 +6,7 @@ from django.core.cache import cache
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.throttling import BaseThrottle
 
-from clients.authentication import AuthenticationError, authenticate_request
+from clients.signed_requests import AuthenticationError, authenticate_request
 from notifications.api.errors import AUTHENTICATE_HEADER, ApiError
 from notifications.api.parameters import (
     platform_parameter_errors,

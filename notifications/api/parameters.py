@@ -12,9 +12,9 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from rest_framework.exceptions import ParseError
 
+from clients.parameter_validation import reference_errors
 from notifications.api.errors import ApiError
 from notifications.api.parsers import JSONPairs
-from notifications.validation import reference_errors
 
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")  # clients.models.code_validator, column width 32
 _UNIX_TIME = re.compile(r"\d{1,12}")

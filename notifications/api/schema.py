@@ -2,7 +2,7 @@
 
 It gives each platform parameter the format the server checks, so that a client
 generated from it sends what the server accepts, and every answer in both of
-its media types: JSON, and XML as notifications/api/rendering.py writes it.
+its media types: JSON, and XML as notifications/api/renderers.py writes it.
 """
 
 from drf_spectacular.extensions import (
@@ -13,9 +13,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 
-from notifications.media import MEDIA
+from clients.media import MEDIA
+from clients.parameter_validation import REFERENCE_MAX_LENGTH
 from notifications.models import DeliveryStatus, NotificationStatus
-from notifications.validation import REFERENCE_MAX_LENGTH
 
 ERROR_CODES = [
     "VALIDATION_ERROR",
@@ -134,7 +134,7 @@ class XMLSchema(OpenApiSerializerExtension):
 
 
 # (name, schema, description, required): the platform's own parameters, in the form the
-# server checks them (notifications/api/parameters.py, notifications/validation.py).
+# server checks them (notifications/api/parameters.py, clients/parameter_validation.py).
 _CODE_PATTERN = "^[A-Za-z0-9_-]{1,32}$"
 _MOMENT = {
     "type": "string",

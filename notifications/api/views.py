@@ -13,7 +13,7 @@ from notifications.api.authentication import ClientRateThrottle, SignatureAuthen
 from notifications.api.errors import ApiError, api_exception_handler
 from notifications.api.parameters import read_parameters, validation_error
 from notifications.api.parsers import StrictJSONParser
-from notifications.api.rendering import FormatNegotiation, NotifJSONRenderer, XMLRenderer
+from notifications.api.renderers import FormatNegotiation, NotifJSONRenderer, XMLRenderer
 from notifications.api.responses import notification_body
 from notifications.api.schema import notif_get_schema, notif_post_schema
 from notifications.intake import (

@@ -43,8 +43,8 @@ from urllib3.exceptions import (
 )
 from urllib3.util.connection import allowed_gai_family
 
+from clients.outbound import ADDRESS_NOT_PUBLIC, IPAddress, address_refusal, ip_literal
 from notifications.backends.deadline import Deadline, watchdog
-from notifications.outbound import ADDRESS_NOT_PUBLIC, IPAddress, address_refusal, ip_literal
 
 
 class HttpFailure(Exception):
@@ -92,7 +92,7 @@ class HttpClient:
         public_only: bool = False,
     ):
         """`timeout`: (connect timeout, total deadline of an exchange), in seconds.
-        `public_only`: connect only to the addresses notifications/outbound.py allows."""
+        `public_only`: connect only to the addresses clients/outbound.py allows."""
         connect_timeout, self.deadline = timeout
         self.max_answer_bytes = max_answer_bytes
         default_headers = dict(headers or {})

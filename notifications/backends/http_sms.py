@@ -134,7 +134,7 @@ class TwilioSmsBackend(HttpSmsBackend):
     def payload(self, delivery) -> dict:
         payload = super().payload(delivery)
         if self.status_callback_url:
-            # Twilio POSTs delivery receipts there (see notifications/api/receipts.py).
+            # Twilio POSTs delivery receipts there (see notifications/api/receipt_views.py).
             payload["StatusCallback"] = self.status_callback_url
         return payload
 

@@ -12,8 +12,8 @@ import time
 from notifications.backends.base import ChannelBackend, SendResult
 from notifications.backends.http import HttpFailure, provider_http_client
 from notifications.backends.ratelimit import ProviderRateLimit, rate_limited
-from templates_app.rendering import placeholder_values
-from templates_app.validation import field_formats
+from templates_app.template_checks import field_formats
+from templates_app.template_language import placeholder_values
 
 
 class WhatsAppCloudBackend(ChannelBackend):

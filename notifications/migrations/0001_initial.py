@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-import notifications.media
+import clients.media
 
 
 class Migration(migrations.Migration):
@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "medium",
-                    models.CharField(choices=notifications.media.medium_choices, max_length=16),
+                    models.CharField(choices=clients.media.medium_choices, max_length=16),
                 ),
                 ("recipient", models.CharField(max_length=254)),
                 ("subject", models.CharField(blank=True, max_length=255)),

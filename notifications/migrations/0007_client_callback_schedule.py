@@ -21,16 +21,7 @@ def delete_schedule(apps, schema_editor):
     apps.get_model("django_q", "Schedule").objects.filter(name=NAME).delete()
 
 
-def add_callback_permissions(apps, schema_editor):
-    from clients.roles import sync_role_groups
-
-    sync_role_groups(apps)
-
-
 class Migration(migrations.Migration):
     dependencies = [("notifications", "0006_client_callbacks")]
 
-    operations = [
-        migrations.RunPython(create_schedule, delete_schedule),
-        migrations.RunPython(add_callback_permissions, migrations.RunPython.noop),
-    ]
+    operations = [migrations.RunPython(create_schedule, delete_schedule)]

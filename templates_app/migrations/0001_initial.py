@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-import notifications.media
+import clients.media
 
 
 class Migration(migrations.Migration):
@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "medium",
-                    models.CharField(choices=notifications.media.medium_choices, max_length=16),
+                    models.CharField(choices=clients.media.medium_choices, max_length=16),
                 ),
                 ("subject", models.CharField(blank=True, help_text="Email only.", max_length=200)),
                 (

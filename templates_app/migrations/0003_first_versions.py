@@ -17,12 +17,6 @@ def record_first_versions(apps, schema_editor):
         )
 
 
-def add_version_permissions(apps, schema_editor):
-    from clients.roles import sync_role_groups
-
-    sync_role_groups(apps)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("templates_app", "0002_contenttemplate_provider_template_name_and_more"),
@@ -31,5 +25,4 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(record_first_versions, migrations.RunPython.noop),
-        migrations.RunPython(add_version_permissions, migrations.RunPython.noop),
     ]

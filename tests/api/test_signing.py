@@ -120,7 +120,7 @@ def test_a_failed_signature_is_logged_without_the_secret_or_the_signature(api, c
     parameters = api.signed(operation="status", clientNotifRefId="R")
     parameters["signature"] = sign(parameters, "a-guess-0123456789abcdef0123456789")
 
-    with caplog.at_level(logging.WARNING, logger="clients.authentication"):
+    with caplog.at_level(logging.WARNING, logger="clients.signed_requests"):
         api.call(parameters)
 
     logged = caplog.text

@@ -8,7 +8,7 @@ from django_q.brokers.orm import ORM
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from batches.inbox import batch_storage, home_path
+from batches.file_storage import batch_storage, home_path
 
 # The admin's logged-in clients, for the batch pages' tests.
 from tests.admin.conftest import operator_client, staff_client  # noqa: F401

@@ -8,7 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from batches.inbox import batch_receive, batch_storage
+from batches.file_storage import batch_storage
+from batches.inbox import batch_receive
 from batches.ingest import batch_ingest
 from batches.models import Batch, RejectedLine
 from tests.admin.conftest import html, message_texts

@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from batches.checking import UNSTORABLE_MESSAGE
+from batches.line_checking import UNSTORABLE_MESSAGE
 from batches.models import RejectedLine
 from notifications.models import Delivery, Notification
 from tests.api.test_column_limits import LONG_EMAIL

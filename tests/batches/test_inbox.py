@@ -12,13 +12,8 @@ from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 from django_q.models import Schedule
 
-from batches.inbox import (
-    batch_receive,
-    batch_storage,
-    batches_requeue_stalled,
-    inbox_poll,
-    inboxes_poll,
-)
+from batches.file_storage import batch_storage
+from batches.inbox import batch_receive, batches_requeue_stalled, inbox_poll, inboxes_poll
 from batches.ingest import batch_ingest
 from batches.models import Batch, BatchStatus, InboxSighting
 from batches.tasks import poll_inboxes

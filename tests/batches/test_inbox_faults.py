@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from batches.inbox import batch_storage, inboxes_poll
+from batches.file_storage import batch_storage
+from batches.inbox import inboxes_poll
 from batches.models import Batch, BatchStatus, InboxSighting
 from tests.batches.conftest import line, queued, seven_zip, upload
 from tests.batches.test_inbox import INGEST, inbox_file, open_batch

@@ -8,7 +8,8 @@ from pathlib import Path
 import py7zr
 import pytest
 
-from batches.inbox import batch_receive, batch_storage
+from batches.file_storage import batch_storage
+from batches.inbox import batch_receive
 from batches.ingest import batch_ingest
 from batches.models import Batch, RejectedLine
 from notifications.models import Delivery, Notification

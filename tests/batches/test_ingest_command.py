@@ -5,7 +5,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from batches.inbox import batch_storage
+from batches.file_storage import batch_storage
 from batches.models import Batch, BatchStatus
 from notifications.models import Notification
 from tests.batches.conftest import line, seven_zip

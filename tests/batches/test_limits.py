@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from batches.inbox import batch_storage
+from batches.file_storage import batch_storage
 from batches.models import RejectedLine
 from notifications.models import Notification
 from tests.batches.conftest import line, seven_zip

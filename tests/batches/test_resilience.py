@@ -12,9 +12,10 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 
-from batches.checking import LineCheckerFailed
-from batches.inbox import batch_receive, batch_storage
+from batches.file_storage import batch_storage
+from batches.inbox import batch_receive
 from batches.ingest import batch_ingest, batch_reprocess
+from batches.line_checking import LineCheckerFailed
 from batches.models import Batch, RejectedLine
 from notifications.models import Notification
 from tests.batches.conftest import line, receive, seven_zip, upload

@@ -30,7 +30,8 @@ import paramiko
 import py7zr
 import pytest
 
-from batches.inbox import batch_storage, inbox_poll
+from batches.file_storage import batch_storage
+from batches.inbox import inbox_poll
 from batches.ingest import batch_ingest
 from batches.models import Batch, InboxSighting
 from notifications.models import Notification

@@ -3,7 +3,7 @@ client's work alone, logged, and never another client's."""
 
 import pytest
 
-from batches.inbox import batch_storage
+from batches.file_storage import batch_storage
 from batches.ingest import batch_ingest
 from clients.models import Client, SecretKey
 from tests.admin.conftest import form_data, html

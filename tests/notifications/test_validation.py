@@ -7,7 +7,7 @@ from decimal import Decimal
 import phonenumbers
 import pytest
 
-from notifications.validation import (
+from clients.parameter_validation import (
     _local_mobile_e164,
     java_date_format_to_strftime,
     parse_date,
@@ -308,8 +308,8 @@ def test_the_largest_numbers_the_platform_formats_pass(field_type, raw, value):
 
 def test_the_reference_limit_is_the_one_of_every_column_a_reference_lands_in():
     from batches.models import RejectedLine
+    from clients.parameter_validation import REFERENCE_MAX_LENGTH
     from notifications.models import Notification
-    from notifications.validation import REFERENCE_MAX_LENGTH
 
     for model in (Notification, RejectedLine):
         assert model._meta.get_field("reference").max_length == REFERENCE_MAX_LENGTH

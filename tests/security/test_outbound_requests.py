@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import pytest
 
+from clients.outbound import ADDRESS_NOT_PUBLIC, HTTP_NOT_ALLOWED
 from clients.signing import sign
 from notifications.backends.http_sms import HttpSmsBackend
 from notifications.client_callbacks import client_callbacks_send_due
@@ -22,7 +23,6 @@ from notifications.dispatch import dispatch_due
 from notifications.failures import detail_for_client, failure_category
 from notifications.intake import notification_create
 from notifications.models import ClientCallback, Delivery, Notification
-from notifications.outbound import ADDRESS_NOT_PUBLIC, HTTP_NOT_ALLOWED
 from tests.admin_forms import form_data
 from tests.delivery.slow_http import Answer, slow_http_server
 from tests.factories import (

@@ -5,9 +5,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from clients.demo import DEMO_SECRET_KEY, DEMO_USERS
 from clients.models import Application, Client, SecretKey
-from notifications.validation import validate_parameters
+from clients.parameter_validation import validate_parameters
+from kokatto_site.demo import DEMO_SECRET_KEY, DEMO_USERS
 from templates_app.models import ContentTemplate
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from templates_app.rendering import (
-    FieldFormat,
+from clients.parameter_validation import FieldFormat
+from templates_app.template_language import (
     TemplateSyntaxError,
     compile_template,
     placeholder_problems,

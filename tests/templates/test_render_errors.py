@@ -7,7 +7,8 @@ task holding every other delivery claimed with it.
 
 import pytest
 
-from templates_app.rendering import FieldFormat, RenderError, placeholder_values, render
+from clients.parameter_validation import FieldFormat
+from templates_app.template_language import RenderError, placeholder_values, render
 
 FIELDS = {
     "balance": FieldFormat("integer"),

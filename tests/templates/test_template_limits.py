@@ -11,9 +11,9 @@ import tracemalloc
 
 import pytest
 
-from templates_app import rendering
-from templates_app.rendering import (
-    FieldFormat,
+from clients.parameter_validation import FieldFormat
+from templates_app import template_language
+from templates_app.template_language import (
     TemplateSyntaxError,
     compile_template,
     prepare,
@@ -29,9 +29,9 @@ VALUES = {"customerName": "John Doe"}
 @pytest.fixture
 def fresh_caches():
     """Empty template caches built with the test's settings, and empty again afterwards."""
-    rendering.clear_caches()
+    template_language.clear_caches()
     yield
-    rendering.clear_caches()
+    template_language.clear_caches()
 
 
 def parse_cpu_seconds(text: str) -> float:
@@ -139,7 +139,7 @@ def test_a_template_with_thousands_of_mistakes_gets_a_bounded_list_of_them(
 
 def test_the_template_caches_stay_within_their_byte_bound(settings, fresh_caches):
     settings.TEMPLATE_CACHE_MAX_BYTES = 500_000
-    rendering.clear_caches()
+    template_language.clear_caches()
     gc.collect()
     tracemalloc.start()
     try:
@@ -155,18 +155,20 @@ def test_the_template_caches_stay_within_their_byte_bound(settings, fresh_caches
 
     # Two caches (parsed and prepared) of at most 500 KB each, and a little slack.
     assert retained < 1_250_000
-    info = rendering.template_cache_info()
+    info = template_language.template_cache_info()
     assert all(cache["bytes"] <= 500_000 for cache in info.values())
 
 
 def test_the_template_caches_stay_within_their_entry_bound(settings, fresh_caches):
     settings.TEMPLATE_CACHE_MAX_ENTRIES = 10
-    rendering.clear_caches()
+    template_language.clear_caches()
 
     for number in range(50):
         assert prepare(f"{number}: [customerName]", FIELDS)(VALUES) == f"{number}: John Doe"
 
-    assert {name: cache["entries"] for name, cache in rendering.template_cache_info().items()} == {
+    assert {
+        name: cache["entries"] for name, cache in template_language.template_cache_info().items()
+    } == {
         "compiled": 10,
         "prepared": 10,
     }
@@ -174,12 +176,12 @@ def test_the_template_caches_stay_within_their_entry_bound(settings, fresh_cache
 
 def test_a_template_larger_than_the_whole_cache_still_renders(settings, fresh_caches):
     settings.TEMPLATE_CACHE_MAX_BYTES = 10_000
-    rendering.clear_caches()
+    template_language.clear_caches()
     text = "Dear [customerName], " * 1_000
 
     assert prepare(text, FIELDS)(VALUES) == "Dear John Doe, " * 1_000
     assert prepare(text, FIELDS)(VALUES) == "Dear John Doe, " * 1_000
-    assert all(cache["entries"] == 0 for cache in rendering.template_cache_info().values())
+    assert all(cache["entries"] == 0 for cache in template_language.template_cache_info().values())
 
 
 def version_page(http, template, number):

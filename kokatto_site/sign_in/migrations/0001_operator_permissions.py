@@ -1,12 +1,10 @@
-"""Give operators the sign-in security permissions (lock-outs, second-factor devices)."""
+"""Gave operators the sign-in security permissions; kokatto_site's migrations now do it.
+
+Kept (with no operation) because a migration depends on it. See
+kokatto_site/migrations/0001_role_groups.py.
+"""
 
 from django.db import migrations
-
-
-def add_sign_in_permissions(apps, schema_editor):
-    from clients.roles import sync_role_groups
-
-    sync_role_groups(apps)
 
 
 class Migration(migrations.Migration):
@@ -17,4 +15,4 @@ class Migration(migrations.Migration):
         ("otp_static", "0003_add_timestamps"),
     ]
 
-    operations = [migrations.RunPython(add_sign_in_permissions, migrations.RunPython.noop)]
+    operations = []

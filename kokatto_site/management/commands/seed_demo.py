@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from clients.demo import demo_seed
+from kokatto_site.demo import demo_seed
 
 
 class Command(BaseCommand):

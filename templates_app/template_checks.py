@@ -2,16 +2,18 @@
 
 The admin form's validation and the live preview endpoint both call
 `template_check`, so what the preview shows is what saving will accept. The
-application admin calls `schema_change_problems` before its field schema changes.
+application admin asks `template_schema_change_problems` (registered in clients.schema_changes)
+before its field schema changes.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from clients.media import get_medium
 from clients.models import Application
-from notifications.media import get_medium
 from templates_app.models import ContentTemplate
-from templates_app.rendering import (
+from templates_app.sms import SmsStats, sms_stats
+from templates_app.template_language import (
     CompiledTemplate,
     FieldFormat,
     RenderError,
@@ -20,7 +22,6 @@ from templates_app.rendering import (
     placeholder_problems,
     prepare,
 )
-from templates_app.sms import SmsStats
 
 # The template parts and how their values are inserted.
 PART_ESCAPES_HTML = {"subject": False, "body": False, "html_body": True}
@@ -85,9 +86,58 @@ def template_check(
             check.add_error(part, f"The application's sample values cannot be rendered: {exc}")
     if check.errors:
         return check
-    get_medium(medium).check_template(check=check, application=application, parts=compiled_parts)
+    MEDIUM_CHECKS.get(medium, _no_medium_rules)(
+        check=check, application=application, parts=compiled_parts
+    )
     _warn_about_unused_required_fields(check, application, medium, compiled_parts, template_pk)
     return check
+
+
+def _sms_rules(*, check: TemplateCheck, application: Application, parts) -> None:
+    check.sms = stats = sms_stats(check.preview.get("body", ""))
+    if stats.segments > application.sms_segment_limit:
+        check.add_error(
+            "body",
+            f"The sample renders to {stats.segments} SMS segments ({stats.encoding}, "
+            f"{stats.characters} characters); {application.code} allows at most "
+            f"{application.sms_segment_limit}.",
+        )
+    brand = application.brand_name.strip()
+    literal_text = parts["body"].literal_text.lower() if "body" in parts else ""
+    if not brand:
+        check.warnings.append(
+            f"{application.code} has no brand name: Indonesian operators block SMS "
+            "that do not name the sender."
+        )
+    elif brand.lower() not in literal_text:
+        check.warnings.append(
+            f"The SMS does not contain the brand name {brand!r}: Indonesian operators "
+            "block SMS that do not name the sender."
+        )
+
+
+def _email_rules(*, check: TemplateCheck, application: Application, parts) -> None:
+    if not check.preview.get("subject", "").strip():
+        check.add_error("subject", "An email needs a subject.")
+
+
+def _whatsapp_rules(*, check: TemplateCheck, application: Application, parts) -> None:
+    length = len(check.preview.get("body", ""))
+    limit = get_medium("whatsapp").MAX_BODY_CHARACTERS
+    if length > limit:
+        check.add_error(
+            "body", f"The sample renders to {length} characters; WhatsApp allows {limit}."
+        )
+
+
+def _no_medium_rules(*, check: TemplateCheck, application: Application, parts) -> None:
+    """A medium with no rules of its own beyond the template language's."""
+
+
+# The rules each medium's content must follow (clients/media.py declares the media), called
+# with the check, the application, and the compiled templates by part; `check.preview` holds
+# the parts rendered with the application's sample. They add errors and warnings to `check`.
+MEDIUM_CHECKS = {"sms": _sms_rules, "email": _email_rules, "whatsapp": _whatsapp_rules}
 
 
 def _shown_problems(problems: list[str]) -> list[str]:
@@ -122,7 +172,7 @@ def _warn_about_unused_required_fields(check, application, medium, compiled_part
         )
 
 
-def schema_change_problems(
+def template_schema_change_problems(
     *, application: Application, fields: Mapping[str, FieldFormat]
 ) -> list[str]:
     """What would break in the application's templates if its fields became `fields`.

@@ -28,7 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 import cachetools
 from django.conf import settings
 
-from notifications.validation import parse_date
+from clients.parameter_validation import FieldFormat, parse_date
 from templates_app.sanitizing import sanitize_html
 
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -330,14 +330,6 @@ class Filter:
     argument_example: str = ""  # set when the filter needs an argument
 
 
-@dataclass(frozen=True)
-class FieldFormat:
-    """What rendering needs to know of a field: its type and date pattern."""
-
-    type: str
-    date_format: str = ""
-
-
 def _group_thousands(digits: str) -> str:
     groups = []
     while len(digits) > 3:
@@ -356,7 +348,7 @@ def _indonesian_number(value: Decimal, places: int | None) -> str:
     return f"{text},{fraction}" if fraction else text
 
 
-# The validator's bound on integer and decimal fields (notifications/validation.py):
+# The validator's bound on integer and decimal fields (clients/parameter_validation.py):
 # no real bill has more, and a value such as 1e999999999 written out in full
 # would be a string of a billion digits.
 AMOUNT_MAX_DIGITS = 18

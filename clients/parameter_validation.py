@@ -69,6 +69,14 @@ class FieldSpec(Protocol):
     date_format: str
 
 
+@dataclass(frozen=True)
+class FieldFormat:
+    """What rendering needs to know of a field: its type and date pattern."""
+
+    type: str
+    date_format: str = ""
+
+
 @dataclass
 class ValidationResult:
     values: dict[str, object] = field(default_factory=dict)

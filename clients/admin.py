@@ -6,6 +6,7 @@ from clients.admin_scoping import ClientFilter, ClientScopedAdmin, ReadOnlyInlin
 from clients.forms import FieldSchemaFormSet
 from clients.keys import SecretKeyError, secret_key_create, secret_key_deactivate
 from clients.models import Application, ApplicationMedium, Client, Field, SecretKey
+from clients.onboarding import client_set_batch_password
 from clients.roles import is_operator, visible_clients
 from notifications.outbound import validate_callback_url
 
@@ -89,10 +90,10 @@ class ClientAdmin(ClientScopedAdmin):
         return "set" if obj and obj.has_batch_password else "not set"
 
     def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
         new_password = form.cleaned_data.get("new_batch_password")
         if new_password:
-            obj.set_batch_password(new_password)
-        super().save_model(request, obj, form, change)
+            client_set_batch_password(client=obj, password=new_password)
 
     def has_issue_key_permission(self, request):
         return request.user.has_perm("clients.add_secretkey")

@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from clients.admin_scoping import ClientFilter, ClientScopedAdmin, ReadOnlyInline
+from clients.applications import application_check
 from clients.forms import FieldSchemaFormSet
 from clients.keys import SecretKeyError, secret_key_create, secret_key_deactivate
 from clients.models import Application, ApplicationMedium, Client, Field, SecretKey
@@ -42,6 +43,29 @@ class ClientAdminForm(forms.ModelForm):
             "api_rate_per_minute",
             "staff",
         ]
+
+
+class ApplicationAdminForm(forms.ModelForm):
+    class Meta:
+        model = Application
+        fields = [
+            "client",
+            "code",
+            "name",
+            "brand_name",
+            "is_active",
+            "sms_segment_limit",
+            "sample_values",
+        ]
+
+    def _post_clean(self):
+        # The application's checks against its fields need the typed values on the instance,
+        # which the model form copies there here.
+        super()._post_clean()
+        if self.has_error("sample_values"):
+            return
+        for field, message in application_check(application=self.instance).items():
+            self.add_error(field if field in self.fields else None, message)
 
 
 class SecretKeyInline(ReadOnlyInline):
@@ -187,19 +211,12 @@ class ApplicationMediumInline(admin.TabularInline):
 
 @admin.register(Application)
 class ApplicationAdmin(ClientScopedAdmin):
+    form = ApplicationAdminForm
     list_display = ["code", "client", "name", "brand_name", "is_active"]
     list_filter = [ClientFilter, "is_active"]
     list_select_related = ["client"]
     search_fields = ["code", "name", "client__client_id"]
-    fields = [
-        "client",
-        "code",
-        "name",
-        "brand_name",
-        "is_active",
-        "sms_segment_limit",
-        "sample_values",
-    ]
+    fields = ApplicationAdminForm.Meta.fields
     inlines = [FieldInline, ApplicationMediumInline]
 
     def get_changeform_initial_data(self, request):

@@ -1,7 +1,8 @@
 """Checking templates: before one is saved, and before the fields they use change.
 
 The admin form's validation and the live preview endpoint both call
-`template_check`, so what the preview shows is what saving will accept. The
+`template_check` (through templates_app/previews.py), so what the preview shows
+is what saving will accept. The
 application admin calls `schema_change_problems` before its field schema changes.
 """
 

@@ -59,8 +59,8 @@ class ApplicationAdminForm(forms.ModelForm):
         ]
 
     def _post_clean(self):
-        # The application's checks against its fields need the typed values on the instance,
-        # which the model form copies there here.
+        # The checks against the saved fields need the typed values, which the model form
+        # copies onto the instance here (before running the model's single-row clean()).
         super()._post_clean()
         if self.has_error("sample_values"):
             return

@@ -1,4 +1,3 @@
-import re
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
@@ -11,6 +10,7 @@ from django.utils.html import format_html
 from batches.file_storage import batch_storage
 from batches.ingest import batch_reprocess
 from batches.models import Batch, RejectedLine
+from batches.selectors import rejected_lines_search
 from clients.admin_scoping import (
     ClientFilter,
     ClientScopedAdmin,
@@ -78,7 +78,7 @@ class BatchAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
         Unsearched, the count is the batch's own counter: no COUNT over a million rows.
         """
         search = request.GET.get("rejected_q", "").strip()
-        lines = _rejected_matching(batch, search)
+        lines = rejected_lines_search(batch=batch, search=search)
         paginator = Paginator(lines, self.rejected_per_page)
         if not search:
             paginator.count = batch.lines_rejected
@@ -166,22 +166,6 @@ class BatchAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
             as_attachment=True,
             filename=batch.result_path.rsplit("/", 1)[-1],
         )
-
-
-def _rejected_matching(batch, search: str):
-    """The batch's rejected lines a search names: a reference's line (through an index),
-    else a code's lines, else the lines whose message contains the text."""
-    lines = batch.rejected_lines.order_by("line")
-    if not search:
-        return lines
-    by_reference = lines.filter(reference=search)
-    if by_reference.exists():
-        return by_reference
-    if re.fullmatch(r"[A-Za-z_]+", search):
-        by_code = lines.filter(code=search.upper())
-        if by_code.exists():
-            return by_code
-    return lines.filter(message__icontains=search)
 
 
 class BatchFilter(admin.SimpleListFilter):

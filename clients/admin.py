@@ -3,9 +3,11 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
 from clients.admin_scoping import ClientFilter, ClientScopedAdmin, ReadOnlyInline
+from clients.applications import application_check
 from clients.forms import FieldSchemaFormSet
 from clients.keys import SecretKeyError, secret_key_create, secret_key_deactivate
 from clients.models import Application, ApplicationMedium, Client, Field, SecretKey
+from clients.onboarding import client_set_batch_password
 from clients.outbound import validate_callback_url
 from clients.roles import is_operator, visible_clients
 
@@ -41,6 +43,29 @@ class ClientAdminForm(forms.ModelForm):
             "api_rate_per_minute",
             "staff",
         ]
+
+
+class ApplicationAdminForm(forms.ModelForm):
+    class Meta:
+        model = Application
+        fields = [
+            "client",
+            "code",
+            "name",
+            "brand_name",
+            "is_active",
+            "sms_segment_limit",
+            "sample_values",
+        ]
+
+    def _post_clean(self):
+        # The checks against the saved fields need the typed values, which the model form
+        # copies onto the instance here (before running the model's single-row clean()).
+        super()._post_clean()
+        if self.has_error("sample_values"):
+            return
+        for field, message in application_check(application=self.instance).items():
+            self.add_error(field if field in self.fields else None, message)
 
 
 class SecretKeyInline(ReadOnlyInline):
@@ -89,10 +114,10 @@ class ClientAdmin(ClientScopedAdmin):
         return "set" if obj and obj.has_batch_password else "not set"
 
     def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
         new_password = form.cleaned_data.get("new_batch_password")
         if new_password:
-            obj.set_batch_password(new_password)
-        super().save_model(request, obj, form, change)
+            client_set_batch_password(client=obj, password=new_password)
 
     def has_issue_key_permission(self, request):
         return request.user.has_perm("clients.add_secretkey")
@@ -186,19 +211,12 @@ class ApplicationMediumInline(admin.TabularInline):
 
 @admin.register(Application)
 class ApplicationAdmin(ClientScopedAdmin):
+    form = ApplicationAdminForm
     list_display = ["code", "client", "name", "brand_name", "is_active"]
     list_filter = [ClientFilter, "is_active"]
     list_select_related = ["client"]
     search_fields = ["code", "name", "client__client_id"]
-    fields = [
-        "client",
-        "code",
-        "name",
-        "brand_name",
-        "is_active",
-        "sms_segment_limit",
-        "sample_values",
-    ]
+    fields = ApplicationAdminForm.Meta.fields
     inlines = [FieldInline, ApplicationMediumInline]
 
     def get_changeform_initial_data(self, request):

@@ -60,6 +60,7 @@ class WhatsApp(Medium):
     code = "whatsapp"
     label = "WhatsApp"
     recipient_field_types = ("phone",)
+    template_parts = ("body", "provider_template_name")
     held_in_quiet_hours = True
     # The WhatsApp Business API refuses template bodies longer than this.
     MAX_BODY_CHARACTERS = 1024

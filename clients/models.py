@@ -10,11 +10,7 @@ from django.db.models import Q
 
 from clients.encryption import EncryptedTextField, decrypt_text, encrypt_text
 from clients.media import get_medium, medium_choices
-from clients.parameter_validation import (
-    RESERVED_PARAMETERS,
-    java_date_format_to_strftime,
-    validate_parameters,
-)
+from clients.parameter_validation import RESERVED_PARAMETERS, java_date_format_to_strftime
 
 code_validator = RegexValidator(
     r"^[A-Za-z0-9_-]+$", "Use only letters, digits, '-' and '_'.", code="invalid_code"
@@ -229,31 +225,12 @@ class Application(models.Model):
         return f"{self.client.client_id}/{self.code}"
 
     def clean(self) -> None:
+        """What the row alone tells; its checks against its fields are application_check's."""
         if not isinstance(self.sample_values, dict) or not all(
             isinstance(value, str) for value in self.sample_values.values()
         ):
             raise ValidationError(
                 {"sample_values": 'A JSON object of texts, e.g. {"balance": "1230000"}.'}
-            )
-        # An empty sample means "none yet"; a given one must be a valid notification.
-        if self.pk is None:
-            return
-        if (
-            self.expire_after_field
-            and not self.fields.filter(name=self.expire_after_field, type=FieldType.DATE).exists()
-        ):
-            raise ValidationError(
-                {"expire_after_field": "Name one of this application's date fields."}
-            )
-        if not self.sample_values:
-            return
-        result = validate_parameters(
-            fields=self.fields.all(), values=self.sample_values, application_code=self.code
-        )
-        if not result.is_valid:
-            problems = "; ".join(f"{name}: {' '.join(m)}" for name, m in result.errors.items())
-            raise ValidationError(
-                {"sample_values": f"The sample does not pass the schema: {problems}"}
             )
 
 

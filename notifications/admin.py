@@ -17,6 +17,7 @@ from notifications.dispatch_queue import enqueue_dispatch
 from notifications.failures import detail_for_client, failure_category
 from notifications.intake import IntakeError, notification_cancel
 from notifications.models import ClientCallback, Delivery, DeliveryEvent, Notification
+from notifications.timeline import TimelineEntry, notification_timeline
 
 
 class MediumFilter(admin.SimpleListFilter):
@@ -161,56 +162,33 @@ class NotificationAdmin(
 
     @admin.display(description="status history")
     def timeline(self, obj):
-        return self._timeline(obj, detail=lambda event: event.detail)
+        return _timeline_table(notification_timeline(obj))
 
     @admin.display(description="status history")
     def timeline_for_client(self, obj):
-        return self._timeline(obj, detail=lambda event: detail_for_client(event.detail))
-
-    def _timeline(self, obj, *, detail):
-        """Its acceptance (the notification's own record), then each delivery's status changes."""
-        events = (
-            DeliveryEvent.objects.filter(delivery__notification=obj)
-            # Older notifications kept an event of their acceptance: shown above instead.
-            .exclude(old_status="", detail__startswith="accepted via")
-            .select_related("delivery")
-            .order_by("at", "id")
-        )
-        accepted = (
-            obj.created_at.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "all",
-            "—",
-            "ACCEPTED",
-            _acceptance(obj),
-        )
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
-            [
-                accepted,
-                *(
-                    (
-                        event.at.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                        event.delivery.get_medium_display(),
-                        event.old_status or "—",
-                        event.new_status,
-                        detail(event),
-                    )
-                    for event in events
-                ),
-            ],
-        )
-        return format_html(
-            "<table><thead><tr><th>time</th><th>medium</th><th>change</th><th>detail</th>"
-            "</tr></thead><tbody>{}</tbody></table>",
-            rows,
-        )
+        return _timeline_table(notification_timeline(obj, for_client=True))
 
 
-def _acceptance(notification: Notification) -> str:
-    if notification.batch_id is None:
-        return f"accepted via {notification.source}"
-    return f"accepted via batch {notification.batch_id}, line {notification.batch_line}"
+def _timeline_table(entries: list[TimelineEntry]) -> str:
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
+        (
+            (
+                entry.at.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                entry.medium,
+                entry.old_status or "—",
+                entry.new_status,
+                entry.detail,
+            )
+            for entry in entries
+        ),
+    )
+    return format_html(
+        "<table><thead><tr><th>time</th><th>medium</th><th>change</th><th>detail</th>"
+        "</tr></thead><tbody>{}</tbody></table>",
+        rows,
+    )
 
 
 class DeliveryEventInline(FailureCategoryMixin, ReadOnlyInline):

@@ -9,7 +9,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
-from django.utils.text import normalize_newlines
 
 from clients.admin_scoping import (
     ApplicationFilter,
@@ -17,12 +16,11 @@ from clients.admin_scoping import (
     ClientScopedAdmin,
     ReadOnlyInline,
     parse_id,
+    scoped_foreign_key_queryset,
 )
-from clients.models import Application
-from clients.roles import visible_clients
 from templates_app.models import CONTENT_FIELDS, ContentTemplate, TemplateVersion
-from templates_app.sanitizing import sanitize_html
-from templates_app.template_checks import PART_ESCAPES_HTML, template_check
+from templates_app.previews import template_preview
+from templates_app.template_checks import PART_ESCAPES_HTML
 from templates_app.versions import template_restore, template_save
 
 # difflib's side-by-side table pairs each changed line with the others and
@@ -58,30 +56,20 @@ class ContentTemplateForm(forms.ModelForm):
         fields = ["application", "medium", "subject", "body", "html_body", "provider_template_name"]
         widgets = {"body": forms.Textarea(attrs={"rows": 8, "cols": 80})}
 
-    # Browsers post line breaks as CRLF; an SMS would pay a character for every \r.
-    def clean_subject(self):
-        return normalize_newlines(self.cleaned_data.get("subject", ""))
-
-    def clean_body(self):
-        return normalize_newlines(self.cleaned_data.get("body", ""))
-
-    def clean_html_body(self):
-        return sanitize_html(normalize_newlines(self.cleaned_data.get("html_body", "")))
-
     def clean(self):
         cleaned = super().clean()
-        self.template_warnings = []
-        application, medium = cleaned.get("application"), cleaned.get("medium")
-        if application is None or not medium:
-            return cleaned
-        parts = {part: cleaned.get(part) or "" for part in PART_ESCAPES_HTML}
-        check = template_check(
-            application=application, medium=medium, parts=parts, template_pk=self.instance.pk
+        typed = {part: cleaned[part] for part in PART_ESCAPES_HTML if part in cleaned}
+        preview = template_preview(
+            application=cleaned.get("application"),
+            medium=cleaned.get("medium") or "",
+            typed=typed,
+            template_pk=self.instance.pk,
         )
-        for part, problems in check.errors.items():
+        cleaned.update({part: preview.parts[part] for part in typed})
+        self.template_warnings = preview.check.warnings
+        for part, problems in preview.check.errors.items():
             for problem in problems:
                 self.add_error(part, problem)
-        self.template_warnings = check.warnings
         return cleaned
 
 
@@ -146,10 +134,11 @@ class ContentTemplateAdmin(ClientScopedAdmin):
             return JsonResponse({"error": "POST the template form."}, status=405)
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
-        application_pk = parse_id(request.POST.get("application", ""))
-        application = Application.objects.filter(
-            pk=application_pk, client__in=visible_clients(request.user)
-        ).first()
+        # The applications the form offers this user.
+        choices = scoped_foreign_key_queryset(
+            ContentTemplate._meta.get_field("application"), request
+        )
+        application = choices.filter(pk=parse_id(request.POST.get("application", ""))).first()
         if application is None:
             return JsonResponse({"error": "Choose one of your applications."}, status=404)
         medium = request.POST.get("medium", "")
@@ -157,29 +146,13 @@ class ContentTemplateAdmin(ClientScopedAdmin):
             return JsonResponse(
                 {"error": f"{application.code} does not send {medium!r}."}, status=400
             )
-        parts = {part: normalize_newlines(request.POST.get(part, "")) for part in PART_ESCAPES_HTML}
-        parts["html_body"] = sanitize_html(parts["html_body"])
-        object_pk = parse_id(request.POST.get("template", ""))
-        check = template_check(
-            application=application, medium=medium, parts=parts, template_pk=object_pk
+        preview = template_preview(
+            application=application,
+            medium=medium,
+            typed={part: request.POST.get(part, "") for part in PART_ESCAPES_HTML},
+            template_pk=parse_id(request.POST.get("template", "")),
         )
-        sms = check.sms
-        return JsonResponse(
-            {
-                "valid": check.is_valid,
-                "errors": check.errors,
-                "warnings": check.warnings,
-                "preview": check.preview,
-                "sms": sms
-                and {
-                    "characters": sms.characters,
-                    "encoding": sms.encoding,
-                    "segments": sms.segments,
-                    "units": sms.units,
-                    "remaining": sms.remaining,
-                },
-            }
-        )
+        return JsonResponse(preview.as_json())
 
     def _version(self, request, object_id, number):
         template = self.get_object(request, object_id)

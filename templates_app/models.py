@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from clients.media import medium_choices
+from clients.media import MEDIA, Medium, get_medium, medium_choices
 from clients.models import Application
 
 
@@ -49,14 +49,52 @@ class ContentTemplate(models.Model):
                     )
                 }
             )
-        if self.medium != "email" and (self.subject or self.html_body):
-            raise ValidationError("Only email templates have a subject and an HTML body.")
-        if self.medium != "whatsapp" and self.provider_template_name:
-            raise ValidationError("Only WhatsApp templates have a provider template name.")
+        problems = parts_of_other_media(self)
+        if problems:
+            raise ValidationError(problems)
 
 
 # The parts of a template that versions keep.
 CONTENT_FIELDS = ("subject", "body", "html_body", "provider_template_name")
+# The parts as errors name them.
+PART_PHRASES = {
+    "subject": "a subject",
+    "body": "a body",
+    "html_body": "an HTML body",
+    "provider_template_name": "a provider template name",
+}
+
+
+def parts_of_other_media(template: ContentTemplate) -> list[str]:
+    """One message for each group of filled parts that the template's medium does not have.
+
+    Which medium has which part is its declaration (`Medium.template_parts`); the
+    message names every part the same media have, e.g. "Only email templates have
+    a subject and an HTML body."
+    """
+    own = get_medium(template.medium).template_parts
+    messages = []
+    for part in CONTENT_FIELDS:
+        if part in own or not getattr(template, part):
+            continue
+        owners = _media_having(part)
+        parts = [p for p in CONTENT_FIELDS if p not in own and _media_having(p) == owners]
+        message = (
+            f"Only {' or '.join(_in_sentence(medium.label) for medium in owners)} templates "
+            f"have {' and '.join(PART_PHRASES[p] for p in parts)}."
+        )
+        if message not in messages:
+            messages.append(message)
+    return messages
+
+
+def _media_having(part: str) -> list[type[Medium]]:
+    return [medium for medium in MEDIA.values() if part in medium.template_parts]
+
+
+def _in_sentence(label: str) -> str:
+    """A medium's label inside a sentence: "Email" as "email"; "SMS" and "WhatsApp" as they are."""
+    return label if label[1:] != label[1:].lower() else label.lower()
 
 
 class TemplateVersion(models.Model):

@@ -75,6 +75,16 @@ class SmsStats:
     per_segment: int
     remaining: int
 
+    def as_json(self) -> dict[str, int | str]:
+        """The figures the template preview shows (the per-segment limit follows from them)."""
+        return {
+            "characters": self.characters,
+            "encoding": self.encoding,
+            "segments": self.segments,
+            "units": self.units,
+            "remaining": self.remaining,
+        }
+
 
 def is_gsm7(text: str) -> bool:
     """Whether every character of ``text`` can be sent in GSM-7."""

@@ -1,9 +1,10 @@
 """Checking templates: before one is saved, and before the fields they use change.
 
 The admin form's validation and the live preview endpoint both call
-`template_check`, so what the preview shows is what saving will accept. The
-application admin asks `template_schema_change_problems` (registered in clients.schema_changes)
-before its field schema changes.
+`template_check` (through templates_app/previews.py), so what the preview shows
+is what saving will accept. The application admin asks
+`template_schema_change_problems` (registered in clients.schema_changes) before its
+field schema changes.
 """
 
 from collections.abc import Mapping

@@ -135,3 +135,13 @@ def test_operator_saving_the_client_without_a_new_password_keeps_the_old_one(
 
 def test_operator_can_open_the_task_queue_admin(operator_client):
     assert operator_client.get("/admin/django_q/schedule/").status_code == 200
+
+
+def test_operator_adds_a_client_with_its_batch_password(operator_client):
+    data = form_data(operator_client.get("/admin/clients/client/add/"))
+    data.update(client_id="8011", name="PT Baru", new_batch_password="first-zip-pass")
+
+    response = operator_client.post("/admin/clients/client/add/", data)
+
+    assert response.status_code == 302
+    assert Client.objects.get(client_id="8011").batch_password() == "first-zip-pass"

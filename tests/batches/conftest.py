@@ -9,9 +9,11 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
 from batches.file_storage import batch_storage, home_path
+from batches.models import RejectedLine
 
 # The admin's logged-in clients, for the batch pages' tests.
 from tests.admin.conftest import operator_client, staff_client  # noqa: F401
+from tests.factories import BatchFactory
 
 PASSWORD = "s3cret-batch-pass"
 
@@ -87,3 +89,21 @@ def receive(client, tmp_path: Path, name: str, text: str):
 
     upload(client, name, seven_zip(tmp_path / name, text).read_bytes())
     return batch_receive(client=client, name=name, queue=False)
+
+
+@pytest.fixture
+def many_rejections(batch_client):
+    """A finished batch of 120 rejected lines: line n is REF-n, odd lines VALIDATION_ERROR,
+    even ones DUPLICATE_REFERENCE, its message "balance: bad value n"."""
+    batch = BatchFactory(client=batch_client, status="DONE", lines_read=120, lines_rejected=120)
+    RejectedLine.objects.bulk_create(
+        RejectedLine(
+            batch=batch,
+            line=n,
+            reference=f"REF-{n}",
+            code="VALIDATION_ERROR" if n % 2 else "DUPLICATE_REFERENCE",
+            message=f"balance: bad value {n}",
+        )
+        for n in range(1, 121)
+    )
+    return batch

@@ -84,22 +84,6 @@ def test_the_batch_page_links_to_its_rejected_lines_which_are_searchable(operato
     assert [r.reference for r in searched.context["cl"].result_list] == ["BAD-2"]
 
 
-@pytest.fixture
-def many_rejections(batch_client):
-    batch = BatchFactory(client=batch_client, status="DONE", lines_read=120, lines_rejected=120)
-    RejectedLine.objects.bulk_create(
-        RejectedLine(
-            batch=batch,
-            line=n,
-            reference=f"REF-{n}",
-            code="VALIDATION_ERROR" if n % 2 else "DUPLICATE_REFERENCE",
-            message=f"balance: bad value {n}",
-        )
-        for n in range(1, 121)
-    )
-    return batch
-
-
 def rejected_on_page(page: str) -> list[str]:
     section = page[page.index('id="rejected-lines"') :]
     return re.findall(r"<tr><td>(\d+)</td>", section)

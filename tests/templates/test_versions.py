@@ -1,11 +1,10 @@
 """What a customer was sent stays known after the template changes."""
 
 import pytest
-from django.core.exceptions import ValidationError
 
 from notifications.dispatch import NoTemplate, delivery_render
 from templates_app.versions import template_save
-from tests.factories import ApplicationFactory, DeliveryFactory, NotificationFactory
+from tests.factories import DeliveryFactory, NotificationFactory
 
 
 def test_an_edit_after_sending_leaves_the_deliverys_text_and_version(sms_template, app_8002):
@@ -41,15 +40,3 @@ def test_rendering_without_a_template_says_so(app_8002):
 
     with pytest.raises(NoTemplate, match="no sms template"):
         delivery_render(delivery=delivery)
-
-
-def test_sample_values_must_pass_the_field_schema(db):
-    application = ApplicationFactory(code="ABC")
-    application.sample_values = {"customerName": "John", "balance": "a lot", "dueDate": "x"}
-
-    with pytest.raises(ValidationError) as raised:
-        application.full_clean()
-
-    message = " ".join(raised.value.message_dict["sample_values"])
-    assert "balance" in message
-    assert "dueDate" in message

@@ -38,9 +38,7 @@ from notifications.intake import (
     notification_validate,
     notifications_encode,
 )
-
-# Tokens of a line that are not application fields.
-LINE_KEYS = frozenset({"clientId", "appType", "clientNotifRefId", "sendAt", "expiresAt"})
+from notifications.validation import LINE_PARAMETERS, application_values
 
 
 @dataclass
@@ -122,7 +120,7 @@ class LineChecker:
                 schema=self.schemas.get(code),
                 application_code=code,
                 reference=reference,
-                values={k: v for k, v in tokens.items() if k not in LINE_KEYS},
+                values=application_values(tokens, LINE_PARAMETERS),
                 send_at=tokens.get("sendAt", ""),
                 expires_at=tokens.get("expiresAt", ""),
             )

@@ -22,18 +22,7 @@ from notifications.intake import (
     notification_create,
     notification_get,
 )
-
-# Parameters of the request itself; the rest are the application's fields.
-PROTOCOL_PARAMETERS = {
-    "clientId",
-    "operation",
-    "timestamp",
-    "signature",
-    "format",
-    "appType",
-    "sendAt",
-    "expiresAt",
-}
+from notifications.validation import application_values
 
 _INTAKE_STATUS = {
     "UNKNOWN_APP_TYPE": 400,
@@ -118,11 +107,7 @@ class NotifTrailingSlashView(NotifView):
 def create(*, client, parameters):
     if not parameters.get("appType"):
         raise validation_error({"appType": ["Required for create."]})
-    values = {
-        name: value
-        for name, value in parameters.items()
-        if name not in PROTOCOL_PARAMETERS and name != "clientNotifRefId"
-    }
+    values = application_values(parameters)
     result = notification_create(
         client=client,
         application_code=parameters["appType"],

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "notifications",
     "batches",
     "kokatto_site.sign_in",
+    "kokatto_site",
 ]
 
 MIDDLEWARE = [

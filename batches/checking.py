@@ -38,7 +38,7 @@ from notifications.intake import (
     notification_validate,
     notifications_encode,
 )
-from notifications.validation import LINE_PARAMETERS, application_values
+from notifications.validation import LINE_PARAMETERS
 
 
 @dataclass
@@ -120,7 +120,8 @@ class LineChecker:
                 schema=self.schemas.get(code),
                 application_code=code,
                 reference=reference,
-                values=application_values(tokens, LINE_PARAMETERS),
+                # Every token but the platform parameters a line carries (inline: once a line).
+                values={k: v for k, v in tokens.items() if k not in LINE_PARAMETERS},
                 send_at=tokens.get("sendAt", ""),
                 expires_at=tokens.get("expiresAt", ""),
             )

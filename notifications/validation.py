@@ -51,12 +51,10 @@ LINE_PARAMETERS = frozenset(p.value for p in PlatformParameter if p not in _REQU
 REFERENCE_MAX_LENGTH = 100
 
 
-def application_values(
-    parameters: Mapping[str, str], platform: frozenset[str] = RESERVED_PARAMETERS
-) -> dict[str, str]:
-    """The application's fields among an API request's parameters, or among a batch line's
-    tokens with `platform=LINE_PARAMETERS`: every name but the platform's."""
-    return {name: value for name, value in parameters.items() if name not in platform}
+def application_values(parameters: Mapping[str, str]) -> dict[str, str]:
+    """The application's fields among an API request's parameters: every name but the
+    platform's. (A batch line's: every token not in LINE_PARAMETERS.)"""
+    return {name: value for name, value in parameters.items() if name not in RESERVED_PARAMETERS}
 
 
 _DATE_TOKENS = {

@@ -8,7 +8,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from batches.file_storage import batch_storage
-from batches.ingest import batch_reprocess
+from batches.ingest import ReprocessResult, batch_reprocess
 from batches.models import Batch, RejectedLine
 from batches.selectors import rejected_lines_search
 from clients.admin_scoping import (
@@ -99,14 +99,14 @@ class BatchAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
         outcomes = [
             (batch, batch_reprocess(batch=batch)) for batch in queryset.select_related("client")
         ]
-        queued = sum(outcome == "queued" for _, outcome in outcomes)
+        queued = sum(outcome == ReprocessResult.QUEUED for _, outcome in outcomes)
         self.message_user(request, f"{queued} failed batch(es) queued again.")
         for batch, outcome in outcomes:
-            if outcome == "not failed":
+            if outcome == ReprocessResult.NOT_FAILED:
                 self.message_user(
                     request, f"{batch}: only FAILED batches can be reprocessed.", messages.WARNING
                 )
-            elif outcome == "name in use":
+            elif outcome == ReprocessResult.NAME_IN_USE:
                 self.message_user(
                     request,
                     f"{batch}: a newer upload of this name is being ingested; "

@@ -1,38 +1,8 @@
-"""System checks of the settings the batch ingest relies on (run by `manage.py check`,
-and so by every runserver, migrate and qcluster start)."""
+"""System checks of the batch limits (run by `manage.py check`, and so by every
+runserver, migrate and qcluster start). The task queue's are kokatto_site.checks."""
 
 from django.conf import settings
 from django.core import checks
-
-
-@checks.register(checks.Tags.compatibility)
-def task_queue_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """django-q2 hands a task to a second worker once it has run `retry` seconds: with
-    `retry` at or below `timeout`, a long ingest would run twice at once (its lease
-    turns the second away, but the second holds a worker). With `catch_up` on, a
-    cluster that was down replays every inbox poll it missed."""
-    cluster = settings.Q_CLUSTER
-    timeout, retry = cluster.get("timeout"), cluster.get("retry")
-    problems = []
-    if timeout is not None and retry is not None and retry <= timeout:
-        problems.append(
-            checks.Error(
-                f"Q_CLUSTER's retry ({retry} s) is not above its timeout ({timeout} s).",
-                hint="Set Q_RETRY above Q_TIMEOUT, e.g. Q_TIMEOUT=1800 Q_RETRY=1900.",
-                id="batches.E001",
-            )
-        )
-    if cluster.get("catch_up", True):
-        problems.append(
-            checks.Warning(
-                "Q_CLUSTER's catch_up is on: a cluster that was down replays every missed "
-                "inbox poll.",
-                hint='Set "catch_up": False in Q_CLUSTER.',
-                id="batches.W001",
-            )
-        )
-    return problems
-
 
 # Line numbers are stored in integer columns (Notification.batch_line, RejectedLine.line,
 # Batch.checkpoint_line), whose largest value on PostgreSQL is this.

@@ -21,7 +21,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 
 from cryptography.fernet import InvalidToken
@@ -71,12 +73,42 @@ class TooManyRejections(Exception):
     """A chunk would take the batch's rejected lines past BATCH_MAX_REJECTED_LINES."""
 
 
-def batch_ingest(*, batch_id: int, progress: Callable[[Batch], None] | None = None) -> str:
-    """Ingest the batch to the end; returns its status ("busy" if another run holds it)."""
+class IngestResult(StrEnum):
+    """How a run of batch_ingest ends: the batch's final status, or BUSY."""
+
+    DONE = BatchStatus.DONE
+    FAILED = BatchStatus.FAILED
+    DUPLICATE = BatchStatus.DUPLICATE
+    BUSY = "busy"  # another run holds the batch
+
+
+class ReprocessResult(StrEnum):
+    QUEUED = "queued"
+    NOT_FAILED = "not failed"
+    NAME_IN_USE = "name in use"  # a newer upload of the same name is being ingested
+
+
+@dataclass(frozen=True)
+class IngestRun:
+    """One run of a batch's ingest: what every step of it works with."""
+
+    batch: Batch
+    token: str  # of the run's lease: what it writes to the batch row is guarded by it
+    scratch: Path  # this run's own directory, removed with it
+    original: Path  # the copy of the file in `scratch`
+
+
+def batch_ingest(
+    *, batch_id: int, progress: Callable[[Batch], None] | None = None
+) -> IngestResult | None:
+    """Ingest the batch to the end; returns its status (BUSY if another run holds it,
+    None if there is no such batch)."""
     token = _lease(batch_id)
     if token is None:
         status = Batch.objects.filter(pk=batch_id).values_list("status", flat=True).first()
-        return "busy" if status in UNFINISHED else status
+        if status is None:
+            return None
+        return IngestResult.BUSY if status in UNFINISHED else IngestResult(status)
     batch = Batch.objects.select_related("client").get(pk=batch_id)
     work_dir = Path(settings.BATCH_WORK_DIR)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -86,10 +118,11 @@ def batch_ingest(*, batch_id: int, progress: Callable[[Batch], None] | None = No
             tempfile.TemporaryDirectory(prefix=f"batch-{batch.pk}-", dir=work_dir) as scratch,
             keys_derived_once(),
         ):
-            return _ingest(batch, token, Path(scratch), progress)
+            run = IngestRun(batch, token, Path(scratch), Path(scratch) / "original")
+            return _ingest(run, progress)
     except LeaseLost:
         logger.warning("Batch %s: lease lost to another run; stopping", batch_id)
-        return "busy"
+        return IngestResult.BUSY
 
 
 def _remove_scratch_of_dead_runs(work_dir: Path, batch: Batch) -> None:
@@ -102,32 +135,32 @@ def _remove_scratch_of_dead_runs(work_dir: Path, batch: Batch) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
-    original = scratch / "original"
+def _ingest(run: IngestRun, progress) -> IngestResult:
+    batch = run.batch
     if not batch.archived_path and is_symlink(batch_storage(), batch.inbox_path):
         # Made a link since the poll took it: never followed, left for the poll to refuse.
-        return _finish_failed(batch, token, scratch, None, "SYMLINK", SYMLINK_REFUSED)
+        return _finish_failed(run, "SYMLINK", SYMLINK_REFUSED, put_away=False)
     try:
-        digest, size = _fetch(batch, token, original)
+        digest, size = _fetch(run)
     except FileNotFoundError:
-        return _finish_failed(batch, token, scratch, None, "FILE_MISSING", "The file is gone.")
+        return _finish_failed(run, "FILE_MISSING", "The file is gone.", put_away=False)
     except BatchFileError as exc:  # too large to copy: never copied, moved aside as it is
-        _set_aside(batch, token)
-        return _finish_failed(batch, token, scratch, None, exc.code, exc.message)
-    duplicate_of = _record_content(batch, token, digest, size)
+        _set_aside(run)
+        return _finish_failed(run, exc.code, exc.message, put_away=False)
+    duplicate_of = _record_content(run, digest, size)
     if duplicate_of is not None:
-        return _finish_duplicate(batch, token, scratch, original, duplicate_of)
+        return _finish_duplicate(run, duplicate_of)
     # Before any line is stored: a resumed run reads this copy, whatever the inbox holds then.
-    _keep_original(batch, token, original)
+    _keep_original(run)
     # Counted from here: a run that could not fetch the file (a storage down) tells
     # nothing about the batch, and is retried for as long as it takes.
-    _held(batch, token, runs_since_progress=batch.runs_since_progress + 1)
+    _write_under_lease(run, runs_since_progress=batch.runs_since_progress + 1)
     if batch.runs_since_progress > settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS:
-        return _give_up(batch, token, scratch, original)
+        return _give_up(run)
     try:
         password = batch.client.batch_password()
     except InvalidToken:
-        return _password_unreadable(batch, token, scratch, original)
+        return _password_unreadable(run)
     try:
         method = get_decryption(batch.encryption)
         limits = Limits(
@@ -136,42 +169,38 @@ def _ingest(batch: Batch, token: str, scratch: Path, progress) -> str:
             max_lines=settings.BATCH_MAX_LINES,
         )
         with (
-            original.open("rb") as source,
+            run.original.open("rb") as source,
             method.open_plaintext(
-                source, password=password, limits=limits, workdir=scratch
+                source, password=password, limits=limits, workdir=run.scratch
             ) as plaintext,
         ):
-            rows = _ingest_lines(batch, token, plaintext, progress, scratch)
+            rows = _ingest_lines(run, plaintext, progress)
     except BatchFileError as exc:
         if exc.code == ErrorCode.NOT_ENCRYPTED:
             # The client's customers' data in the clear: kept in no folder of ours.
-            _discard(batch, token)
+            _discard(run)
             message = f"{exc.message}; the file was deleted, not kept"
-            return _finish_failed(batch, token, scratch, None, exc.code, message)
-        return _finish_failed(
-            batch, token, scratch, original, exc.code, exc.message, detail=exc.detail
-        )
+            return _finish_failed(run, exc.code, message, put_away=False)
+        return _finish_failed(run, exc.code, exc.message, detail=exc.detail)
     except TooManyRejections:
-        return _finish_failed(
-            batch, token, scratch, original, "TOO_MANY_REJECTIONS", _too_many_rejections(batch)
-        )
-    return _finish_done(batch, token, scratch, original, rows)
+        return _finish_failed(run, "TOO_MANY_REJECTIONS", _too_many_rejections(batch))
+    return _finish_done(run, rows)
 
 
-def _password_unreadable(batch: Batch, token: str, scratch: Path, original: Path) -> str:
+def _password_unreadable(run: IngestRun) -> IngestResult:
     """FAILED: the client's batch password is opened by no FIELD_ENCRYPTION_KEY (one was
     dropped before rotate_encryption_keys ran). The client's other batches fail alike;
     no other client's."""
     logger.error(
         "Batch %s: the batch password of client %s is opened by no FIELD_ENCRYPTION_KEY",
-        batch.pk,
-        batch.client.client_id,
+        run.batch.pk,
+        run.batch.client.client_id,
     )
     message = (
         "The platform cannot read this client's batch password; its operators are "
         "alerted. Support can reprocess the batch once it is fixed."
     )
-    return _finish_failed(batch, token, scratch, original, "PASSWORD_UNREADABLE", message)
+    return _finish_failed(run, "PASSWORD_UNREADABLE", message)
 
 
 def _too_many_rejections(batch: Batch) -> str:
@@ -187,7 +216,7 @@ def _too_many_rejections(batch: Batch) -> str:
     )
 
 
-def _give_up(batch: Batch, token: str, scratch: Path, original: Path) -> str:
+def _give_up(run: IngestRun) -> IngestResult:
     """Fail a batch whose last runs all ended in an error before storing a chunk.
 
     A fault that repeats itself (a file that kills the worker, a bug) would
@@ -195,6 +224,7 @@ def _give_up(batch: Batch, token: str, scratch: Path, original: Path) -> str:
     stored stays stored and is answered in the result file; reprocessing the
     batch resumes after its checkpoint once the cause is fixed.
     """
+    batch = run.batch
     runs = batch.runs_since_progress - 1
     logger.error(
         "Batch %s: %s runs in a row ended in an error before storing a chunk; failing it",
@@ -207,9 +237,7 @@ def _give_up(batch: Batch, token: str, scratch: Path, original: Path) -> str:
     )
     # Best effort: the fault may be the one that stopped the runs (an outbox that cannot
     # be written), and the batch is FAILED all the same, not given up on again and again.
-    return _finish_failed(
-        batch, token, scratch, original, "INGEST_ERROR", message, best_effort=True
-    )
+    return _finish_failed(run, "INGEST_ERROR", message, best_effort=True)
 
 
 @contextlib.contextmanager
@@ -257,11 +285,13 @@ def _lease(batch_id: int) -> str | None:
     return token
 
 
-def _held(batch: Batch, token: str, **changes) -> None:
-    """Store `changes` on the batch and renew the lease, if the lease is still ours."""
+def _write_under_lease(run: IngestRun, **changes) -> None:
+    """Store `changes` on the batch and renew the lease, if the lease is still ours;
+    LeaseLost if not."""
+    batch = run.batch
     now = timezone.now()
     updated = Batch.objects.filter(
-        pk=batch.pk, lease_token=token, status=BatchStatus.PROCESSING
+        pk=batch.pk, lease_token=run.token, status=BatchStatus.PROCESSING
     ).update(
         lease_expires_at=now + timedelta(seconds=settings.BATCH_LEASE_SECONDS),
         updated_at=now,
@@ -274,7 +304,7 @@ def _held(batch: Batch, token: str, **changes) -> None:
             setattr(batch, name, value)
 
 
-def _fetch(batch: Batch, token: str, destination: Path) -> tuple[str, int]:
+def _fetch(run: IngestRun) -> tuple[str, int]:
     """Copy the file from the storage (its inbox, or the batch's own copy once kept).
 
     A long download (a remote storage) renews the lease as it goes. A file from the
@@ -282,15 +312,16 @@ def _fetch(batch: Batch, token: str, destination: Path) -> tuple[str, int]:
     its size before any byte is copied (or while copying one that grew): the scratch
     space never holds more of it.
     """
+    batch = run.batch
     # Once kept, the copy is the batch's: the inbox name may hold a new upload by then.
     path = batch.archived_path or batch.inbox_path
     # A kept copy was within the limit when it was taken: a resumed run is not refused.
     max_bytes = None if batch.archived_path else settings.BATCH_MAX_FILE_BYTES
     if max_bytes is not None and batch_storage().size(path) > max_bytes:
         raise _file_too_large(max_bytes)
-    with destination.open("wb") as out:
+    with run.original.open("wb") as out:
         # A lease lost meanwhile leaves the copy in this run's scratch, removed with it.
-        return _read_through(batch_storage(), path, batch, token, out, max_bytes=max_bytes)
+        return _read_through(batch_storage(), path, run, out, max_bytes=max_bytes)
 
 
 def _file_too_large(max_bytes: int) -> BatchFileError:
@@ -300,14 +331,14 @@ def _file_too_large(max_bytes: int) -> BatchFileError:
 
 
 def _read_through(
-    storage, path: str, batch: Batch, token: str, out=None, *, max_bytes: int | None = None
+    storage, path: str, run: IngestRun, out=None, *, max_bytes: int | None = None
 ) -> tuple[str, int]:
     """Read a stored file to its end (copied to `out` if given), renewing the lease;
     returns its SHA-256 and size. LeaseLost once read, if the lease was lost meanwhile;
     BatchFileError FILE_TOO_LARGE past `max_bytes`."""
     digest, size = hashlib.sha256(), 0
     with storage.open(path, "rb") as opened:
-        source = _LeaseRenewingReader(opened, batch, token)
+        source = _LeaseRenewingReader(opened, run)
         while chunk := source.read(1024 * 1024):
             digest.update(chunk)
             size += len(chunk)
@@ -332,8 +363,8 @@ class _LeaseRenewingReader:
     file in one call (S3's download on the first read).
     """
 
-    def __init__(self, file, batch: Batch, token: str):
-        self._file, self._batch, self._token = file, batch, token
+    def __init__(self, file, run: IngestRun):
+        self._file, self._run = file, run
         self._renewed, self._thread = time.monotonic(), threading.get_ident()
         self.lost = False
 
@@ -342,7 +373,7 @@ class _LeaseRenewingReader:
         due = time.monotonic() - self._renewed > every
         if due and not self.lost and threading.get_ident() == self._thread:
             try:
-                _held(self._batch, self._token)
+                _write_under_lease(self._run)
             except LeaseLost:
                 self.lost = True
             self._renewed = time.monotonic()
@@ -352,17 +383,18 @@ class _LeaseRenewingReader:
         return getattr(self._file, name)
 
 
-def _record_content(batch: Batch, token: str, digest: str, size: int) -> Batch | None:
+def _record_content(run: IngestRun, digest: str, size: int) -> Batch | None:
     """Store the file's SHA-256; returns the earlier batch of the same bytes, if any.
 
     A run that died before keeping its copy of the file stored no line either,
     so if the inbox holds other bytes by the time it is resumed, those are the batch's.
     """
+    batch = run.batch
     if batch.sha256 == digest:
         return None
     try:
         with transaction.atomic():
-            _held(batch, token, sha256=digest, size_bytes=size)
+            _write_under_lease(run, sha256=digest, size_bytes=size)
     except IntegrityError:
         batch.size_bytes = size  # stored when the duplicate is closed
         return (
@@ -377,11 +409,12 @@ def _record_content(batch: Batch, token: str, digest: str, size: int) -> Batch |
 # --- the lines ------------------------------------------------------------------------
 
 
-def _ingest_lines(batch: Batch, token: str, plaintext, progress, scratch: Path) -> Path:
+def _ingest_lines(run: IngestRun, plaintext, progress) -> Path:
     """Store the lines after the checkpoint; returns the result CSV of all the lines."""
+    batch = run.batch
     bytes_total = os.fstat(plaintext.fileno()).st_size
     if batch.bytes_total != bytes_total:
-        _held(batch, token, bytes_total=bytes_total)
+        _write_under_lease(run, bytes_total=bytes_total)
     chunks = checked_chunks(
         plaintext,
         start_after=batch.checkpoint_line,
@@ -391,18 +424,16 @@ def _ingest_lines(batch: Batch, token: str, plaintext, progress, scratch: Path) 
     # closing(): a failure here stops the checking process now, not when collected.
     with (
         contextlib.closing(chunks),
-        contextlib.closing(ResultRows(batch, scratch / "rows.csv")) as rows,
+        contextlib.closing(ResultRows(batch, run.scratch / "rows.csv")) as rows,
     ):
         for chunk in chunks:
-            rows.add(*_store_chunk(batch, token, chunk))
+            rows.add(*_store_chunk(run, chunk))
             if progress:
                 progress(batch)
     return rows.path
 
 
-def _store_chunk(
-    batch: Batch, token: str, chunk: CheckedChunk
-) -> tuple[dict[int, str], list[RejectedLine]]:
+def _store_chunk(run: IngestRun, chunk: CheckedChunk) -> tuple[dict[int, str], list[RejectedLine]]:
     """Store a chunk's notifications and rejections with the checkpoint, in one transaction.
 
     Returns the lines accepted (line -> reference) and the rejections, as stored.
@@ -412,11 +443,12 @@ def _store_chunk(
     (the API, another batch, an earlier chunk), as the database says while it inserts.
     A line whose values the database refuses (DataError) is rejected as UNSTORABLE_VALUE.
     """
+    batch = run.batch
     conflicts, isolating = 0, False
     while True:
         try:
             with transaction.atomic():
-                return _store_chunk_once(batch, token, chunk, isolating=isolating)
+                return _store_chunk_once(run, chunk, isolating=isolating)
         except DataError:
             if isolating:
                 raise
@@ -438,10 +470,11 @@ def _store_chunk(
         batch.refresh_from_db(fields=["checkpoint_line", *COUNTERS])
 
 
-def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk, *, isolating: bool):
+def _store_chunk_once(run: IngestRun, chunk: CheckedChunk, *, isolating: bool):
+    batch = run.batch
     _commit_without_waiting_for_disk()
     # First: the lease, and the batch row's lock, before anything of the chunk.
-    _held(batch, token)
+    _write_under_lease(run)
     references = chunk.valid.references
     if isolating:
         stored, refused = _insert_isolating(batch, chunk.valid)
@@ -470,9 +503,8 @@ def _store_chunk_once(batch: Batch, token: str, chunk: CheckedChunk, *, isolatin
         for r in rejections
     )
     # Counted here: holding the lease, this run is the batch's only writer.
-    _held(
-        batch,
-        token,
+    _write_under_lease(
+        run,
         runs_since_progress=0,
         checkpoint_line=chunk.last_line,
         lines_read=batch.lines_read + chunk.lines,
@@ -533,17 +565,23 @@ def _commit_without_waiting_for_disk() -> None:
 # --- the end of a run -----------------------------------------------------------------
 
 
-def _finish_done(batch: Batch, token: str, scratch: Path, original: Path, rows: Path) -> str:
-    result_path = result_write(batch, scratch, rows=rows)
-    _held(batch, token, result_path=result_path)
-    _put_away(batch, token, original, "archive")
-    return _close(batch, token, BatchStatus.DONE)
+def _finish_done(run: IngestRun, rows: Path) -> IngestResult:
+    _write_under_lease(run, result_path=result_write(run.batch, run.scratch, rows=rows))
+    _put_away(run, "archive")
+    return _close(run, BatchStatus.DONE)
 
 
 def _finish_failed(
-    batch, token, scratch, original, code: str, message: str, *, best_effort=False, detail=""
-) -> str:
-    """FAILED, with its result file and the original moved to failed/.
+    run: IngestRun,
+    code: str,
+    message: str,
+    *,
+    put_away: bool = True,
+    best_effort: bool = False,
+    detail: str = "",
+) -> IngestResult:
+    """FAILED, with its result file and the original moved to failed/ (if `put_away`:
+    not a file never copied, or deleted).
 
     `message` is what the client reads (result file, batch page); `detail`, what a
     library said, goes to the log only. `best_effort`: a step that fails is logged
@@ -551,19 +589,21 @@ def _finish_failed(
     that stops the steps); otherwise the step's error ends the run, and the next run
     tries again.
     """
+    batch = run.batch
     logger.warning(
         "Batch %s failed: %s %s%s", batch.pk, code, message, f" ({detail})" if detail else ""
     )
-    _held(batch, token, failure_code=code, failure_message=message)
+    _write_under_lease(run, failure_code=code, failure_message=message)
     with _step(batch, "writing its result file", best_effort=best_effort):
-        _held(batch, token, result_path=result_write(batch, scratch))
-    if original is not None:
+        _write_under_lease(run, result_path=result_write(batch, run.scratch))
+    if put_away:
         with _step(batch, "moving its original to failed/", best_effort=best_effort):
-            _put_away(batch, token, original, "failed")
-    return _close(batch, token, BatchStatus.FAILED)
+            _put_away(run, "failed")
+    return _close(run, BatchStatus.FAILED)
 
 
-def _finish_duplicate(batch, token, scratch, original, duplicate_of: Batch) -> str:
+def _finish_duplicate(run: IngestRun, duplicate_of: Batch) -> IngestResult:
+    batch = run.batch
     message = (
         f"The same bytes as {duplicate_of.file_name}, received "
         f"{duplicate_of.created_at:%Y-%m-%d %H:%M} (batch {duplicate_of.pk}, "
@@ -578,61 +618,56 @@ def _finish_duplicate(batch, token, scratch, original, duplicate_of: Batch) -> s
             f" That batch failed ({duplicate_of.failure_code}): support can reprocess it "
             "once the cause is fixed, or upload a new file."
         )
-    _held(
-        batch,
-        token,
-        duplicate_of=duplicate_of,
-        failure_code="DUPLICATE_FILE",
-        failure_message=message,
+    _write_under_lease(
+        run, duplicate_of=duplicate_of, failure_code="DUPLICATE_FILE", failure_message=message
     )
-    _held(batch, token, result_path=result_write(batch, scratch))
+    _write_under_lease(run, result_path=result_write(batch, run.scratch))
     # The same bytes: kept on the row too (the uniqueness rule leaves duplicates out).
     batch.sha256 = duplicate_of.sha256
     if refused_clear:
-        _discard(batch, token)
+        _discard(run)
     else:
-        _put_away(batch, token, original, "archive")
-    return _close(
-        batch, token, BatchStatus.DUPLICATE, sha256=batch.sha256, size_bytes=batch.size_bytes
-    )
+        _put_away(run, "archive")
+    return _close(run, BatchStatus.DUPLICATE, sha256=batch.sha256, size_bytes=batch.size_bytes)
 
 
-def _keep_original(batch: Batch, token: str, original: Path) -> None:
+def _keep_original(run: IngestRun) -> None:
     """Save the batch's own copy of the file in archive/ (once) and record where."""
-    if not batch.archived_path:
-        _save_original(batch, token, original, "archive")
+    if not run.batch.archived_path:
+        _save_original(run, "archive")
 
 
-def _put_away(batch: Batch, token: str, original: Path, folder: str) -> None:
+def _put_away(run: IngestRun, folder: str) -> None:
     """Leave the original in `folder` (archive/ or failed/), and take it out of the inbox."""
+    batch = run.batch
     storage = batch_storage()
-    _keep_original(batch, token, original)
+    _keep_original(run)
     if not batch.archived_path.startswith(home_path(batch.client, folder) + "/"):
         # e.g. to failed/, or from failed/ to archive/ when a reprocessed batch succeeds.
         earlier = batch.archived_path
-        _save_original(batch, token, original, folder)
+        _save_original(run, folder)
         storage.delete(earlier)
-    _remove_from_inbox(storage, batch, token)
+    _remove_from_inbox(storage, run)
 
 
-def _discard(batch: Batch, token: str) -> None:
+def _discard(run: IngestRun) -> None:
     """Delete the batch's kept copy, and its inbox file if it still holds the batch's bytes."""
     storage = batch_storage()
-    if batch.archived_path:
-        kept = batch.archived_path
-        _held(batch, token, archived_path="")  # first: a run taking over finds no copy named
+    if run.batch.archived_path:
+        kept = run.batch.archived_path
+        _write_under_lease(run, archived_path="")  # first: a run taking over finds no copy named
         storage.delete(kept)
-    _remove_from_inbox(storage, batch, token)
+    _remove_from_inbox(storage, run)
 
 
-def _remove_from_inbox(storage, batch: Batch, token: str) -> None:
+def _remove_from_inbox(storage, run: IngestRun) -> None:
     """Delete the inbox file only if it still holds these bytes: a client may have
     uploaded a new file under the same name meanwhile, which the next polls must find."""
-    if _inbox_holds(storage, batch, token):
-        storage.delete(batch.inbox_path)
+    if _inbox_holds(storage, run):
+        storage.delete(run.batch.inbox_path)
 
 
-def _set_aside(batch: Batch, token: str) -> None:
+def _set_aside(run: IngestRun) -> None:
     """Move an inbox file too large to copy to the scratch space into failed/, within the
     storage: kept for the client and support, and not taken again by the next polls.
 
@@ -640,46 +675,51 @@ def _set_aside(batch: Batch, token: str) -> None:
     all read, so they cannot be compared).
     """
     storage = batch_storage()
+    inbox_path = run.batch.inbox_path
     try:
-        size = storage.size(batch.inbox_path)
-        with storage.open(batch.inbox_path, "rb") as content:
-            _save_copy(batch, token, content, "failed")
+        size = storage.size(inbox_path)
+        with storage.open(inbox_path, "rb") as content:
+            _save_copy(run, content, "failed")
     except FileNotFoundError:
         return
-    if storage.size(batch.inbox_path) == size:
-        storage.delete(batch.inbox_path)
+    if storage.size(inbox_path) == size:
+        storage.delete(inbox_path)
 
 
-def _save_original(batch: Batch, token: str, original: Path, folder: str) -> None:
-    with original.open("rb") as content:
-        _save_copy(batch, token, content, folder)
+def _save_original(run: IngestRun, folder: str) -> None:
+    with run.original.open("rb") as content:
+        _save_copy(run, content, folder)
 
 
-def _save_copy(batch: Batch, token: str, content, folder: str) -> None:
+def _save_copy(run: IngestRun, content, folder: str) -> None:
     """Save the opened file as the batch's copy in `folder`, renewing the lease."""
+    batch = run.batch
     name = fitting_name(f"{batch.pk}-{batch.file_name}", "")
-    reader = _LeaseRenewingReader(content, batch, token)
+    reader = _LeaseRenewingReader(content, run)
     saved = batch_storage().save(home_path(batch.client, folder, name), File(reader, name=name))
     if reader.lost:
         batch_storage().delete(saved)  # the run that took over keeps its own copy
         raise LeaseLost
-    _held(batch, token, archived_path=saved)
+    _write_under_lease(run, archived_path=saved)
 
 
-def _inbox_holds(storage, batch: Batch, token: str) -> bool:
+def _inbox_holds(storage, run: IngestRun) -> bool:
     """Whether the batch's inbox path still holds the batch's bytes."""
+    batch = run.batch
     try:
         if storage.size(batch.inbox_path) != batch.size_bytes:
             return False
-        digest, _ = _read_through(storage, batch.inbox_path, batch, token)
+        digest, _ = _read_through(storage, batch.inbox_path, run)
     except FileNotFoundError:
         return False
     return digest == batch.sha256
 
 
-def _close(batch: Batch, token: str, status: str, **changes) -> str:
+def _close(run: IngestRun, status: BatchStatus, **changes) -> IngestResult:
+    """End the run: the batch gets its final `status` and the lease is released."""
+    batch = run.batch
     now = timezone.now()
-    updated = Batch.objects.filter(pk=batch.pk, lease_token=token).update(
+    updated = Batch.objects.filter(pk=batch.pk, lease_token=run.token).update(
         status=status,
         finished_at=now,
         lease_token="",
@@ -698,14 +738,14 @@ def _close(batch: Batch, token: str, status: str, **changes) -> str:
         batch.lines_accepted,
         batch.lines_rejected,
     )
-    return status
+    return IngestResult(status)
 
 
-def batch_reprocess(*, batch: Batch) -> str:
+def batch_reprocess(*, batch: Batch) -> ReprocessResult:
     """Run a FAILED batch again from its kept original (after its password was corrected, say).
 
-    Returns "queued", "not failed", or "name in use" while a newer upload of the
-    same name is being ingested (try again once it is done).
+    NAME_IN_USE while a newer upload of the same name is being ingested (try again once
+    it is done).
     """
     try:
         with transaction.atomic():
@@ -719,11 +759,11 @@ def batch_reprocess(*, batch: Batch) -> str:
                 updated_at=timezone.now(),
             )
     except IntegrityError:
-        return "name in use"
+        return ReprocessResult.NAME_IN_USE
     if not updated:
-        return "not failed"
+        return ReprocessResult.NOT_FAILED
     transaction.on_commit(lambda: queue_ingest(batch.pk))
-    return "queued"
+    return ReprocessResult.QUEUED
 
 
 def copy_into_inbox(client, local_path: Path) -> str:

@@ -30,6 +30,7 @@ from multiprocessing import Pipe
 
 from batches.models import Batch
 from batches.parsing import ParsedLine, parse_lines
+from clients.parameter_validation import LINE_PARAMETERS
 from notifications.bulk_insert import EncodedNotifications
 from notifications.intake import (
     IntakeError,
@@ -38,9 +39,6 @@ from notifications.intake import (
     notification_validate,
     notifications_encode,
 )
-
-# Tokens of a line that are not application fields.
-LINE_KEYS = frozenset({"clientId", "appType", "clientNotifRefId", "sendAt", "expiresAt"})
 
 
 @dataclass
@@ -122,7 +120,8 @@ class LineChecker:
                 schema=self.schemas.get(code),
                 application_code=code,
                 reference=reference,
-                values={k: v for k, v in tokens.items() if k not in LINE_KEYS},
+                # Every token but the platform parameters a line carries (inline: once a line).
+                values={k: v for k, v in tokens.items() if k not in LINE_PARAMETERS},
                 send_at=tokens.get("sendAt", ""),
                 expires_at=tokens.get("expiresAt", ""),
             )

@@ -10,5 +10,5 @@ def poll_inboxes() -> int:
     return len(inboxes_poll())
 
 
-def ingest_batch(batch_id: int) -> str:
+def ingest_batch(batch_id: int) -> str | None:
     return batch_ingest(batch_id=batch_id)

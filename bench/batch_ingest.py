@@ -685,7 +685,7 @@ STAGES = [
     ("batches/line_checking.py", "checked_chunks", "waiting for checked chunks"),
     ("batches/ingest.py", "_store_chunk", "storing chunks"),
     ("notifications/intake.py", "notifications_insert", "  of which: notifications_insert"),
-    ("batches/ingest.py", "_held", "  of which: _held (checkpoint, lease)"),
+    ("batches/ingest.py", "_write_under_lease", "  of which: _write_under_lease"),
     ("batches/results.py", "result_write", "result_write (result file)"),
     ("batches/ingest.py", "_put_away", "_put_away (archive original)"),
     ("py7zr/helpers.py", "calculate_key", "  py7zr key derivations (all)"),

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from functools import lru_cache, partial
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -19,21 +20,42 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-# Parameters of the platform itself; an application's fields cannot reuse them.
-RESERVED_PARAMETERS = frozenset(
-    {
-        "clientId",
-        "appType",
-        "operation",
-        "clientNotifRefId",
-        "timestamp",
-        "signature",
-        "format",
-        "sendAt",
-        "expiresAt",
-    }
-)
+
+class PlatformParameter(StrEnum):
+    """The platform's own parameters, of an API request or a batch line: the one list of
+    them. An application's fields cannot reuse them."""
+
+    CLIENT_ID = "clientId"
+    APP_TYPE = "appType"
+    REFERENCE = "clientNotifRefId"
+    SEND_AT = "sendAt"
+    EXPIRES_AT = "expiresAt"
+    # Only in an API request, which they name, date, sign and shape.
+    OPERATION = "operation"
+    TIMESTAMP = "timestamp"
+    SIGNATURE = "signature"
+    FORMAT = "format"
+
+
+_REQUEST_ONLY = {
+    PlatformParameter.OPERATION,
+    PlatformParameter.TIMESTAMP,
+    PlatformParameter.SIGNATURE,
+    PlatformParameter.FORMAT,
+}
+# Plain strings: looked up for every token of every batch line.
+RESERVED_PARAMETERS = frozenset(parameter.value for parameter in PlatformParameter)
+# A batch line carries no request-only parameter: one found there is not taken out of its
+# fields, so the validator refuses it as an unknown field.
+LINE_PARAMETERS = frozenset(p.value for p in PlatformParameter if p not in _REQUEST_ONLY)
 REFERENCE_MAX_LENGTH = 100
+
+
+def application_values(parameters: Mapping[str, str]) -> dict[str, str]:
+    """The application's fields among an API request's parameters: every name but the
+    platform's. (A batch line's: every token not in LINE_PARAMETERS.)"""
+    return {name: value for name, value in parameters.items() if name not in RESERVED_PARAMETERS}
+
 
 _DATE_TOKENS = {
     "yyyy": "%Y",

@@ -67,7 +67,8 @@ INSTALLED_APPS = [
     "notifications",
     "batches",
     "kokatto_site.sign_in",
-    # Above every app: the role groups' permissions and the demo data (seed_demo).
+    # Above every app: the role groups' permissions, the demo data (seed_demo), the task
+    # queue's system checks.
     "kokatto_site",
 ]
 

@@ -31,7 +31,7 @@ from django.utils import timezone
 from clients.config_cache import cached
 from clients.media import get_medium
 from notifications.backends import backends_for
-from notifications.backends.base import SENT, TRANSIENT, ChannelBackend, SendResult
+from notifications.backends.base import ChannelBackend, SendOutcome, SendResult
 from notifications.backoff import retry_delay
 from notifications.events import event_record, events_record_for_ids
 from notifications.models import (
@@ -121,7 +121,12 @@ def claims_put_back(claims: list[Claim], *, attempts: dict[int, int] | None = No
         assign=assign,
         guard={"status": DeliveryStatus.SENDING},
     )
-    events_record_for_ids(put_back, DeliveryStatus.SENDING, DeliveryStatus.PENDING, PUT_BACK)
+    events_record_for_ids(
+        delivery_ids=put_back,
+        old_status=DeliveryStatus.SENDING,
+        new_status=DeliveryStatus.PENDING,
+        detail=PUT_BACK,
+    )
 
 
 def _with_notification(queryset):
@@ -155,12 +160,17 @@ def deliveries_claim(*, limit: int) -> list[Claim]:
             claims=F("claims") + 1,
             updated_at=now,
         )
-        events_record_for_ids(due, DeliveryStatus.PENDING, DeliveryStatus.SENDING, "claimed")
         events_record_for_ids(
-            stale,
-            DeliveryStatus.SENDING,
-            DeliveryStatus.SENDING,
-            "claimed again: the previous worker's lease expired",
+            delivery_ids=due,
+            old_status=DeliveryStatus.PENDING,
+            new_status=DeliveryStatus.SENDING,
+            detail="claimed",
+        )
+        events_record_for_ids(
+            delivery_ids=stale,
+            old_status=DeliveryStatus.SENDING,
+            new_status=DeliveryStatus.SENDING,
+            detail="claimed again: the previous worker's lease expired",
         )
         Notification.objects.filter(
             deliveries__pk__in=claimed, status=NotificationStatus.ACCEPTED
@@ -179,20 +189,19 @@ def _lock_ids(queryset, limit: int) -> list[int]:
     return list(queryset.values_list("id", flat=True)[:limit])
 
 
-def delivery_send(*, delivery_id: int, claim: int) -> str:
+def delivery_send(*, delivery_id: int, claim: int) -> SendOutcome:
     """Render (once) and send one claimed delivery, then record the outcome.
 
-    `claim` is the claim number the claim gave it. Returns the outcome
-    ("sent", "transient", "permanent", "expired", "held"), or "skipped" when
+    `claim` is the claim number the claim gave it. Returns the outcome, SKIPPED when
     the delivery is no longer this claim's to send.
     """
     delivery = _with_notification(Delivery.objects).get(pk=delivery_id)
-    return claimed_send([(delivery, claim)]).get(delivery_id, "skipped")
+    return claimed_send([(delivery, claim)]).get(delivery_id, SendOutcome.SKIPPED)
 
 
 def claimed_send(
     claimed: list[tuple[Delivery, int]], *, sending_ends: float = math.inf
-) -> dict[int, str]:
+) -> dict[int, SendOutcome]:
     """Send a group of claimed deliveries and record what became of them.
 
     Each pair is a delivery and the claim number its claim gave it. One
@@ -415,9 +424,9 @@ def _send_one(send: _Send, leases: GroupLeases) -> "Outcome | None":
 
 
 # Not a provider's answer: the platform's own decision not to send late.
-EXPIRED_RESULT = SendResult("expired", error="expiresAt passed before it could be sent")
+EXPIRED_RESULT = SendResult(SendOutcome.EXPIRED, error="expiresAt passed before it could be sent")
 # Nor this: quiet hours put the delivery back until morning (no attempt was made).
-HELD_RESULT = SendResult("held")
+HELD_RESULT = SendResult(SendOutcome.HELD)
 
 
 def _backend_index(attempts: int, backend_count: int) -> int:
@@ -453,7 +462,7 @@ RECORDED_FIELDS = [
 ]
 
 
-def _record_many(outcomes: list[Outcome]) -> dict[int, str]:
+def _record_many(outcomes: list[Outcome]) -> dict[int, SendOutcome]:
     """Store outcomes, their events and their notifications' statuses in one transaction.
 
     Returns the outcome of each delivery recorded: one whose claim lapsed
@@ -505,7 +514,9 @@ def _record_many(outcomes: list[Outcome]) -> dict[int, str]:
     sent = [
         (o.provider, o.result.provider_message_id)
         for o in outcomes
-        if o.delivery.pk in recorded and o.result.outcome == SENT and o.result.provider_message_id
+        if o.delivery.pk in recorded
+        and o.result.outcome == SendOutcome.SENT
+        and o.result.provider_message_id
     ]
     if sent:
         early_receipts_apply(sent=sent)
@@ -526,7 +537,7 @@ def _apply_outcome(outcome: Outcome, now) -> str:
         delivery.next_attempt_at = outcome.held_until
         return f"held for the client's quiet hours until {outcome.held_until:%Y-%m-%d %H:%M %Z}"
     delivery.last_error = result.error
-    if result.outcome == SENT:
+    if result.outcome == SendOutcome.SENT:
         delivery.status = DeliveryStatus.SENT
         delivery.sent_at = now
         delivery.provider = provider
@@ -542,7 +553,7 @@ def _apply_outcome(outcome: Outcome, now) -> str:
         delivery.status = DeliveryStatus.EXPIRED
         return "not sent: expiresAt passed"
     if (
-        result.outcome == TRANSIENT
+        result.outcome == SendOutcome.TRANSIENT
         and delivery.attempts < settings.DELIVERY_MAX_ATTEMPTS * outcome.backend_count
     ):
         # Each backend starts its own backoff from the base delay.
@@ -624,6 +635,11 @@ def delivery_retry(*, delivery: Delivery, detail: str) -> bool:
         updated_at=timezone.now(),
     )
     if updated:
-        event_record(delivery.pk, DeliveryStatus.FAILED, DeliveryStatus.PENDING, detail)
+        event_record(
+            delivery_id=delivery.pk,
+            old_status=DeliveryStatus.FAILED,
+            new_status=DeliveryStatus.PENDING,
+            detail=detail,
+        )
         notification_refresh_status(notification_id=delivery.notification_id)
     return bool(updated)

@@ -15,14 +15,17 @@ def events_record(*, deliveries: Iterable[Delivery], old_status: str, detail: st
     )
 
 
-def events_record_for_ids(delivery_ids: list[int], old: str, new: str, detail: str) -> None:
+def events_record_for_ids(
+    *, delivery_ids: list[int], old_status: str, new_status: str, detail: str
+) -> None:
+    """Append one event per delivery id, each from `old_status` to `new_status`."""
     DeliveryEvent.objects.bulk_create(
-        DeliveryEvent(delivery_id=pk, old_status=old, new_status=new, detail=detail)
+        DeliveryEvent(delivery_id=pk, old_status=old_status, new_status=new_status, detail=detail)
         for pk in delivery_ids
     )
 
 
-def event_record(delivery_id: int, old: str, new: str, detail: str) -> None:
+def event_record(*, delivery_id: int, old_status: str, new_status: str, detail: str) -> None:
     DeliveryEvent.objects.create(
-        delivery_id=delivery_id, old_status=old, new_status=new, detail=detail
+        delivery_id=delivery_id, old_status=old_status, new_status=new_status, detail=detail
     )

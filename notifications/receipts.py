@@ -9,6 +9,7 @@ then the early receipts are searched), so whichever comes last sees the other.
 """
 
 from datetime import timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
@@ -24,17 +25,24 @@ PROVIDER_ID_MAX_LENGTH = Delivery._meta.get_field("provider_message_id").max_len
 DETAIL_MAX_LENGTH = 500
 
 
-def receipt_record(*, provider: str, provider_message_id: str, delivered: bool, detail: str) -> str:
+class ReceiptOutcome(StrEnum):
+    """What became of a receipt (the generic gateway is answered with it)."""
+
+    RECORDED = "recorded"
+    IGNORED = "ignored"  # a replay, or a receipt for a delivery that is not SENT
+    EARLY = "early"  # no delivery has the id yet: kept, and applied when one does
+    UNKNOWN = "unknown"  # no id, or one longer than any provider id we store
+
+
+def receipt_record(
+    *, provider: str, provider_message_id: str, delivered: bool, detail: str
+) -> ReceiptOutcome:
     """Move the SENT delivery with this provider id to DELIVERED or UNDELIVERED.
 
-    Returns "recorded"; "ignored" (a replay, or a receipt for a delivery that
-    is not SENT); "early" (no delivery has the id yet: kept, and applied when
-    one does); or "unknown" (no id, or one longer than any provider id we
-    store). Unknown ids and replays change nothing, so a provider may send a
-    receipt twice.
+    Unknown ids and replays change nothing, so a provider may send a receipt twice.
     """
     if not provider_message_id or len(provider_message_id) > PROVIDER_ID_MAX_LENGTH:
-        return "unknown"
+        return ReceiptOutcome.UNKNOWN
     receipt = EarlyReceipt(
         provider=provider,
         provider_message_id=provider_message_id,
@@ -48,7 +56,7 @@ def receipt_record(*, provider: str, provider_message_id: str, delivered: bool, 
     # The send may have been recorded since the first look: look again.
     outcome = _apply(receipt)
     if outcome is None:
-        return "early"
+        return ReceiptOutcome.EARLY
     _forget([receipt])
     return outcome
 
@@ -85,8 +93,8 @@ def early_receipts_apply_recorded() -> int:
 
 
 @transaction.atomic
-def _apply(receipt: EarlyReceipt) -> str | None:
-    """Apply `receipt` to its delivery: "recorded" or "ignored"; None if no delivery has its id."""
+def _apply(receipt: EarlyReceipt) -> ReceiptOutcome | None:
+    """Apply `receipt` to its delivery: RECORDED or IGNORED; None if no delivery has its id."""
     # exclude(""): the index on provider ids leaves out the empty ones (unsent deliveries).
     delivery = (
         Delivery.objects.filter(
@@ -103,10 +111,15 @@ def _apply(receipt: EarlyReceipt) -> str | None:
         status=new_status, delivered_at=now if receipt.delivered else None, updated_at=now
     )
     if not updated:
-        return "ignored"
-    event_record(delivery.pk, DeliveryStatus.SENT, new_status, receipt.detail)
+        return ReceiptOutcome.IGNORED
+    event_record(
+        delivery_id=delivery.pk,
+        old_status=DeliveryStatus.SENT,
+        new_status=new_status,
+        detail=receipt.detail,
+    )
     notification_refresh_status(notification_id=delivery.notification_id)
-    return "recorded"
+    return ReceiptOutcome.RECORDED
 
 
 def _keep(receipt: EarlyReceipt) -> None:

@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from notifications.backends.http_sms import HttpSmsBackend, twilio_signature
-from notifications.receipts import receipt_record
+from notifications.receipts import ReceiptOutcome, receipt_record
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def gateway_receipt(request, token: str):
         except ValueError:
             return JsonResponse({"error": "malformed JSON"}, status=400)
     status = str(data.get("status", "")).lower()
-    result = "ignored"
+    result = ReceiptOutcome.IGNORED
     if status in GENERIC_FINAL:
         result = receipt_record(
             provider=_gateway_name(),

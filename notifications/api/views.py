@@ -9,6 +9,7 @@ from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clients.parameter_validation import application_values
 from notifications.api.authentication import ClientRateThrottle, SignatureAuthentication
 from notifications.api.errors import ApiError, api_exception_handler
 from notifications.api.parameters import read_parameters, validation_error
@@ -22,18 +23,6 @@ from notifications.intake import (
     notification_create,
     notification_get,
 )
-
-# Parameters of the request itself; the rest are the application's fields.
-PROTOCOL_PARAMETERS = {
-    "clientId",
-    "operation",
-    "timestamp",
-    "signature",
-    "format",
-    "appType",
-    "sendAt",
-    "expiresAt",
-}
 
 _INTAKE_STATUS = {
     "UNKNOWN_APP_TYPE": 400,
@@ -118,11 +107,7 @@ class NotifTrailingSlashView(NotifView):
 def create(*, client, parameters):
     if not parameters.get("appType"):
         raise validation_error({"appType": ["Required for create."]})
-    values = {
-        name: value
-        for name, value in parameters.items()
-        if name not in PROTOCOL_PARAMETERS and name != "clientNotifRefId"
-    }
+    values = application_values(parameters)
     result = notification_create(
         client=client,
         application_code=parameters["appType"],

@@ -2,29 +2,38 @@
 
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from enum import StrEnum
 
-SENT = "sent"
-TRANSIENT = "transient"  # worth retrying: timeouts, 5xx, 429, dropped connections
-PERMANENT = "permanent"  # will never succeed: invalid number, rejected content
+
+class SendOutcome(StrEnum):
+    """What became of a delivery's send. A backend answers SENT, TRANSIENT or PERMANENT;
+    the dispatcher decides the others itself."""
+
+    SENT = "sent"
+    TRANSIENT = "transient"  # worth retrying: timeouts, 5xx, 429, dropped connections
+    PERMANENT = "permanent"  # will never succeed: invalid number, rejected content
+    EXPIRED = "expired"  # not sent: expiresAt passed
+    HELD = "held"  # put back until the client's quiet hours end; no attempt made
+    SKIPPED = "skipped"  # not this claim's to send any more (another worker's now)
 
 
 @dataclass(frozen=True)
 class SendResult:
-    outcome: str  # SENT, TRANSIENT or PERMANENT
+    outcome: SendOutcome
     provider_message_id: str = ""
     error: str = ""
 
     @classmethod
     def sent(cls, provider_message_id: str = "", note: str = "") -> "SendResult":
-        return cls(SENT, provider_message_id, note)
+        return cls(SendOutcome.SENT, provider_message_id, note)
 
     @classmethod
     def transient(cls, error: str) -> "SendResult":
-        return cls(TRANSIENT, error=error)
+        return cls(SendOutcome.TRANSIENT, error=error)
 
     @classmethod
     def permanent(cls, error: str) -> "SendResult":
-        return cls(PERMANENT, error=error)
+        return cls(SendOutcome.PERMANENT, error=error)
 
 
 class ChannelBackend:

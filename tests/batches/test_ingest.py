@@ -117,6 +117,28 @@ def test_bad_lines_are_rejected_one_by_one_and_the_good_ones_accepted(
     assert RejectedLine.objects.filter(batch=batch).count() == 6
 
 
+def test_a_line_takes_its_platform_parameters_out_but_refuses_a_request_only_one(
+    batch_home, batch_client, tmp_path
+):
+    lines = [
+        line("TIMED", sendAt="2035-01-01T08:00:00+07:00", expiresAt="2035-01-02T08:00:00+07:00"),
+        line("SIGNED", signature="abc"),
+        line("OPERATED", operation="create"),
+    ]
+    archive = seven_zip(tmp_path / "parameters.7z", "\n".join(lines) + "\n")
+
+    batch = ingest(batch_client, "parameters.7z", archive.read_bytes())
+
+    rows = result_rows(batch)
+    assert [row[:4] for row in rows[1:]] == [
+        ["1", "TIMED", "ACCEPTED", ""],
+        ["2", "SIGNED", "REJECTED", "VALIDATION_ERROR"],
+        ["3", "OPERATED", "REJECTED", "VALIDATION_ERROR"],
+    ]
+    assert "Unknown field" in rows[2][4] and "'signature'" in rows[2][4]
+    assert "Unknown field" in rows[3][4] and "'operation'" in rows[3][4]
+
+
 def test_a_reference_already_used_through_the_api_is_a_duplicate(
     batch_home, batch_client, tmp_path
 ):

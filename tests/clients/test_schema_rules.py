@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from clients.models import ApplicationMedium, Client
+from clients.parameter_validation import PlatformParameter
 from tests.factories import ApplicationFactory, ContentTemplateFactory, FieldFactory
 
 
@@ -18,6 +19,12 @@ def test_a_date_field_needs_a_valid_pattern(db):
 def test_a_field_cannot_take_a_platform_parameter_name(db):
     with pytest.raises(ValidationError, match="platform parameter"):
         FieldFactory.build(name="clientNotifRefId").clean()
+
+
+@pytest.mark.parametrize("name", list(PlatformParameter))
+def test_no_platform_parameter_of_a_request_or_a_batch_line_can_be_a_field(db, name):
+    with pytest.raises(ValidationError, match="platform parameter"):
+        FieldFactory.build(name=name).clean()
 
 
 def test_a_field_may_not_allow_longer_values_than_any_parameter_may_hold(db, settings):

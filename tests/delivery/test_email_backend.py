@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from notifications.backends.base import PERMANENT, SENT, TRANSIENT
+from notifications.backends.base import SendOutcome
 from notifications.backends.console import ConsoleBackend
 from notifications.backends.email import DjangoEmailBackend
 from tests.delivery.peers import TricklingServer
@@ -33,7 +33,7 @@ def test_it_sends_a_multipart_email_with_text_and_html(smtp_server, settings):
 
     result = DjangoEmailBackend().send(delivery)
 
-    assert result.outcome == SENT
+    assert result.outcome == SendOutcome.SENT
     assert result.error == ""
     [received] = smtp_server.messages
     assert received.rcpt_tos == ["john@example.co.id"]
@@ -79,7 +79,7 @@ def test_non_ascii_text_survives(smtp_server):
 
     result = DjangoEmailBackend().send(delivery)
 
-    assert result.outcome == SENT
+    assert result.outcome == SendOutcome.SENT
     message = smtp_server.messages[0].message
     assert message["Subject"] == "Tagihan untuk Budi Śantoso — jatuh tempo"
     text, html = message.iter_parts()
@@ -93,7 +93,7 @@ def test_non_ascii_text_survives(smtp_server):
 def test_an_email_without_html_body_is_a_single_text_part(smtp_server):
     result = DjangoEmailBackend().send(email_delivery(html_body=""))
 
-    assert result.outcome == SENT
+    assert result.outcome == SendOutcome.SENT
     message = smtp_server.messages[0].message
     assert not message.is_multipart()
     assert message.get_content_type() == "text/plain"
@@ -115,7 +115,7 @@ def test_a_refused_recipient_is_permanent_with_the_servers_reason(smtp_server):
 
     result = DjangoEmailBackend().send(email_delivery(recipient="nobody@example.co.id"))
 
-    assert result.outcome == PERMANENT
+    assert result.outcome == SendOutcome.PERMANENT
     assert "550" in result.error
     assert "User unknown" in result.error
     assert smtp_server.messages == []
@@ -127,7 +127,7 @@ def test_a_deferred_recipient_is_transient(smtp_server):
 
     result = DjangoEmailBackend().send(email_delivery(recipient="busy@example.co.id"))
 
-    assert result.outcome == TRANSIENT, result
+    assert result.outcome == SendOutcome.TRANSIENT, result
     assert "451" in result.error
     assert "try again later" in result.error
     assert smtp_server.messages == []
@@ -143,7 +143,7 @@ def test_a_server_that_is_down_is_transient(settings, closed_port):
 
     result = DjangoEmailBackend().send(email_delivery())
 
-    assert result.outcome == TRANSIENT
+    assert result.outcome == SendOutcome.TRANSIENT
     assert "ConnectionRefusedError" in result.error
 
 
@@ -153,7 +153,7 @@ def test_the_console_backend_writes_the_recipient_and_body_to_its_stream(db):
 
     result = ConsoleBackend(stream=stream).send(delivery)
 
-    assert result.outcome == SENT
+    assert result.outcome == SendOutcome.SENT
     assert result.provider_message_id == f"console-{delivery.pk}"
     output = stream.getvalue()
     assert "+6281234567890" in output
@@ -194,7 +194,7 @@ def test_a_session_sends_every_message_over_one_connection(smtp_server):
     with backend.session():
         results = [backend.send(delivery) for delivery in deliveries]
 
-    assert [result.outcome for result in results] == [SENT] * 5
+    assert [result.outcome for result in results] == [SendOutcome.SENT] * 5
     assert len(smtp_server.messages) == 5
     assert smtp_server.connections == 1
 
@@ -207,7 +207,7 @@ def test_a_refused_recipient_does_not_end_the_sessions_connection(smtp_server):
         refused = backend.send(email_delivery(recipient="nobody@example.co.id"))
         sent = backend.send(email_delivery(recipient="john@example.co.id"))
 
-    assert (refused.outcome, sent.outcome) == (PERMANENT, SENT)
+    assert (refused.outcome, sent.outcome) == (SendOutcome.PERMANENT, SendOutcome.SENT)
     assert smtp_server.connections == 1
 
 
@@ -222,7 +222,7 @@ def test_a_server_that_trickles_its_answer_is_cut_at_the_send_timeout(settings):
     try:
         result = DjangoEmailBackend().send(email_delivery())
 
-        assert result.outcome == TRANSIENT
+        assert result.outcome == SendOutcome.TRANSIENT
         assert result.error == "Timeout: the send took longer than 1 s"
         assert server.hung_up.wait(5), "the backend never hung up on the trickling server"
     finally:

@@ -7,7 +7,7 @@ import tracemalloc
 
 import pytest
 
-from notifications.backends.base import PERMANENT, SENT, TRANSIENT
+from notifications.backends.base import SendOutcome
 from notifications.backends.http_sms import HttpSmsBackend, TwilioSmsBackend
 from tests.delivery.slow_http import Answer, slow_http_server
 from tests.factories import DeliveryFactory
@@ -33,7 +33,7 @@ def test_it_sends_an_sms_and_keeps_the_providers_sid(sms_sink):
 
     result = twilio(sms_sink).send(delivery)
 
-    assert result.outcome == SENT
+    assert result.outcome == SendOutcome.SENT
     assert result.error == ""
     [message] = sms_sink.messages
     assert re.fullmatch(r"SM[0-9a-f]{32}", result.provider_message_id)
@@ -77,7 +77,7 @@ def test_it_reuses_one_connection_for_many_sends(sms_sink):
     first = backend.send(sms_delivery())
     second = backend.send(sms_delivery(recipient="+6281298765432"))
 
-    assert (first.outcome, second.outcome) == (SENT, SENT)
+    assert (first.outcome, second.outcome) == (SendOutcome.SENT, SendOutcome.SENT)
     assert len(sms_sink.messages) == 2
     assert sms_sink.connections == 1
     assert {request.connection_id for request in sms_sink.requests} == {1}
@@ -92,7 +92,7 @@ def test_a_resend_of_the_same_delivery_is_not_delivered_twice(sms_sink):
 
     assert len(sms_sink.requests) == 2
     assert len(sms_sink.messages) == 1
-    assert again.outcome == SENT
+    assert again.outcome == SendOutcome.SENT
     assert again.provider_message_id == first.provider_message_id
 
 
@@ -118,7 +118,7 @@ def test_a_server_error_or_rate_limit_is_transient(sms_sink, fault, reason):
 
     result = twilio(sms_sink).send(sms_delivery())
 
-    assert result.outcome == TRANSIENT
+    assert result.outcome == SendOutcome.TRANSIENT
     assert result.error == reason
     assert sms_sink.messages == []
 
@@ -131,7 +131,7 @@ def test_it_sends_again_after_a_transient_failure(sms_sink):
     failed = backend.send(delivery)
     retried = backend.send(delivery)
 
-    assert (failed.outcome, retried.outcome) == (TRANSIENT, SENT)
+    assert (failed.outcome, retried.outcome) == (SendOutcome.TRANSIENT, SendOutcome.SENT)
     assert len(sms_sink.messages) == 1
     # An error answer with a Content-Length leaves the connection usable.
     assert sms_sink.connections == 1
@@ -142,7 +142,7 @@ def test_an_invalid_number_is_permanent_with_twilios_reason(sms_sink):
 
     result = twilio(sms_sink).send(sms_delivery(recipient="+6200000"))
 
-    assert result.outcome == PERMANENT
+    assert result.outcome == SendOutcome.PERMANENT
     assert "HTTP 400" in result.error
     assert "not a valid phone number" in result.error
 
@@ -150,7 +150,7 @@ def test_an_invalid_number_is_permanent_with_twilios_reason(sms_sink):
 def test_a_wrong_auth_token_is_permanent(sms_sink):
     result = twilio(sms_sink, auth_token="not-the-token").send(sms_delivery())
 
-    assert result.outcome == PERMANENT
+    assert result.outcome == SendOutcome.PERMANENT
     assert result.error == "HTTP 401: Authenticate"
     assert sms_sink.requests[0].status == 401
     assert sms_sink.messages == []
@@ -162,7 +162,7 @@ def test_a_201_with_an_unreadable_answer_is_sent_with_a_note(sms_sink):
 
     result = twilio(sms_sink).send(sms_delivery())
 
-    assert result.outcome == SENT
+    assert result.outcome == SendOutcome.SENT
     assert result.provider_message_id == ""
     assert "unreadable answer" in result.error
     assert "Message queued" in result.error
@@ -176,7 +176,7 @@ def test_an_answer_slower_than_the_deadline_is_transient(sms_sink):
     result = twilio(sms_sink).send(sms_delivery())
 
     elapsed = time.monotonic() - started
-    assert result.outcome == TRANSIENT
+    assert result.outcome == SendOutcome.TRANSIENT
     assert result.error == f"Timeout: no answer within {DEADLINE} s"
     assert DEADLINE <= elapsed < DEADLINE + 1
     assert elapsed < sms_sink.slow_seconds
@@ -191,7 +191,7 @@ def test_a_resend_after_a_timeout_is_not_delivered_twice(sms_sink):
     timed_out = backend.send(delivery)
     retried = backend.send(delivery)
 
-    assert (timed_out.outcome, retried.outcome) == (TRANSIENT, SENT)
+    assert (timed_out.outcome, retried.outcome) == (SendOutcome.TRANSIENT, SendOutcome.SENT)
     assert len(sms_sink.requests) == 2
     [message] = sms_sink.messages
     assert retried.provider_message_id == message.sid
@@ -202,7 +202,7 @@ def test_a_reset_connection_is_transient(sms_sink):
 
     result = twilio(sms_sink).send(sms_delivery())
 
-    assert result.outcome == TRANSIENT
+    assert result.outcome == SendOutcome.TRANSIENT
     assert "ConnectionResetError" in result.error
     assert sms_sink.requests[0].status == 0
     assert sms_sink.messages == []
@@ -216,7 +216,7 @@ def test_it_sends_on_a_new_connection_after_a_reset(sms_sink):
     reset = backend.send(delivery)
     retried = backend.send(delivery)
 
-    assert (reset.outcome, retried.outcome) == (TRANSIENT, SENT)
+    assert (reset.outcome, retried.outcome) == (SendOutcome.TRANSIENT, SendOutcome.SENT)
     assert sms_sink.connections == 2
     assert len(sms_sink.messages) == 1
 
@@ -232,7 +232,7 @@ def test_a_gateway_that_is_down_is_transient(closed_port):
 
     result = backend.send(sms_delivery())
 
-    assert result.outcome == TRANSIENT
+    assert result.outcome == SendOutcome.TRANSIENT
     assert result.error.startswith("Connection refused: ")
 
 
@@ -258,7 +258,7 @@ def test_the_generic_gateway_gets_json_with_its_field_names(sms_sink):
 
     result = generic(sms_sink).send(delivery)
 
-    assert result.outcome == SENT
+    assert result.outcome == SendOutcome.SENT
     [request] = sms_sink.requests
     assert request.header("Content-Type") == "application/json"
     assert request.json == {"msisdn": "+6281234567890", "sender": "BANKDEMO", "message": BODY}
@@ -283,7 +283,7 @@ def test_the_generic_gateway_message_id_comes_from_the_configured_field(sms_sink
 def test_the_generic_gateway_rejects_a_wrong_token_permanently(sms_sink):
     result = generic(sms_sink, token="wrong").send(sms_delivery())
 
-    assert result.outcome == PERMANENT
+    assert result.outcome == SendOutcome.PERMANENT
     assert result.error == "HTTP 401: invalid token"
 
 
@@ -294,7 +294,7 @@ def test_a_201_with_a_json_answer_that_is_not_an_object_is_sent_with_a_note(sms_
 
     result = generic(sms_sink).send(sms_delivery())
 
-    assert result.outcome == SENT
+    assert result.outcome == SendOutcome.SENT
     assert result.provider_message_id == ""
     assert "unreadable answer" in result.error
 
@@ -319,7 +319,7 @@ def test_a_gateway_that_trickles_its_headers_is_cut_off_at_the_deadline(short_de
         result = gateway_at(server).send(sms_delivery())
         [exchange] = server.wait_for_exchanges(1)
 
-    assert result.outcome == TRANSIENT
+    assert result.outcome == SendOutcome.TRANSIENT
     assert result.error == "Timeout: no answer within 1 s"
     assert exchange.hung_up
     assert exchange.bytes_sent < exchange.answer_size
@@ -333,7 +333,7 @@ def test_an_acceptance_that_trickles_in_is_sent_with_a_note_and_not_waited_for(s
         result = gateway_at(server).send(sms_delivery())
         [exchange] = server.wait_for_exchanges(1)
 
-    assert result.outcome == SENT
+    assert result.outcome == SendOutcome.SENT
     assert result.provider_message_id == ""
     assert result.error == "unreadable answer: 'answer not whole within 1 s'"
     assert exchange.hung_up
@@ -361,7 +361,7 @@ def test_a_huge_answer_is_not_read_into_memory(short_deadline):
     assert peak < 1024 * 1024
     assert exchange.hung_up
     assert exchange.bytes_sent < size // 4  # what the socket buffers took, no more
-    assert result.outcome == SENT
+    assert result.outcome == SendOutcome.SENT
     assert result.error == "unreadable answer: 'answer over 4096 bytes, not read'"
 
 
@@ -376,11 +376,13 @@ def test_a_small_compressed_answer_that_unpacks_past_the_cap_is_not_unpacked_who
         result, peak = with_peak_memory(lambda: gateway_at(server).send(sms_delivery()))
 
     assert peak < 2 * 1024 * 1024
-    assert result.outcome == SENT
+    assert result.outcome == SendOutcome.SENT
     assert result.error == "unreadable answer: 'answer over 262144 bytes, not read'"
 
 
-@pytest.mark.parametrize(("status", "outcome"), [(503, TRANSIENT), (400, PERMANENT)])
+@pytest.mark.parametrize(
+    ("status", "outcome"), [(503, SendOutcome.TRANSIENT), (400, SendOutcome.PERMANENT)]
+)
 def test_a_huge_error_answer_is_classified_by_its_status(short_deadline, status, outcome):
     answer = Answer(status=status, body=b"<html>error</html>", size=64 * 1024 * 1024)
     with slow_http_server(answer) as server:

@@ -5,7 +5,13 @@ from django_q.brokers import get_broker
 
 from clients import config_cache
 from tests.delivery.workers import LOOPBACK_CALLBACKS
-from tests.factories import ApplicationFactory, ClientFactory, UserFactory
+from tests.factories import (
+    ApplicationFactory,
+    ClientFactory,
+    ContentTemplateFactory,
+    UserFactory,
+    demo_params,
+)
 
 
 @pytest.fixture
@@ -26,6 +32,18 @@ def app_8002(client_8002):
 @pytest.fixture
 def app_8003(client_8003):
     return ApplicationFactory(client=client_8003, code="XYZ")
+
+
+@pytest.fixture
+def sms_template(app_8002):
+    """app_8002's SMS template, every field used, with sample values for its previews."""
+    app_8002.sample_values = demo_params(email="john@example.co.id")
+    app_8002.save()
+    return ContentTemplateFactory(
+        application=app_8002,
+        medium="sms",
+        body="Bank Demo: Dear [customerName], Rp [balance|rupiah] due [dueDate|date:d MMMM yyyy].",
+    )
 
 
 @pytest.fixture

@@ -14,25 +14,20 @@ from django.utils import timezone
 from clients.models import SecretKey
 from notifications.client_callbacks import client_callbacks_send_due
 from notifications.dispatch import dispatch_due
-from notifications.intake import notification_cancel, notification_create
+from notifications.intake import notification_cancel
 from notifications.models import ClientCallback, Notification
 from tests.delivery.slow_http import Answer, slow_http_server
 from tests.factories import (
     ApplicationFactory,
     ContentTemplateFactory,
     NotificationFactory,
+    accept_notification,
+    demo_values,
     issue_key,
 )
 
 # The clients' servers here are loopback stand-ins, reached over plain http.
 pytestmark = pytest.mark.usefixtures("callbacks_to_loopback")
-
-FIELDS = {
-    "customerName": "Budi Śantoso",
-    "balance": "1230000",
-    "dueDate": "09-09-2015",
-    "msisdn": "081234567890",
-}
 
 
 class ClientSystem:
@@ -80,9 +75,8 @@ def subscribed(client_8002, app_8002, client_system):
 
 
 def accept(client):
-    return notification_create(
-        client=client, application_code="ABC", reference="R-1", values=FIELDS
-    ).notification
+    """A notification whose values are not all ASCII."""
+    return accept_notification(client, values=demo_values(customerName="Budi Śantoso"))
 
 
 def expected_signature(secret: str, body: bytes, timestamp: str) -> str:

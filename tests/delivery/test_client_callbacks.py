@@ -22,7 +22,6 @@ from tests.factories import (
     ContentTemplateFactory,
     NotificationFactory,
     accept_notification,
-    demo_values,
     issue_key,
 )
 
@@ -66,17 +65,26 @@ def client_system():
 
 
 @pytest.fixture
-def subscribed(client_8002, app_8002, client_system):
-    client_8002.callback_url = client_system.url
-    client_8002.save()
-    ContentTemplateFactory(application=app_8002, medium="sms", body="Bank Demo [customerName]")
-    _, secret = issue_key(client_8002)
+def other_client_system():
+    """A second client's server, for client 8003."""
+    system = ClientSystem()
+    yield system
+    system.stop()
+
+
+def subscribe(client, url: str) -> str:
+    """Send the client's callbacks to `url`, signed with a key issued now; returns its secret."""
+    client.callback_url = url
+    client.save()
+    _, secret = issue_key(client)
     return secret
 
 
-def accept(client):
-    """A notification whose values are not all ASCII."""
-    return accept_notification(client, values=demo_values(customerName="Budi Śantoso"))
+@pytest.fixture
+def subscribed(client_8002, app_8002, client_system):
+    """Client 8002 wants callbacks at its ClientSystem and has an SMS template; its secret."""
+    ContentTemplateFactory(application=app_8002, medium="sms", body="Bank Demo [customerName]")
+    return subscribe(client_8002, client_system.url)
 
 
 def expected_signature(secret: str, body: bytes, timestamp: str) -> str:
@@ -88,7 +96,7 @@ def expected_signature(secret: str, body: bytes, timestamp: str) -> str:
 def test_a_sent_notification_is_reported_to_the_client_signed(
     client_8002, subscribed, client_system
 ):
-    accept(client_8002)
+    accept_notification(client_8002)
     dispatch_due()
 
     assert client_callbacks_send_due().tried == 1
@@ -107,8 +115,41 @@ def test_a_sent_notification_is_reported_to_the_client_signed(
     assert (callback.state, callback.attempts, callback.last_response) == ("DONE", 1, "HTTP 200")
 
 
+def test_each_clients_callback_goes_to_its_own_url_signed_with_its_own_key(
+    client_8002, subscribed, client_system, client_8003, app_8003, other_client_system
+):
+    ContentTemplateFactory(application=app_8003, medium="sms", body="Bank Demo [customerName]")
+    secret_8003 = subscribe(client_8003, other_client_system.url)
+    accept_notification(client_8002, "A-1")
+    accept_notification(client_8003, "B-1", application_code="XYZ")
+    dispatch_due()
+
+    assert client_callbacks_send_due().tried == 2
+
+    [(headers_8002, body_8002)] = client_system.received
+    [(headers_8003, body_8003)] = other_client_system.received
+    assert json.loads(body_8002)["requestId"] == "A-1"
+    assert json.loads(body_8003)["requestId"] == "B-1"
+    timestamp_8002, timestamp_8003 = (
+        headers_8002["X-Kokatto-Timestamp"],
+        headers_8003["X-Kokatto-Timestamp"],
+    )
+    assert headers_8002["X-Kokatto-Signature"] == expected_signature(
+        subscribed, body_8002, timestamp_8002
+    )
+    assert headers_8002["X-Kokatto-Signature"] != expected_signature(
+        secret_8003, body_8002, timestamp_8002
+    )
+    assert headers_8003["X-Kokatto-Signature"] == expected_signature(
+        secret_8003, body_8003, timestamp_8003
+    )
+    assert headers_8003["X-Kokatto-Signature"] != expected_signature(
+        subscribed, body_8003, timestamp_8003
+    )
+
+
 def test_a_cancelled_notification_is_reported_too(client_8002, subscribed, client_system):
-    notification_cancel(notification=accept(client_8002))
+    notification_cancel(notification=accept_notification(client_8002))
 
     client_callbacks_send_due()
 
@@ -120,7 +161,7 @@ def test_a_refused_callback_is_retried_later_then_given_up(
 ):
     settings.CLIENT_CALLBACK_MAX_ATTEMPTS = 2
     client_system.answer_status = 500
-    accept(client_8002)
+    accept_notification(client_8002)
     dispatch_due()
 
     client_callbacks_send_due()
@@ -138,7 +179,7 @@ def test_a_refused_callback_is_retried_later_then_given_up(
 
 def test_no_callback_url_means_no_callback(client_8002, app_8002):
     ContentTemplateFactory(application=app_8002, medium="sms", body="Bank Demo")
-    accept(client_8002)
+    accept_notification(client_8002)
     dispatch_due()
 
     assert Notification.objects.get().status == "SENT"
@@ -148,7 +189,7 @@ def test_no_callback_url_means_no_callback(client_8002, app_8002):
 def test_the_notification_page_shows_the_callbacks(
     client, operator_user, client_8002, subscribed, client_system
 ):
-    notification = accept(client_8002)
+    notification = accept_notification(client_8002)
     dispatch_due()
     client_callbacks_send_due()
     client.force_login(operator_user)
@@ -167,12 +208,6 @@ def short_callback_deadline(settings):
     settings.CLIENT_CALLBACK_CONNECT_TIMEOUT_SECONDS = 1
     settings.CLIENT_CALLBACK_TIMEOUT_SECONDS = 1
     settings.CLIENT_CALLBACK_MAX_ANSWER_BYTES = 1024
-
-
-def subscribe(client, url: str) -> None:
-    client.callback_url = url
-    client.save()
-    issue_key(client)
 
 
 def pending_callbacks(client, count: int, *, prefix: str = "R") -> list[ClientCallback]:

@@ -53,6 +53,20 @@ def sent_sms(app_8002):
     return sent_sms_of(app_8002, provider="twilio", provider_message_id=SID)
 
 
+@pytest.fixture
+def gateway(settings):
+    settings.SMS_GATEWAY_CALLBACK_TOKEN = GATEWAY_TOKEN
+
+
+def post_gateway_receipt(client, message_id: str, status: str = "delivered"):
+    """POST a generic gateway's JSON receipt to the URL holding its token."""
+    return client.post(
+        f"/callbacks/http/{GATEWAY_TOKEN}/",
+        {"id": message_id, "status": status},
+        content_type="application/json",
+    )
+
+
 def post_receipt(client, status, sid=SID, signature=None, **extra):
     form = {"MessageSid": sid, "MessageStatus": status, "AccountSid": "AC1", **extra}
     signature = signature or twilio_signature(CALLBACK_URL, form, AUTH_TOKEN)
@@ -111,18 +125,13 @@ def test_a_receipt_for_one_clients_sms_leaves_another_clients_similar_id_alone(
 
 
 def test_a_gateway_receipt_leaves_another_providers_delivery_with_the_same_id_alone(
-    client, settings, app_8002, app_8003
+    client, gateway, app_8002, app_8003
 ):
     # Two providers number their messages alike: the id alone does not name the delivery.
-    settings.SMS_GATEWAY_CALLBACK_TOKEN = GATEWAY_TOKEN
     gateway_sms = sent_sms_of(app_8002, provider="http-sms", provider_message_id="1001")
     twilio_sms = sent_sms_of(app_8003, provider="twilio", provider_message_id="1001")
 
-    response = client.post(
-        f"/callbacks/http/{GATEWAY_TOKEN}/",
-        {"id": "1001", "status": "delivered"},
-        content_type="application/json",
-    )
+    response = post_gateway_receipt(client, "1001")
 
     assert response.json() == {"result": "recorded"}
     gateway_sms.refresh_from_db()
@@ -228,14 +237,8 @@ def test_early_receipts_are_dropped_after_the_wait(client, twilio, settings, app
     ]
 
 
-def test_a_provider_id_longer_than_any_we_store_is_answered_unknown(client, settings, app_8002):
-    settings.SMS_GATEWAY_CALLBACK_TOKEN = GATEWAY_TOKEN
-
-    response = client.post(
-        f"/callbacks/http/{GATEWAY_TOKEN}/",
-        {"id": "x" * 500, "status": "delivered"},
-        content_type="application/json",
-    )
+def test_a_provider_id_longer_than_any_we_store_is_answered_unknown(client, gateway, app_8002):
+    response = post_gateway_receipt(client, "x" * 500)
 
     assert response.status_code == 200
     assert response.json() == {"result": "unknown"}
@@ -256,8 +259,7 @@ def test_the_dispatch_sweep_applies_an_early_receipt_a_dead_worker_left(app_8002
     assert not EarlyReceipt.objects.exists()
 
 
-def test_a_gateway_with_its_own_name_gets_its_receipts_applied(client, settings, app_8002):
-    settings.SMS_GATEWAY_CALLBACK_TOKEN = GATEWAY_TOKEN
+def test_a_gateway_with_its_own_name_gets_its_receipts_applied(client, gateway, settings, app_8002):
     settings.KOKATTO_CHANNEL_BACKENDS = {
         "sms": [
             {
@@ -268,11 +270,7 @@ def test_a_gateway_with_its_own_name_gets_its_receipts_applied(client, settings,
     }
     delivery = sent_sms_of(app_8002, provider="gateway-b", provider_message_id="B-1")
 
-    response = client.post(
-        f"/callbacks/http/{GATEWAY_TOKEN}/",
-        {"id": "B-1", "status": "delivered"},
-        content_type="application/json",
-    )
+    response = post_gateway_receipt(client, "B-1")
 
     assert response.json() == {"result": "recorded"}
     delivery.refresh_from_db()

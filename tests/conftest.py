@@ -61,6 +61,25 @@ def support_user(db):
     return UserFactory(username="support", role="support")
 
 
+@pytest.fixture
+def staff_client(client, staff_8002):
+    """The Django test client, logged in as the client staff user of 8002."""
+    client.force_login(staff_8002)
+    return client
+
+
+@pytest.fixture
+def support_client(client, support_user):
+    client.force_login(support_user)
+    return client
+
+
+@pytest.fixture
+def operator_client(client, operator_user):
+    client.force_login(operator_user)
+    return client
+
+
 @pytest.fixture(scope="session", autouse=True)
 def plain_http():
     """Tests talk plain http (the test client, the live server): no redirect to https.

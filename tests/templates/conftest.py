@@ -15,12 +15,6 @@ def email_template(app_8002):
     )
 
 
-@pytest.fixture
-def staff(client, staff_8002):
-    client.force_login(staff_8002)
-    return client
-
-
 def change_url(template) -> str:
     return f"/admin/templates_app/contenttemplate/{template.pk}/change/"
 

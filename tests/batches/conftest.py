@@ -10,9 +10,6 @@ from django_q.signing import SignedPackage
 
 from batches.inbox import batch_storage, home_path
 
-# The admin's logged-in clients, for the batch pages' tests.
-from tests.admin.conftest import operator_client, staff_client  # noqa: F401
-
 PASSWORD = "s3cret-batch-pass"
 
 

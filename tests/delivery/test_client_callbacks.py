@@ -187,14 +187,13 @@ def test_no_callback_url_means_no_callback(client_8002, app_8002):
 
 
 def test_the_notification_page_shows_the_callbacks(
-    client, operator_user, client_8002, subscribed, client_system
+    operator_client, client_8002, subscribed, client_system
 ):
     notification = accept_notification(client_8002)
     dispatch_due()
     client_callbacks_send_due()
-    client.force_login(operator_user)
 
-    page = client.get(f"/admin/notifications/notification/{notification.pk}/change/")
+    page = operator_client.get(f"/admin/notifications/notification/{notification.pk}/change/")
 
     assert "Callbacks to the client" in page.content.decode()
     assert "HTTP 200" in page.content.decode()

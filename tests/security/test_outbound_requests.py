@@ -474,11 +474,10 @@ def pages(client, notification, delivery) -> str:
     )
 
 
-def test_client_staff_see_only_the_category_of_a_failure(client, staff_8002, failed_everywhere):
+def test_client_staff_see_only_the_category_of_a_failure(staff_client, failed_everywhere):
     notification, delivery, port, _ = failed_everywhere
-    client.force_login(staff_8002)
 
-    shown = pages(client, notification, delivery)
+    shown = pages(staff_client, notification, delivery)
 
     assert "connection refused" in shown  # the delivery's last error and its history
     assert ADDRESS_NOT_PUBLIC in shown  # the callback's last response

@@ -4,6 +4,7 @@ from django.test import override_settings
 from django_q.brokers import get_broker
 
 from clients import config_cache
+from tests.delivery import peers
 from tests.delivery.workers import LOOPBACK_CALLBACKS
 from tests.factories import (
     ApplicationFactory,
@@ -137,6 +138,12 @@ def two_factor_off(settings):
 @pytest.fixture
 def two_factor_required(settings):
     settings.ADMIN_TWO_FACTOR_REQUIRED = True
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port nothing listens on: a provider or client server that is down."""
+    return peers.closed_port()
 
 
 @pytest.fixture

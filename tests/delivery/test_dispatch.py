@@ -1,6 +1,5 @@
 """The delivery pipeline: claim, render, send, record; leases, retries and the timeline."""
 
-import socket
 from datetime import timedelta
 
 import pytest
@@ -38,11 +37,8 @@ def sent_and_put_back(*, total: int) -> tuple[int, int]:
 
 
 @pytest.fixture
-def unreachable_sms(settings):
+def unreachable_sms(settings, closed_port):
     """SMS through the Twilio backend to a port where nothing listens: a real transient failure."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     settings.KOKATTO_CHANNEL_BACKENDS = {
         "sms": [
             {
@@ -51,7 +47,7 @@ def unreachable_sms(settings):
                     "account_sid": "AC0123",
                     "auth_token": "token",
                     "sender_id": "BANKDEMO",
-                    "base_url": f"http://127.0.0.1:{port}",
+                    "base_url": f"http://127.0.0.1:{closed_port}",
                     "timeout": (1, 1),
                 },
             }

@@ -425,12 +425,9 @@ class Failures(NamedTuple):
 
 
 @pytest.fixture
-def failed_everywhere(client_8002, app_8002, dns, http_allowed, settings):
+def failed_everywhere(client_8002, app_8002, dns, http_allowed, settings, closed_port):
     """A notification whose SMS failed at a provider on an internal address and port, and
     whose callback was refused because the client's name resolves to an internal address."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
     settings.KOKATTO_CHANNEL_BACKENDS = {
         "sms": [
             {

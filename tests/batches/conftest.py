@@ -1,5 +1,6 @@
 """Fixtures for batch tests: a client home on local disk, and batch files made here."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import py7zr
@@ -8,7 +9,8 @@ from django_q.brokers.orm import ORM
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from batches.inbox import batch_storage, home_path
+from batches.inbox import batch_receive, batch_storage, home_path
+from batches.models import Batch
 
 PASSWORD = "s3cret-batch-pass"
 
@@ -80,7 +82,29 @@ def queued(broker) -> list[tuple[str, tuple]]:
 
 def receive(client, tmp_path: Path, name: str, text: str):
     """Upload `text` as the 7z file `name` to the client's inbox; returns its batch, unqueued."""
-    from batches.inbox import batch_receive
-
     upload(client, name, seven_zip(tmp_path / name, text).read_bytes())
     return batch_receive(client=client, name=name, queue=False)
+
+
+@dataclass
+class DailyUploads:
+    """Monday's daily.7z, received as a batch (unqueued), and Tuesday's, not uploaded yet."""
+
+    batch: Batch
+    monday: bytes
+    tuesday: bytes
+    in_inbox: Path
+
+    def upload_tuesday(self, _batch=None) -> None:
+        """The client uploads Tuesday's file under the same name (a run's progress callback)."""
+        self.in_inbox.write_bytes(self.tuesday)
+
+
+@pytest.fixture
+def daily_uploads(batch_home, batch_client, tmp_path) -> DailyUploads:
+    monday = seven_zip(tmp_path / "monday.7z", line("MONDAY") + "\n").read_bytes()
+    tuesday = seven_zip(tmp_path / "tuesday.7z", line("TUESDAY") + "\n").read_bytes()
+    upload(batch_client, "daily.7z", monday)
+    batch = batch_receive(client=batch_client, name="daily.7z", queue=False)
+    in_inbox = batch_home / "8002" / "inbox" / "daily.7z"
+    return DailyUploads(batch, monday, tuesday, in_inbox)

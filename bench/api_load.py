@@ -35,7 +35,7 @@ Without `--redis-url` the rate-limit counter lives in each worker's local
 memory; with it, in Redis as in production (one more round trip a request).
 
 Targets on this 2-core machine (client, server and database share the cores):
-/notif at least 300 creates/s, with p99 under 100 ms.
+/notif at least 300 creates/s, with p99 under 100 ms. Past runs: bench/RESULTS.md.
 """
 
 import argparse

@@ -61,16 +61,10 @@ Run it from the project root:
 
 Targets on this 2-core machine (the ingest and its database share the cores):
 PostgreSQL, 1,000,000 lines in at most 60 s with a peak RSS under 300 MB;
-SQLite, 1,000,000 lines in at most 180 s. The machine's speed changes from day
-to day, so read each time next to its floor, measured in the same run. Two
-machines of this kind, both on 2026-11-25, with the same code: on one, where
-the floor's COPY of a million notification rows took 9.1 s (the speed the
-targets were set at), PostgreSQL 25.9 s (floor 13.2 s) and 22.1 s with
-`--analyze-every 10` (floor 13.3 s), peak RSS 187 MB, the ingest and its line
-checker together 179-190 MB (PSS 136-147 MB), SQLite 41.3 s (floor 18.7 s), and
-at the end of that day PostgreSQL 27.9 s (floor 14.7 s), SQLite 45.4 s (floor 19.0 s); on the
-other, three times slower (floors 26.8-40.8 s), PostgreSQL 60-74 s and SQLite
-132.6 s. PostgreSQL took 1.5 to 2 times its floor on both.
+SQLite, 1,000,000 lines in at most 180 s, on a machine where the floor's COPY of
+a million notification rows takes about 9 s (the speed the targets were set at).
+The machine's speed changes from day to day, so read each time next to its
+floor, measured in the same run. The runs so far: bench/RESULTS.md.
 """
 
 import argparse

@@ -15,7 +15,8 @@ temporary file, then times, reading the file from disk each time:
 
 It prints lines/s (wall clock) and CPU µs/line for each, then the peak RSS of
 the process after generating the file and after parsing: parsing streams, so
-the second stays at the first. Target: at least 300,000 lines/s for 1.
+the second stays at the first. Target: at least 300,000 lines/s for 1. Past runs,
+when recorded: bench/RESULTS.md.
 """
 
 import argparse

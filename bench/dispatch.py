@@ -29,8 +29,8 @@ asyncio server that parses HTTP/1.1 itself, answers 201 with a JSON id (and
 Twilio's "sid") on kept-alive connections, counts messages and records when each
 idempotency key arrives. `--sink threading` uses http.server's
 ThreadingHTTPServer instead (one write an answer, TCP_NODELAY: unbuffered, it
-answers ~25 messages/s). Measured with one http.client connection on this
-machine: asyncio ~4,500 messages/s, threading ~3,000/s, both far above the pipeline.
+would answer only a few dozen messages/s). Both sinks' ceilings are far above the
+pipeline's rate.
 
 The benchmark creates its own database (DROP/CREATE `kokatto_dispatch_bench` on
 127.0.0.1:5432 as user postgres, trust auth), migrates it, loads the demo data
@@ -48,7 +48,7 @@ Run it from the project root:
     .venv/bin/python bench/dispatch.py --deliveries 10000 --profile 2000 --workers 2
 
 Target on this 2-core machine (cluster, PostgreSQL, Redis and the sink share the
-cores): at least 1,000 messages/s through the pipeline.
+cores): at least 1,000 messages/s through the pipeline. Past runs: bench/RESULTS.md.
 """
 
 import argparse

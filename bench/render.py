@@ -7,8 +7,10 @@ SMS template (the integration document's text) with one notification's values.
 Also prints the rate with filters (rupiah, Indonesian date), the lookup of a
 prepared template in its cache (once per delivery part), and the cost of a
 cold parse, for scale, and the demo email's HTML body (its values HTML-escaped
-and the filled HTML sanitised again). Target: at least 200,000 renders/s for the
-demo SMS.
+and the filled HTML sanitised again). Each figure is the call repeated in
+batches of 1,000 in this one process until `--seconds` of wall-clock time have
+passed: calls ÷ elapsed time, so other work on the machine lowers it. Target: at
+least 200,000 renders/s for the demo SMS. Past runs: bench/RESULTS.md.
 """
 
 import argparse

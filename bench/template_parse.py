@@ -6,7 +6,7 @@ Parses texts of 30 KB to 480 KB made only of placeholders (`[a]`: the worst
 case, one placeholder every three characters; the live preview parses what a
 user types on each keystroke) with the cache bypassed and the size cap lifted,
 and prints the CPU time of each and its ratio to the one before: about 2 for a
-linear parser (the quadratic one it replaced: about 4, and 2.3 s at 240 KB).
+linear parser, about 4 for a quadratic one (past runs: bench/RESULTS.md).
 Then the time the preview takes to refuse 240 KB at the default cap, which
 never parses it. CPU time of this process (best of three), so other work on a
 shared machine counts little; still, read the figures as approximate.

@@ -4,8 +4,15 @@ from django.test import override_settings
 from django_q.brokers import get_broker
 
 from clients import config_cache
+from tests.delivery import peers
 from tests.delivery.workers import LOOPBACK_CALLBACKS
-from tests.factories import ApplicationFactory, ClientFactory, UserFactory
+from tests.factories import (
+    ApplicationFactory,
+    ClientFactory,
+    ContentTemplateFactory,
+    UserFactory,
+    demo_params,
+)
 
 
 @pytest.fixture
@@ -29,6 +36,18 @@ def app_8003(client_8003):
 
 
 @pytest.fixture
+def sms_template(app_8002):
+    """app_8002's SMS template, every field used, with sample values for its previews."""
+    app_8002.sample_values = demo_params(email="john@example.co.id")
+    app_8002.save()
+    return ContentTemplateFactory(
+        application=app_8002,
+        medium="sms",
+        body="Bank Demo: Dear [customerName], Rp [balance|rupiah] due [dueDate|date:d MMMM yyyy].",
+    )
+
+
+@pytest.fixture
 def staff_8002(client_8002):
     return UserFactory(username="staff8002", role="client_staff", clients=[client_8002])
 
@@ -41,6 +60,25 @@ def operator_user(db):
 @pytest.fixture
 def support_user(db):
     return UserFactory(username="support", role="support")
+
+
+@pytest.fixture
+def staff_client(client, staff_8002):
+    """The Django test client, logged in as the client staff user of 8002."""
+    client.force_login(staff_8002)
+    return client
+
+
+@pytest.fixture
+def support_client(client, support_user):
+    client.force_login(support_user)
+    return client
+
+
+@pytest.fixture
+def operator_client(client, operator_user):
+    client.force_login(operator_user)
+    return client
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -100,6 +138,12 @@ def two_factor_off(settings):
 @pytest.fixture
 def two_factor_required(settings):
     settings.ADMIN_TWO_FACTOR_REQUIRED = True
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port nothing listens on: a provider or client server that is down."""
+    return peers.closed_port()
 
 
 @pytest.fixture

@@ -8,11 +8,50 @@ from batches.models import Batch
 from clients.keys import secret_key_create
 from clients.models import Application, ApplicationMedium, Client, Field, FieldType
 from clients.roles import CLIENT_STAFF, OPERATORS, SUPPORT
+from notifications.intake import notification_create
 from notifications.models import Delivery, DeliveryEvent, Notification, Source
 from templates_app.models import ContentTemplate
 from templates_app.versions import template_save
 
 TEST_PASSWORD = "a-test-password-1234"
+
+
+def demo_values(**overrides) -> dict[str, str]:
+    """Values for the demo schema (ApplicationFactory's fields) as a client sends them.
+
+    `overrides` replace or add values: demo_values(msisdn="", email="a@example.co.id").
+    """
+    return {
+        "customerName": "John Doe",
+        "balance": "1230000",
+        "dueDate": "09-09-2015",
+        "msisdn": "081234567890",
+        **overrides,
+    }
+
+
+def demo_params(**overrides) -> dict[str, str]:
+    """The same values as an accepted notification stores them: the phone number in E.164."""
+    return demo_values(**{"msisdn": "+6281234567890", **overrides})
+
+
+def accept_notification(
+    client: Client,
+    reference: str = "R-1",
+    *,
+    application_code: str = "ABC",
+    values: dict[str, str] | None = None,
+    **schedule: str,
+) -> Notification:
+    """Accept a notification through intake, as the API does; `schedule` is send_at or
+    expires_at. The values default to demo_values()."""
+    return notification_create(
+        client=client,
+        application_code=application_code,
+        reference=reference,
+        values=demo_values() if values is None else values,
+        **schedule,
+    ).notification
 
 
 class ClientFactory(factory.django.DjangoModelFactory):
@@ -106,14 +145,7 @@ class NotificationFactory(factory.django.DjangoModelFactory):
     application = factory.SubFactory(ApplicationFactory)
     client = factory.SelfAttribute("application.client")
     reference = factory.Sequence(lambda n: f"REF-{n:06d}")
-    params = factory.LazyFunction(
-        lambda: {
-            "customerName": "John Doe",
-            "balance": "1230000",
-            "dueDate": "09-09-2015",
-            "msisdn": "+6281234567890",
-        }
-    )
+    params = factory.LazyFunction(demo_params)
     source = Source.API
 
 

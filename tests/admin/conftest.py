@@ -90,25 +90,6 @@ def tenant_data(app_8002, app_8003):
     return TenantData(own=own, other=other)
 
 
-@pytest.fixture
-def staff_client(client, staff_8002):
-    """The Django test client, logged in as the client staff user of 8002."""
-    client.force_login(staff_8002)
-    return client
-
-
-@pytest.fixture
-def support_client(client, support_user):
-    client.force_login(support_user)
-    return client
-
-
-@pytest.fixture
-def operator_client(client, operator_user):
-    client.force_login(operator_user)
-    return client
-
-
 def html(response) -> str:
     return response.content.decode()
 

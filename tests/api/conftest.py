@@ -10,7 +10,7 @@ import pytest
 from django.test import Client as HttpClient
 
 from clients.signing import sign
-from tests.factories import issue_key
+from tests.factories import demo_values, issue_key
 
 SECRET_8002 = "secret-of-8002-0123456789abcdef-0123456789"
 SECRET_8003 = "secret-of-8003-0123456789abcdef-0123456789"
@@ -98,15 +98,8 @@ class NotifApi:
 
 
 def demo_fields(reference="UNIQ-REFERENCE-ID", **overrides) -> dict:
-    return {
-        "appType": "ABC",
-        "clientNotifRefId": reference,
-        "customerName": "John Doe",
-        "balance": "1230000",
-        "dueDate": "09-09-2015",
-        "msisdn": "081234567890",
-        **overrides,
-    }
+    """A create request's parameters for app_8002: the demo values and the protocol's own."""
+    return {"appType": "ABC", "clientNotifRefId": reference, **demo_values(**overrides)}
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """Fixtures for batch tests: a client home on local disk, and batch files made here."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import py7zr
@@ -9,10 +10,8 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
 from batches.file_storage import batch_storage, home_path
-from batches.models import RejectedLine
-
-# The admin's logged-in clients, for the batch pages' tests.
-from tests.admin.conftest import operator_client, staff_client  # noqa: F401
+from batches.inbox import batch_receive
+from batches.models import Batch, RejectedLine
 from tests.factories import BatchFactory
 
 PASSWORD = "s3cret-batch-pass"
@@ -85,8 +84,6 @@ def queued(broker) -> list[tuple[str, tuple]]:
 
 def receive(client, tmp_path: Path, name: str, text: str):
     """Upload `text` as the 7z file `name` to the client's inbox; returns its batch, unqueued."""
-    from batches.inbox import batch_receive
-
     upload(client, name, seven_zip(tmp_path / name, text).read_bytes())
     return batch_receive(client=client, name=name, queue=False)
 
@@ -107,3 +104,27 @@ def many_rejections(batch_client):
         for n in range(1, 121)
     )
     return batch
+
+
+@dataclass
+class DailyUploads:
+    """Monday's daily.7z, received as a batch (unqueued), and Tuesday's, not uploaded yet."""
+
+    batch: Batch
+    monday: bytes
+    tuesday: bytes
+    in_inbox: Path
+
+    def upload_tuesday(self, _batch=None) -> None:
+        """The client uploads Tuesday's file under the same name (a run's progress callback)."""
+        self.in_inbox.write_bytes(self.tuesday)
+
+
+@pytest.fixture
+def daily_uploads(batch_home, batch_client, tmp_path) -> DailyUploads:
+    monday = seven_zip(tmp_path / "monday.7z", line("MONDAY") + "\n").read_bytes()
+    tuesday = seven_zip(tmp_path / "tuesday.7z", line("TUESDAY") + "\n").read_bytes()
+    upload(batch_client, "daily.7z", monday)
+    batch = batch_receive(client=batch_client, name="daily.7z", queue=False)
+    in_inbox = batch_home / "8002" / "inbox" / "daily.7z"
+    return DailyUploads(batch, monday, tuesday, in_inbox)

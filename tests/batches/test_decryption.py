@@ -7,6 +7,7 @@ import os
 import shutil
 import struct
 import subprocess
+from pathlib import Path
 
 import py7zr
 import py7zr.compressor
@@ -135,6 +136,15 @@ def run_cli(*args, cwd):
         timeout=60,
         stdin=subprocess.DEVNULL,
     )
+
+
+def cli_archive(tmp_path, *options) -> tuple[bytes, Path]:
+    """CSV archived by 7-Zip's command line with `options`: its bytes, and an empty workdir."""
+    (tmp_path / "reminders.csv").write_bytes(CSV)
+    run_cli("a", *options, "reminders.7z", "reminders.csv", cwd=tmp_path)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    return (tmp_path / "reminders.7z").read_bytes(), workdir
 
 
 # Round trips
@@ -393,12 +403,8 @@ def test_result_is_an_encrypted_7z_with_encrypted_headers_and_a_bare_member_name
 
 @HEADERS
 def test_archive_made_by_7zip_cli_decrypts(tmp_path, header_encryption):
-    (tmp_path / "reminders.csv").write_bytes(CSV)
     mhe = "-mhe=on" if header_encryption else "-mhe=off"
-    run_cli("a", f"-p{PASSWORD}", mhe, "reminders.7z", "reminders.csv", cwd=tmp_path)
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    data = (tmp_path / "reminders.7z").read_bytes()
+    data, workdir = cli_archive(tmp_path, f"-p{PASSWORD}", mhe)
     assert decrypt(data, workdir) == CSV
     assert refusal(data, workdir, password="wrong").code == ErrorCode.WRONG_PASSWORD
     # 7-Zip stores no CRC of the packed data: damage past the first plaintext bytes is
@@ -408,23 +414,16 @@ def test_archive_made_by_7zip_cli_decrypts(tmp_path, header_encryption):
 
 
 def test_archive_made_by_7zip_cli_without_a_password_is_refused_as_not_encrypted(tmp_path):
-    (tmp_path / "reminders.csv").write_bytes(CSV)
-    run_cli("a", "reminders.7z", "reminders.csv", cwd=tmp_path)
-    workdir = tmp_path / "work"
-    workdir.mkdir()
+    data, workdir = cli_archive(tmp_path)
 
-    error = refusal((tmp_path / "reminders.7z").read_bytes(), workdir)
+    error = refusal(data, workdir)
 
     assert error.code == ErrorCode.NOT_ENCRYPTED
 
 
 def test_stored_7zip_archive_tells_damage_from_a_wrong_password_by_the_csv_crc(tmp_path):
     # Stored (-m0=Copy) data has no decoder to trip over garbage: only the CRC shows it.
-    (tmp_path / "reminders.csv").write_bytes(CSV)
-    run_cli("a", f"-p{PASSWORD}", "-m0=Copy", "reminders.7z", "reminders.csv", cwd=tmp_path)
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    data = (tmp_path / "reminders.7z").read_bytes()
+    data, workdir = cli_archive(tmp_path, f"-p{PASSWORD}", "-m0=Copy")
     assert decrypt(data, workdir) == CSV
     assert refusal(data, workdir, password="wrong").code == ErrorCode.WRONG_PASSWORD
     damaged = flipped(data, (32 + next_header_start(data)) // 2)
@@ -436,11 +435,8 @@ def test_stored_7zip_archive_tells_damage_from_a_wrong_password_by_the_csv_crc(t
 
 
 def test_7zip_archive_in_a_method_py7zr_cannot_read_is_refused_saying_what_can_be_read(tmp_path):
-    (tmp_path / "reminders.csv").write_bytes(CSV)
-    run_cli("a", f"-p{PASSWORD}", "-mf=ARM64", "reminders.7z", "reminders.csv", cwd=tmp_path)
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    error = refusal((tmp_path / "reminders.7z").read_bytes(), workdir)
+    data, workdir = cli_archive(tmp_path, f"-p{PASSWORD}", "-mf=ARM64")
+    error = refusal(data, workdir)
     assert error.code == ErrorCode.CORRUPT_ARCHIVE
     assert error.message == (
         "the archive uses a method we cannot read; 7-Zip's defaults (LZMA2, AES-256) can be"

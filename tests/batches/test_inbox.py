@@ -365,20 +365,13 @@ def test_a_file_deleted_while_the_poll_looks_does_not_stop_the_poll(
 
 
 def test_a_new_file_uploaded_under_the_same_name_while_its_batch_runs_is_not_lost(
-    batch_home, batch_client, tmp_path
+    batch_client, daily_uploads
 ):
-    monday = seven_zip(tmp_path / "monday.7z", line("MONDAY") + "\n").read_bytes()
-    tuesday = seven_zip(tmp_path / "tuesday.7z", line("TUESDAY") + "\n").read_bytes()
-    upload(batch_client, "daily.7z", monday)
-    batch = batch_receive(client=batch_client, name="daily.7z", queue=False)
-    in_inbox = batch_home / "8002" / "inbox" / "daily.7z"
+    progress = daily_uploads.upload_tuesday
+    assert batch_ingest(batch_id=daily_uploads.batch.pk, progress=progress) == "DONE"
 
-    def client_uploads_again(_batch):
-        in_inbox.write_bytes(tuesday)
-
-    assert batch_ingest(batch_id=batch.pk, progress=client_uploads_again) == "DONE"
-
-    assert in_inbox.read_bytes() == tuesday  # still there, for the next polls to take
+    # still there, for the next polls to take
+    assert daily_uploads.in_inbox.read_bytes() == daily_uploads.tuesday
     inbox_poll(batch_client)
     [again] = inbox_poll(batch_client)
     assert batch_ingest(batch_id=again.pk) == "DONE"

@@ -8,11 +8,10 @@ import pytest
 from django.utils import timezone
 
 from batches import ingest as ingest_module
-from batches.inbox import batch_receive, inbox_poll
+from batches.inbox import inbox_poll
 from batches.ingest import batch_ingest
 from batches.models import Batch, BatchStatus
 from notifications.models import Notification
-from tests.batches.conftest import line, seven_zip, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -22,16 +21,9 @@ class WorkerDied(Exception):
 
 
 def test_a_run_resumed_after_archiving_reads_its_archived_copy_not_a_new_upload(
-    batch_home, batch_client, tmp_path, monkeypatch
+    batch_client, daily_uploads, monkeypatch
 ):
-    monday = seven_zip(tmp_path / "monday.7z", line("MONDAY") + "\n").read_bytes()
-    tuesday = seven_zip(tmp_path / "tuesday.7z", line("TUESDAY") + "\n").read_bytes()
-    upload(batch_client, "daily.7z", monday)
-    batch = batch_receive(client=batch_client, name="daily.7z", queue=False)
-    in_inbox = batch_home / "8002" / "inbox" / "daily.7z"
-
-    def client_uploads_again(_batch):
-        in_inbox.write_bytes(tuesday)
+    batch = daily_uploads.batch
 
     def dies_before_closing(*args, **kwargs):
         raise WorkerDied
@@ -40,7 +32,7 @@ def test_a_run_resumed_after_archiving_reads_its_archived_copy_not_a_new_upload(
     # inbox, and dies before it closes the batch.
     monkeypatch.setattr(ingest_module, "_close", dies_before_closing)
     with pytest.raises(WorkerDied):
-        batch_ingest(batch_id=batch.pk, progress=client_uploads_again)
+        batch_ingest(batch_id=batch.pk, progress=daily_uploads.upload_tuesday)
     monkeypatch.undo()
     batch.refresh_from_db()
     assert batch.archived_path and batch.status == BatchStatus.PROCESSING
@@ -49,8 +41,8 @@ def test_a_run_resumed_after_archiving_reads_its_archived_copy_not_a_new_upload(
     assert batch_ingest(batch_id=batch.pk) == "DONE"
 
     batch.refresh_from_db()
-    assert batch.sha256 == hashlib.sha256(monday).hexdigest()
-    assert in_inbox.read_bytes() == tuesday  # the next polls' to take
+    assert batch.sha256 == hashlib.sha256(daily_uploads.monday).hexdigest()
+    assert daily_uploads.in_inbox.read_bytes() == daily_uploads.tuesday  # the next polls' to take
     inbox_poll(batch_client)
     [tuesdays] = inbox_poll(batch_client)
     assert batch_ingest(batch_id=tuesdays.pk) == "DONE"

@@ -163,6 +163,16 @@ def batch_state(pk: int) -> dict:
     )[0]
 
 
+def wait_for_kill_point(batch: Batch, cluster: Cluster) -> None:
+    """Until the cluster's run has stored KILL_AFTER lines; fails if the cluster ended first."""
+    reached = wait_until(
+        lambda: batch_state(batch.pk)["checkpoint_line"] >= KILL_AFTER or not cluster.alive,
+        timeout=30,
+        interval=0.01,
+    )
+    assert reached and cluster.alive, f"{batch_state(batch.pk)}\n{logs(cluster)}"
+
+
 @on_postgresql_only
 def test_a_cluster_killed_mid_batch_resumes_after_its_checkpoint(
     batch_client, broker, start_cluster, tmp_path
@@ -173,12 +183,7 @@ def test_a_cluster_killed_mid_batch_resumes_after_its_checkpoint(
 
     first = start_cluster()
     queue_ingest(batch.pk)
-    reached = wait_until(
-        lambda: batch_state(batch.pk)["checkpoint_line"] >= KILL_AFTER or not first.alive,
-        timeout=30,
-        interval=0.01,
-    )
-    assert reached and first.alive, f"{batch_state(batch.pk)}\n{logs(first)}"
+    wait_for_kill_point(batch, first)
     # Meanwhile another run of the same batch (here, in this process) is turned away.
     assert batch_ingest(batch_id=batch.pk) == "busy"
     first.kill()
@@ -264,12 +269,7 @@ def test_a_worker_killed_mid_batch_is_replaced_and_the_clusters_poll_resumes_the
     batch = receive(batch_client, tmp_path, "worker.7z", batch_text(LINES, BAD_LINES))
     cluster = start_cluster()
     queue_ingest(batch.pk)
-    reached = wait_until(
-        lambda: batch_state(batch.pk)["checkpoint_line"] >= KILL_AFTER or not cluster.alive,
-        timeout=30,
-        interval=0.01,
-    )
-    assert reached and cluster.alive, f"{batch_state(batch.pk)}\n{logs(cluster)}"
+    wait_for_kill_point(batch, cluster)
     # qcluster -> its sentinel -> the worker -> the worker's line checker (forked by the
     # ingest): the only process three levels down.
     [checker] = [pid for pid, depth in descendants(cluster.process.pid) if depth == 3]

@@ -7,9 +7,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 
-# A client home on local disk for batches, the admin's logged-in operator, and the API
-# as clients 8002 and 8003 call it.
-from tests.admin.conftest import operator_client  # noqa: F401
+# A client home on local disk for batches, and the API as clients 8002 and 8003 call it.
 from tests.api.conftest import api, api_8003  # noqa: F401
 from tests.batches.conftest import batch_home  # noqa: F401
 

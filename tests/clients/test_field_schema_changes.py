@@ -151,12 +151,11 @@ def test_another_clients_templates_are_never_counted(client, client_8003, app_80
 
 
 def test_a_template_formatting_a_field_thousands_of_times_gets_a_bounded_list(
-    client, operator_user, app_8002
+    operator_client, app_8002
 ):
     ContentTemplateFactory(application=app_8002, medium="sms", body="[balance|rupiah] " * 3000)
-    client.force_login(operator_user)
 
-    errors = schema_errors(submit_fields(client, app_8002, "balance", type="text"))
+    errors = schema_errors(submit_fields(operator_client, app_8002, "balance", type="text"))
 
     assert len(errors) == 22
     assert errors[-1] == "SMS template, body: …and 2,980 more problems."

@@ -2,10 +2,10 @@
 
     smtp_server  a running SmtpServer; Django's SMTP email backend points at it
     sms_sink     a running SmsSink (Twilio's Messages API and a generic JSON gateway)
-    closed_port  a loopback port nothing listens on ("the server is down")
     start_cluster  start_cluster(sink, **env) -> a running qcluster (tests/delivery/workers.py);
                  every one is killed at the end
     short_deadline  provider calls cut at 1 s, their answers read up to 4 KiB
+    closed_port  (tests/conftest.py) a loopback port nothing listens on ("the server is down")
     callbacks_to_loopback  (tests/conftest.py) callbacks may go to the loopback stand-ins of
                  clients' servers over plain http (the defaults refuse both)
 
@@ -38,11 +38,6 @@ def sms_sink():
     sink = peers.SmsSink().start()
     yield sink
     sink.stop()
-
-
-@pytest.fixture
-def closed_port():
-    return peers.closed_port()
 
 
 @pytest.fixture

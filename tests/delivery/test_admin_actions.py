@@ -8,14 +8,13 @@ def post_action(http, url, action, pk):
     return http.post(url, {"action": action, "_selected_action": [pk]}, follow=True)
 
 
-def test_an_operator_retries_a_failed_delivery(client, operator_user, app_8002):
+def test_an_operator_retries_a_failed_delivery(operator_client, operator_user, app_8002):
     delivery = DeliveryFactory(
         notification=NotificationFactory(application=app_8002), status="FAILED"
     )
-    client.force_login(operator_user)
 
     response = post_action(
-        client, "/admin/notifications/delivery/", "retry_deliveries", delivery.pk
+        operator_client, "/admin/notifications/delivery/", "retry_deliveries", delivery.pk
     )
 
     assert "1 failed deliveries queued again" in response.content.decode()
@@ -24,13 +23,15 @@ def test_an_operator_retries_a_failed_delivery(client, operator_user, app_8002):
     assert delivery.events.filter(detail=f"retried by {operator_user.username}").exists()
 
 
-def test_an_operator_cancels_a_pending_notification(client, operator_user, app_8002):
+def test_an_operator_cancels_a_pending_notification(operator_client, app_8002):
     notification = NotificationFactory(application=app_8002)
     DeliveryFactory(notification=notification)
-    client.force_login(operator_user)
 
     post_action(
-        client, "/admin/notifications/notification/", "cancel_notifications", notification.pk
+        operator_client,
+        "/admin/notifications/notification/",
+        "cancel_notifications",
+        notification.pk,
     )
 
     assert Notification.objects.get().status == "CANCELLED"

@@ -6,7 +6,6 @@ memory, out of the cluster's reach).
 
 from django_q.tasks import async_task
 
-from notifications.intake import notification_create
 from notifications.models import ClientCallback, Delivery
 from tests.delivery.slow_http import Answer, slow_http_server
 from tests.delivery.workers import (
@@ -20,18 +19,13 @@ from tests.factories import (
     ClientFactory,
     ContentTemplateFactory,
     NotificationFactory,
+    accept_notification,
     issue_key,
 )
 
 pytestmark = QCLUSTER_TEST_MARKS
 
 SWEEP = "notifications.tasks.send_client_callbacks"
-VALUES = {
-    "customerName": "Budi Santoso",
-    "balance": "1230000",
-    "dueDate": "09-09-2015",
-    "msisdn": "081234567890",
-}
 
 
 def subscribed_client(client_id: str, url: str):
@@ -71,7 +65,7 @@ def test_slow_callbacks_of_one_client_hold_up_no_other_clients_work(sms_sink, br
 
         # Client 8003 sends a notification: its delivery and then its callback go out
         # while 8002's callbacks are still hanging.
-        notification_create(client=other, application_code="XYZ", reference="B-1", values=VALUES)
+        accept_notification(other, "B-1", application_code="XYZ")
         arrived = wait_until(lambda: prompt.exchanges, timeout=30)
 
         assert arrived, cluster.log_tail()

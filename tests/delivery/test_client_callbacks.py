@@ -14,25 +14,19 @@ from django.utils import timezone
 from clients.models import SecretKey
 from notifications.client_callbacks import client_callbacks_send_due
 from notifications.dispatch import dispatch_due
-from notifications.intake import notification_cancel, notification_create
+from notifications.intake import notification_cancel
 from notifications.models import ClientCallback, Notification
 from tests.delivery.slow_http import Answer, slow_http_server
 from tests.factories import (
     ApplicationFactory,
     ContentTemplateFactory,
     NotificationFactory,
+    accept_notification,
     issue_key,
 )
 
 # The clients' servers here are loopback stand-ins, reached over plain http.
 pytestmark = pytest.mark.usefixtures("callbacks_to_loopback")
-
-FIELDS = {
-    "customerName": "Budi Śantoso",
-    "balance": "1230000",
-    "dueDate": "09-09-2015",
-    "msisdn": "081234567890",
-}
 
 
 class ClientSystem:
@@ -71,18 +65,26 @@ def client_system():
 
 
 @pytest.fixture
-def subscribed(client_8002, app_8002, client_system):
-    client_8002.callback_url = client_system.url
-    client_8002.save()
-    ContentTemplateFactory(application=app_8002, medium="sms", body="Bank Demo [customerName]")
-    _, secret = issue_key(client_8002)
+def other_client_system():
+    """A second client's server, for client 8003."""
+    system = ClientSystem()
+    yield system
+    system.stop()
+
+
+def subscribe(client, url: str) -> str:
+    """Send the client's callbacks to `url`, signed with a key issued now; returns its secret."""
+    client.callback_url = url
+    client.save()
+    _, secret = issue_key(client)
     return secret
 
 
-def accept(client):
-    return notification_create(
-        client=client, application_code="ABC", reference="R-1", values=FIELDS
-    ).notification
+@pytest.fixture
+def subscribed(client_8002, app_8002, client_system):
+    """Client 8002 wants callbacks at its ClientSystem and has an SMS template; its secret."""
+    ContentTemplateFactory(application=app_8002, medium="sms", body="Bank Demo [customerName]")
+    return subscribe(client_8002, client_system.url)
 
 
 def expected_signature(secret: str, body: bytes, timestamp: str) -> str:
@@ -94,7 +96,7 @@ def expected_signature(secret: str, body: bytes, timestamp: str) -> str:
 def test_a_sent_notification_is_reported_to_the_client_signed(
     client_8002, subscribed, client_system
 ):
-    accept(client_8002)
+    accept_notification(client_8002)
     dispatch_due()
 
     assert client_callbacks_send_due().tried == 1
@@ -113,8 +115,41 @@ def test_a_sent_notification_is_reported_to_the_client_signed(
     assert (callback.state, callback.attempts, callback.last_response) == ("DONE", 1, "HTTP 200")
 
 
+def test_each_clients_callback_goes_to_its_own_url_signed_with_its_own_key(
+    client_8002, subscribed, client_system, client_8003, app_8003, other_client_system
+):
+    ContentTemplateFactory(application=app_8003, medium="sms", body="Bank Demo [customerName]")
+    secret_8003 = subscribe(client_8003, other_client_system.url)
+    accept_notification(client_8002, "A-1")
+    accept_notification(client_8003, "B-1", application_code="XYZ")
+    dispatch_due()
+
+    assert client_callbacks_send_due().tried == 2
+
+    [(headers_8002, body_8002)] = client_system.received
+    [(headers_8003, body_8003)] = other_client_system.received
+    assert json.loads(body_8002)["requestId"] == "A-1"
+    assert json.loads(body_8003)["requestId"] == "B-1"
+    timestamp_8002, timestamp_8003 = (
+        headers_8002["X-Kokatto-Timestamp"],
+        headers_8003["X-Kokatto-Timestamp"],
+    )
+    assert headers_8002["X-Kokatto-Signature"] == expected_signature(
+        subscribed, body_8002, timestamp_8002
+    )
+    assert headers_8002["X-Kokatto-Signature"] != expected_signature(
+        secret_8003, body_8002, timestamp_8002
+    )
+    assert headers_8003["X-Kokatto-Signature"] == expected_signature(
+        secret_8003, body_8003, timestamp_8003
+    )
+    assert headers_8003["X-Kokatto-Signature"] != expected_signature(
+        subscribed, body_8003, timestamp_8003
+    )
+
+
 def test_a_cancelled_notification_is_reported_too(client_8002, subscribed, client_system):
-    notification_cancel(notification=accept(client_8002))
+    notification_cancel(notification=accept_notification(client_8002))
 
     client_callbacks_send_due()
 
@@ -126,7 +161,7 @@ def test_a_refused_callback_is_retried_later_then_given_up(
 ):
     settings.CLIENT_CALLBACK_MAX_ATTEMPTS = 2
     client_system.answer_status = 500
-    accept(client_8002)
+    accept_notification(client_8002)
     dispatch_due()
 
     client_callbacks_send_due()
@@ -144,7 +179,7 @@ def test_a_refused_callback_is_retried_later_then_given_up(
 
 def test_no_callback_url_means_no_callback(client_8002, app_8002):
     ContentTemplateFactory(application=app_8002, medium="sms", body="Bank Demo")
-    accept(client_8002)
+    accept_notification(client_8002)
     dispatch_due()
 
     assert Notification.objects.get().status == "SENT"
@@ -152,14 +187,13 @@ def test_no_callback_url_means_no_callback(client_8002, app_8002):
 
 
 def test_the_notification_page_shows_the_callbacks(
-    client, operator_user, client_8002, subscribed, client_system
+    operator_client, client_8002, subscribed, client_system
 ):
-    notification = accept(client_8002)
+    notification = accept_notification(client_8002)
     dispatch_due()
     client_callbacks_send_due()
-    client.force_login(operator_user)
 
-    page = client.get(f"/admin/notifications/notification/{notification.pk}/change/")
+    page = operator_client.get(f"/admin/notifications/notification/{notification.pk}/change/")
 
     assert "Callbacks to the client" in page.content.decode()
     assert "HTTP 200" in page.content.decode()
@@ -173,12 +207,6 @@ def short_callback_deadline(settings):
     settings.CLIENT_CALLBACK_CONNECT_TIMEOUT_SECONDS = 1
     settings.CLIENT_CALLBACK_TIMEOUT_SECONDS = 1
     settings.CLIENT_CALLBACK_MAX_ANSWER_BYTES = 1024
-
-
-def subscribe(client, url: str) -> None:
-    client.callback_url = url
-    client.save()
-    issue_key(client)
 
 
 def pending_callbacks(client, count: int, *, prefix: str = "R") -> list[ClientCallback]:

@@ -7,9 +7,8 @@ import pytest
 from django.db import connection, connections
 
 from notifications.dispatch import deliveries_claim
-from notifications.intake import notification_create
 from notifications.models import Delivery
-from tests.factories import ApplicationFactory, ClientFactory
+from tests.factories import ApplicationFactory, ClientFactory, accept_notification, demo_values
 
 WORKERS = 4
 DELIVERIES = 200
@@ -21,17 +20,7 @@ def test_concurrent_claims_take_disjoint_deliveries():
     client = ClientFactory(client_id="8002")
     ApplicationFactory(client=client, code="ABC")
     for n in range(DELIVERIES):
-        notification_create(
-            client=client,
-            application_code="ABC",
-            reference=f"R-{n}",
-            values={
-                "customerName": "A",
-                "balance": "1",
-                "dueDate": "09-09-2015",
-                "msisdn": "081234567890",
-            },
-        )
+        accept_notification(client, f"R-{n}")
     barrier = Barrier(WORKERS)
 
     def worker(_):
@@ -65,18 +54,7 @@ def test_two_media_of_one_notification_sent_at_once_leave_it_sent():
     ContentTemplateFactory(application=application, medium="sms", body="Bank Demo [balance]")
     ContentTemplateFactory(application=application, medium="email", subject="S", body="B")
     for n in range(40):
-        notification_create(
-            client=client,
-            application_code="ABC",
-            reference=f"R-{n}",
-            values={
-                "customerName": "A",
-                "balance": "1",
-                "dueDate": "09-09-2015",
-                "msisdn": "081234567890",
-                "email": "a@example.co.id",
-            },
-        )
+        accept_notification(client, f"R-{n}", values=demo_values(email="a@example.co.id"))
     claims = deliveries_claim(limit=1000)
     medium = dict(Delivery.objects.values_list("id", "medium"))
     barrier = Barrier(2)

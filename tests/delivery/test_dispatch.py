@@ -1,6 +1,5 @@
 """The delivery pipeline: claim, render, send, record; leases, retries and the timeline."""
 
-import socket
 from datetime import timedelta
 
 import pytest
@@ -8,31 +7,8 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from notifications.dispatch import deliveries_claim, delivery_retry, delivery_send, dispatch_due
-from notifications.intake import notification_create
 from notifications.models import Delivery, DeliveryEvent, Notification
-from tests.factories import ContentTemplateFactory
-
-FIELDS = {
-    "customerName": "John Doe",
-    "balance": "1230000",
-    "dueDate": "09-09-2015",
-    "msisdn": "081234567890",
-}
-
-
-@pytest.fixture
-def sms_template(app_8002):
-    return ContentTemplateFactory(
-        application=app_8002,
-        medium="sms",
-        body="Bank Demo: Dear [customerName], Rp [balance|rupiah] due [dueDate|date:d MMMM yyyy].",
-    )
-
-
-def accept(client, reference="R-1", **fields):
-    return notification_create(
-        client=client, application_code="ABC", reference=reference, values={**FIELDS, **fields}
-    ).notification
+from tests.factories import ContentTemplateFactory, accept_notification, demo_values
 
 
 def accept_emails(client, application, *, count: int) -> None:
@@ -41,7 +17,9 @@ def accept_emails(client, application, *, count: int) -> None:
         application=application, medium="email", subject="Tagihan", body="Dear [customerName]"
     )
     for number in range(count):
-        accept(client, reference=f"R-{number}", msisdn="", email=f"c{number}@example.co.id")
+        accept_notification(
+            client, f"R-{number}", values=demo_values(msisdn="", email=f"c{number}@example.co.id")
+        )
 
 
 def sent_and_put_back(*, total: int) -> tuple[int, int]:
@@ -59,11 +37,8 @@ def sent_and_put_back(*, total: int) -> tuple[int, int]:
 
 
 @pytest.fixture
-def unreachable_sms(settings):
+def unreachable_sms(settings, closed_port):
     """SMS through the Twilio backend to a port where nothing listens: a real transient failure."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     settings.KOKATTO_CHANNEL_BACKENDS = {
         "sms": [
             {
@@ -72,7 +47,7 @@ def unreachable_sms(settings):
                     "account_sid": "AC0123",
                     "auth_token": "token",
                     "sender_id": "BANKDEMO",
-                    "base_url": f"http://127.0.0.1:{port}",
+                    "base_url": f"http://127.0.0.1:{closed_port}",
                     "timeout": (1, 1),
                 },
             }
@@ -85,7 +60,7 @@ def unreachable_sms(settings):
 def test_an_accepted_notification_is_rendered_sent_and_its_timeline_kept(
     client_8002, sms_template, capsys
 ):
-    notification = accept(client_8002)
+    notification = accept_notification(client_8002)
 
     assert dispatch_due() == 1
 
@@ -114,7 +89,7 @@ def test_an_accepted_notification_is_rendered_sent_and_its_timeline_kept(
 
 
 def test_a_sent_delivery_is_never_claimed_again(client_8002, sms_template):
-    accept(client_8002)
+    accept_notification(client_8002)
     dispatch_due()
 
     assert dispatch_due() == 0
@@ -122,15 +97,15 @@ def test_a_sent_delivery_is_never_claimed_again(client_8002, sms_template):
 
 
 def test_a_delivery_is_not_claimed_before_its_next_attempt(client_8002, sms_template):
-    accept(client_8002)
+    accept_notification(client_8002)
     Delivery.objects.update(next_attempt_at=timezone.now() + timedelta(minutes=5))
 
     assert deliveries_claim(limit=10) == []
 
 
 def test_an_expired_lease_is_claimed_again_and_a_live_one_is_not(client_8002, sms_template):
-    accept(client_8002, "R-1")
-    accept(client_8002, "R-2")
+    accept_notification(client_8002, "R-1")
+    accept_notification(client_8002, "R-2")
     first, second = deliveries_claim(limit=10)
     expire_lease(first.delivery_id)
 
@@ -149,7 +124,7 @@ def expire_lease(delivery_id):
 
 
 def test_a_worker_whose_lease_ran_out_does_not_send(client_8002, sms_template, capsys):
-    accept(client_8002)
+    accept_notification(client_8002)
     [slow_claim] = deliveries_claim(limit=10)
     expire_lease(slow_claim.delivery_id)
 
@@ -166,7 +141,7 @@ def test_a_worker_whose_lease_ran_out_does_not_send(client_8002, sms_template, c
 
 def test_claims_take_at_most_the_chunk_size(client_8002, sms_template):
     for n in range(5):
-        accept(client_8002, f"R-{n}")
+        accept_notification(client_8002, f"R-{n}")
 
     assert len(deliveries_claim(limit=3)) == 3
     assert len(deliveries_claim(limit=3)) == 2
@@ -175,7 +150,7 @@ def test_claims_take_at_most_the_chunk_size(client_8002, sms_template):
 def test_a_transient_failure_is_retried_later_with_backoff(
     client_8002, sms_template, unreachable_sms
 ):
-    notification = accept(client_8002)
+    notification = accept_notification(client_8002)
     before = timezone.now()
 
     dispatch_due()
@@ -191,7 +166,7 @@ def test_a_transient_failure_is_retried_later_with_backoff(
 
 
 def test_a_delivery_fails_when_its_attempts_run_out(client_8002, sms_template, unreachable_sms):
-    notification = accept(client_8002)
+    notification = accept_notification(client_8002)
     for _ in range(3):
         Delivery.objects.update(next_attempt_at=timezone.now())
         dispatch_due()
@@ -204,7 +179,7 @@ def test_a_delivery_fails_when_its_attempts_run_out(client_8002, sms_template, u
 
 
 def test_a_delivery_without_a_template_fails_at_once_saying_why(client_8002, app_8002):
-    accept(client_8002)
+    accept_notification(client_8002)
 
     dispatch_due()
 
@@ -215,7 +190,7 @@ def test_a_delivery_without_a_template_fails_at_once_saying_why(client_8002, app
 
 
 def test_retrying_a_failed_delivery_sends_it(client_8002, app_8002):
-    accept(client_8002)
+    accept_notification(client_8002)
     dispatch_due()  # fails: no template yet
     ContentTemplateFactory(application=app_8002, medium="sms", body="Bank Demo [customerName]")
     delivery = Delivery.objects.get()
@@ -246,7 +221,7 @@ def test_transient_failures_exhausting_one_backend_move_to_the_next(
             {"BACKEND": "notifications.backends.console.ConsoleBackend"},
         ]
     }
-    accept(client_8002)
+    accept_notification(client_8002)
     for _ in range(3):
         Delivery.objects.update(next_attempt_at=timezone.now())
         dispatch_due()
@@ -278,7 +253,7 @@ def test_a_slow_provider_gets_a_groups_messages_side_by_side(
     sink.slow_seconds = 0.3  # each answer comes late, but within the read timeout
     sink.misbehave("slow", times=8)
     for number in range(8):
-        accept(client_8002, reference=f"R-{number}")
+        accept_notification(client_8002, reference=f"R-{number}")
 
     assert dispatch_due() == 8
 
@@ -295,7 +270,7 @@ def test_with_concurrency_one_a_worker_sends_one_message_at_a_time(
 ):
     settings.DELIVERY_SEND_CONCURRENCY = 1
     for number in range(5):
-        accept(client_8002, reference=f"R-{number}")
+        accept_notification(client_8002, reference=f"R-{number}")
 
     assert dispatch_due() == 5
 
@@ -308,7 +283,7 @@ def test_a_chunk_larger_than_a_group_is_sent_group_by_group(
 ):
     settings.DELIVERY_SEND_GROUP = 2
     for number in range(5):
-        accept(client_8002, reference=f"R-{number}")
+        accept_notification(client_8002, reference=f"R-{number}")
 
     assert dispatch_due() == 5
 
@@ -355,8 +330,8 @@ def test_a_provider_id_too_long_for_its_column_does_not_fail_the_groups_record(
     # The message is out; were the group's record refused, the group would be sent again.
     settings.KOKATTO_CHANNEL_BACKENDS = {"sms": [sms_sink.generic_backend()]}
     sms_sink.before_answer = lambda answer: answer.update(message_id="gw-" + "9" * 200)
-    accept(client_8002, reference="R-1")
-    accept(client_8002, reference="R-2")
+    accept_notification(client_8002, reference="R-1")
+    accept_notification(client_8002, reference="R-2")
 
     assert dispatch_due() == 2
 

@@ -9,9 +9,8 @@ from django.utils import timezone
 
 from clients.models import Client
 from notifications.dispatch import dispatch_due
-from notifications.intake import notification_create
 from notifications.models import Delivery
-from tests.factories import ContentTemplateFactory
+from tests.factories import ContentTemplateFactory, accept_notification, demo_values
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
@@ -60,16 +59,8 @@ def quiet_now(client_8002, app_8002):
 
 
 def accept(client, **schedule):
-    values = {
-        "customerName": "John Doe",
-        "balance": "1",
-        "dueDate": "09-09-2015",
-        "msisdn": "081234567890",
-        "email": "john@example.co.id",
-    }
-    return notification_create(
-        client=client, application_code="ABC", reference="R-1", values=values, **schedule
-    )
+    """A notification with both an SMS and an email recipient."""
+    return accept_notification(client, values=demo_values(email="john@example.co.id"), **schedule)
 
 
 def test_sms_waits_for_the_end_of_quiet_hours_and_email_does_not(quiet_now):

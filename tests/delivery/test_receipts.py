@@ -21,6 +21,7 @@ from tests.factories import (
 CALLBACK_URL = "https://notif.example.co.id/callbacks/twilio/"
 AUTH_TOKEN = "twilio-auth-token-for-tests"
 SID = "SM" + "a1" * 16
+GATEWAY_TOKEN = "a-gateway-receipt-token"
 
 
 @pytest.fixture
@@ -36,11 +37,33 @@ def twilio(settings):
     }
 
 
+def sent_sms_of(application, *, provider: str, provider_message_id: str) -> Delivery:
+    """A SENT SMS of the application, with the id its provider gave it."""
+    notification = NotificationFactory(application=application, status="SENT")
+    return DeliveryFactory(
+        notification=notification,
+        status="SENT",
+        provider=provider,
+        provider_message_id=provider_message_id,
+    )
+
+
 @pytest.fixture
 def sent_sms(app_8002):
-    notification = NotificationFactory(application=app_8002, status="SENT")
-    return DeliveryFactory(
-        notification=notification, status="SENT", provider="twilio", provider_message_id=SID
+    return sent_sms_of(app_8002, provider="twilio", provider_message_id=SID)
+
+
+@pytest.fixture
+def gateway(settings):
+    settings.SMS_GATEWAY_CALLBACK_TOKEN = GATEWAY_TOKEN
+
+
+def post_gateway_receipt(client, message_id: str, status: str = "delivered"):
+    """POST a generic gateway's JSON receipt to the URL holding its token."""
+    return client.post(
+        f"/callbacks/http/{GATEWAY_TOKEN}/",
+        {"id": message_id, "status": status},
+        content_type="application/json",
     )
 
 
@@ -81,6 +104,43 @@ def test_a_replayed_receipt_changes_nothing(client, twilio, sent_sms):
     assert DeliveryEvent.objects.count() == events
 
 
+@pytest.mark.parametrize(
+    "similar_id",
+    [SID.upper(), SID[:-1], SID + "0", " " + SID],
+    ids=["other-case", "prefix", "longer", "leading-space"],
+)
+def test_a_receipt_for_one_clients_sms_leaves_another_clients_similar_id_alone(
+    client, twilio, sent_sms, app_8003, similar_id
+):
+    other = sent_sms_of(app_8003, provider="twilio", provider_message_id=similar_id)
+
+    post_receipt(client, "undelivered", ErrorCode="30003")
+
+    sent_sms.refresh_from_db()
+    other.refresh_from_db()
+    assert sent_sms.status == "UNDELIVERED"
+    assert other.status == "SENT"
+    assert not other.events.exists()
+    assert other.notification.__class__.objects.get(pk=other.notification_id).status == "SENT"
+
+
+def test_a_gateway_receipt_leaves_another_providers_delivery_with_the_same_id_alone(
+    client, gateway, app_8002, app_8003
+):
+    # Two providers number their messages alike: the id alone does not name the delivery.
+    gateway_sms = sent_sms_of(app_8002, provider="http-sms", provider_message_id="1001")
+    twilio_sms = sent_sms_of(app_8003, provider="twilio", provider_message_id="1001")
+
+    response = post_gateway_receipt(client, "1001")
+
+    assert response.json() == {"result": "recorded"}
+    gateway_sms.refresh_from_db()
+    twilio_sms.refresh_from_db()
+    assert gateway_sms.status == "DELIVERED"
+    assert twilio_sms.status == "SENT"
+    assert not twilio_sms.events.exists()
+
+
 def test_a_receipt_with_a_bad_signature_is_refused(client, twilio, sent_sms):
     forged = twilio_signature(CALLBACK_URL, {"MessageSid": SID}, "a-guessed-token")
 
@@ -116,9 +176,6 @@ def test_a_gateway_receipt_needs_the_secret_token(client, settings, app_8002):
     assert accepted.json() == {"result": "recorded"}
     delivery.refresh_from_db()
     assert delivery.status == "DELIVERED"
-
-
-GATEWAY_TOKEN = "a-gateway-receipt-token"
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -180,14 +237,8 @@ def test_early_receipts_are_dropped_after_the_wait(client, twilio, settings, app
     ]
 
 
-def test_a_provider_id_longer_than_any_we_store_is_answered_unknown(client, settings, app_8002):
-    settings.SMS_GATEWAY_CALLBACK_TOKEN = GATEWAY_TOKEN
-
-    response = client.post(
-        f"/callbacks/http/{GATEWAY_TOKEN}/",
-        {"id": "x" * 500, "status": "delivered"},
-        content_type="application/json",
-    )
+def test_a_provider_id_longer_than_any_we_store_is_answered_unknown(client, gateway, app_8002):
+    response = post_gateway_receipt(client, "x" * 500)
 
     assert response.status_code == 200
     assert response.json() == {"result": "unknown"}
@@ -199,10 +250,7 @@ def test_the_dispatch_sweep_applies_an_early_receipt_a_dead_worker_left(app_8002
     EarlyReceipt.objects.create(
         provider="twilio", provider_message_id=SID, delivered=True, detail="receipt from twilio"
     )
-    notification = NotificationFactory(application=app_8002, status="SENT")
-    delivery = DeliveryFactory(
-        notification=notification, status="SENT", provider="twilio", provider_message_id=SID
-    )
+    delivery = sent_sms_of(app_8002, provider="twilio", provider_message_id=SID)
 
     dispatch_deliveries()
 
@@ -211,8 +259,7 @@ def test_the_dispatch_sweep_applies_an_early_receipt_a_dead_worker_left(app_8002
     assert not EarlyReceipt.objects.exists()
 
 
-def test_a_gateway_with_its_own_name_gets_its_receipts_applied(client, settings, app_8002):
-    settings.SMS_GATEWAY_CALLBACK_TOKEN = GATEWAY_TOKEN
+def test_a_gateway_with_its_own_name_gets_its_receipts_applied(client, gateway, settings, app_8002):
     settings.KOKATTO_CHANNEL_BACKENDS = {
         "sms": [
             {
@@ -221,16 +268,9 @@ def test_a_gateway_with_its_own_name_gets_its_receipts_applied(client, settings,
             }
         ]
     }
-    notification = NotificationFactory(application=app_8002, status="SENT")
-    delivery = DeliveryFactory(
-        notification=notification, status="SENT", provider="gateway-b", provider_message_id="B-1"
-    )
+    delivery = sent_sms_of(app_8002, provider="gateway-b", provider_message_id="B-1")
 
-    response = client.post(
-        f"/callbacks/http/{GATEWAY_TOKEN}/",
-        {"id": "B-1", "status": "delivered"},
-        content_type="application/json",
-    )
+    response = post_gateway_receipt(client, "B-1")
 
     assert response.json() == {"result": "recorded"}
     delivery.refresh_from_db()

@@ -15,16 +15,10 @@ from tests.factories import (
     ContentTemplateFactory,
     DeliveryFactory,
     NotificationFactory,
+    demo_params,
 )
 
 pytestmark = pytest.mark.django_db
-
-PARAMS = {
-    "customerName": "John Doe",
-    "balance": "1230000",
-    "dueDate": "09-09-2015",
-    "msisdn": "+6281234567890",
-}
 
 
 def sms_delivery(client_id: str, **params):
@@ -32,7 +26,7 @@ def sms_delivery(client_id: str, **params):
     ContentTemplateFactory(
         application=application, medium="sms", body="Bank Demo: Rp [balance|rupiah] due."
     )
-    notification = NotificationFactory(application=application, params={**PARAMS, **params})
+    notification = NotificationFactory(application=application, params=demo_params(**params))
     return DeliveryFactory(notification=notification)
 
 
@@ -74,10 +68,10 @@ def test_a_subject_too_long_for_its_column_fails_that_delivery_alone():
     )
     long_name = NotificationFactory(
         application=application,
-        params={**PARAMS, "customerName": "N" * 300, "email": "a@example.co.id"},
+        params=demo_params(customerName="N" * 300, email="a@example.co.id"),
     )
     short_name = NotificationFactory(
-        application=application, params={**PARAMS, "email": "b@example.co.id"}
+        application=application, params=demo_params(email="b@example.co.id")
     )
     too_long = DeliveryFactory(notification=long_name, medium="email", recipient="a@example.co.id")
     fine = DeliveryFactory(notification=short_name, medium="email", recipient="b@example.co.id")

@@ -8,25 +8,7 @@ from django.utils import timezone
 from notifications.dispatch import dispatch_due
 from notifications.intake import IntakeError, notification_create
 from notifications.models import Delivery, Notification
-from tests.factories import ContentTemplateFactory
-
-FIELDS = {
-    "customerName": "John Doe",
-    "balance": "1230000",
-    "dueDate": "09-09-2015",
-    "msisdn": "081234567890",
-}
-
-
-@pytest.fixture
-def sms_template(app_8002):
-    return ContentTemplateFactory(application=app_8002, medium="sms", body="Bank Demo [balance]")
-
-
-def accept(client, reference="R-1", fields=FIELDS, **schedule):
-    return notification_create(
-        client=client, application_code="ABC", reference=reference, values=fields, **schedule
-    ).notification
+from tests.factories import accept_notification, demo_values
 
 
 def iso(moment: datetime) -> str:
@@ -36,7 +18,7 @@ def iso(moment: datetime) -> str:
 def test_a_notification_with_send_at_waits_until_then(client_8002, sms_template):
     later = timezone.now() + timedelta(hours=2)
 
-    notification = accept(client_8002, send_at=str(int(later.timestamp())))
+    notification = accept_notification(client_8002, send_at=str(int(later.timestamp())))
 
     assert abs(notification.send_at - later) < timedelta(seconds=1)
     assert dispatch_due() == 0
@@ -44,7 +26,7 @@ def test_a_notification_with_send_at_waits_until_then(client_8002, sms_template)
 
 
 def test_a_time_without_offset_is_in_the_clients_time_zone(client_8002, sms_template):
-    notification = accept(client_8002, send_at="2099-01-02T09:00:00")
+    notification = accept_notification(client_8002, send_at="2099-01-02T09:00:00")
 
     assert notification.send_at == datetime(2099, 1, 2, 2, 0, tzinfo=UTC)  # 09:00 WIB
 
@@ -52,7 +34,9 @@ def test_a_time_without_offset_is_in_the_clients_time_zone(client_8002, sms_temp
 def test_a_delivery_not_sent_before_expires_at_ends_expired_unsent(
     client_8002, sms_template, capsys
 ):
-    notification = accept(client_8002, expires_at=iso(timezone.now() + timedelta(minutes=1)))
+    notification = accept_notification(
+        client_8002, expires_at=iso(timezone.now() + timedelta(minutes=1))
+    )
     Notification.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
     dispatch_due()
@@ -85,7 +69,7 @@ def test_a_bad_schedule_is_refused_with_the_field_named(
     client_8002, app_8002, schedule, field, message
 ):
     with pytest.raises(IntakeError) as raised:
-        accept(client_8002, **schedule)
+        accept_notification(client_8002, **schedule)
 
     assert raised.value.code == "VALIDATION_ERROR"
     assert message in raised.value.errors[field][0]
@@ -98,7 +82,7 @@ def test_an_application_can_expire_notifications_at_the_end_of_the_due_date(
     app_8002.expire_after_field = "dueDate"
     app_8002.save()
 
-    notification = accept(client_8002, fields={**FIELDS, "dueDate": "09-09-2099"})
+    notification = accept_notification(client_8002, values=demo_values(dueDate="09-09-2099"))
 
     assert notification.expires_at == datetime(2099, 9, 9, 16, 59, 59, 999999, tzinfo=UTC)
 
@@ -108,7 +92,7 @@ def test_a_due_date_whose_expiry_has_no_utc_form_is_refused(client_8002, app_800
     app_8002.save()
 
     with pytest.raises(IntakeError) as raised:
-        accept(client_8002, fields={**FIELDS, "dueDate": "31-12-9999"})
+        accept_notification(client_8002, values=demo_values(dueDate="31-12-9999"))
 
     assert raised.value.code == "VALIDATION_ERROR"
     assert "Out of range" in raised.value.errors["expiresAt"][0]
@@ -116,16 +100,16 @@ def test_a_due_date_whose_expiry_has_no_utc_form_is_refused(client_8002, app_800
 
 
 def test_a_retry_must_repeat_the_same_schedule(client_8002, sms_template):
-    accept(client_8002, send_at="2099-01-02T09:00:00")
+    accept_notification(client_8002, send_at="2099-01-02T09:00:00")
 
     again = notification_create(
         client=client_8002,
         application_code="ABC",
         reference="R-1",
-        values=FIELDS,
+        values=demo_values(),
         send_at="2099-01-02T09:00:00",
     )
     assert again.created is False
     with pytest.raises(IntakeError) as raised:
-        accept(client_8002, send_at="2099-01-03T09:00:00")
+        accept_notification(client_8002, send_at="2099-01-03T09:00:00")
     assert raised.value.code == "DUPLICATE_REFERENCE"

@@ -15,10 +15,15 @@ from collections import Counter
 
 from django_q.tasks import async_task
 
-from notifications.intake import notification_create
 from notifications.models import Delivery, DeliveryStatus
 from tests.delivery.workers import QCLUSTER_TEST_MARKS, logs, running, wait_until
-from tests.factories import ApplicationFactory, ClientFactory, ContentTemplateFactory
+from tests.factories import (
+    ApplicationFactory,
+    ClientFactory,
+    ContentTemplateFactory,
+    accept_notification,
+    demo_values,
+)
 
 DISPATCH = "notifications.tasks.dispatch_deliveries"
 
@@ -35,17 +40,10 @@ def accept_emails(count: int) -> list[int]:
         body="Yth. [customerName], tagihan Anda Rp [balance|rupiah].",
     )
     for n in range(count):
-        notification_create(
-            client=client,
-            application_code="ABC",
-            reference=f"SLOW-{n:03d}",
-            values={
-                "customerName": f"Customer {n}",
-                "balance": "1230000",
-                "dueDate": "09-09-2015",
-                "email": f"customer{n}@example.co.id",
-            },
+        email_only = demo_values(
+            customerName=f"Customer {n}", msisdn="", email=f"customer{n}@example.co.id"
         )
+        accept_notification(client, f"SLOW-{n:03d}", values=email_only)
     return list(Delivery.objects.order_by("id").values_list("id", flat=True))
 
 

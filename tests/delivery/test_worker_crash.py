@@ -16,11 +16,16 @@ from django.db.models import Count
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from notifications.intake import notification_create
 from notifications.models import Delivery, DeliveryEvent, DeliveryStatus
 from tests.delivery.peers import SmsSink
 from tests.delivery.workers import QCLUSTER_TEST_MARKS, logs, running, wait_until
-from tests.factories import ApplicationFactory, ClientFactory, ContentTemplateFactory
+from tests.factories import (
+    ApplicationFactory,
+    ClientFactory,
+    ContentTemplateFactory,
+    accept_notification,
+    demo_values,
+)
 
 DISPATCH = "notifications.tasks.dispatch_deliveries"
 CHUNK = 50  # DELIVERY_CHUNK_SIZE the clusters run with (workers.cluster_env)
@@ -38,16 +43,8 @@ def accept_notifications(count: int, prefix: str) -> list[int]:
     application = ApplicationFactory(client=client, code="ABC")
     ContentTemplateFactory(application=application, medium="sms", body="Bank Demo [customerName]")
     for n in range(count):
-        notification_create(
-            client=client,
-            application_code="ABC",
-            reference=f"{prefix}-{n:04d}",
-            values={
-                "customerName": f"Customer {n}",
-                "balance": "1",
-                "dueDate": "09-09-2015",
-                "msisdn": "081234567890",
-            },
+        accept_notification(
+            client, f"{prefix}-{n:04d}", values=demo_values(customerName=f"Customer {n}")
         )
     get_broker().purge_queue()
     return list(Delivery.objects.order_by("id").values_list("id", flat=True))

@@ -22,17 +22,16 @@ def count_queries(queries):
     return [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
 
 
-def test_the_list_runs_one_count_and_no_query_per_row(client, operator_user, app_8002):
+def test_the_list_runs_one_count_and_no_query_per_row(operator_client, app_8002):
     for _ in range(30):
         DeliveryFactory(notification=NotificationFactory(application=app_8002))
-    client.force_login(operator_user)
 
     with CaptureQueriesContext(connection) as ten_rows:
-        response = client.get(LIST_URL)
+        response = operator_client.get(LIST_URL)
     assert response.status_code == 200
     NotificationFactory.create_batch(20, application=app_8002)
     with CaptureQueriesContext(connection) as more_rows:
-        client.get(LIST_URL)
+        operator_client.get(LIST_URL)
 
     assert len(more_rows.captured_queries) == len(ten_rows.captured_queries)
     # show_full_result_count = False: the paginator's count is the only one.
@@ -41,24 +40,23 @@ def test_the_list_runs_one_count_and_no_query_per_row(client, operator_user, app
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="uses PostgreSQL's statistics")
 def test_an_unfiltered_large_list_reads_the_planners_estimate(
-    client, operator_user, app_8002, monkeypatch
+    operator_client, app_8002, monkeypatch
 ):
     NotificationFactory.create_batch(5, application=app_8002)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE notifications_notification")
     # Five rows stand in for a large table: lower the threshold, not the table size.
     monkeypatch.setattr(EstimatedCountPaginator, "ESTIMATE_ABOVE", 0)
-    client.force_login(operator_user)
 
     with CaptureQueriesContext(connection) as queries:
-        response = client.get(LIST_URL)
+        response = operator_client.get(LIST_URL)
 
     assert response.status_code == 200
     assert count_queries(queries.captured_queries) == []
     assert any("reltuples" in q["sql"] for q in queries.captured_queries)
 
     with CaptureQueriesContext(connection) as filtered:
-        client.get(LIST_URL, {"status": "ACCEPTED"})
+        operator_client.get(LIST_URL, {"status": "ACCEPTED"})
     assert len(count_queries(filtered.captured_queries)) == 1
 
 
@@ -87,15 +85,14 @@ def _key(app):
     ],
 )
 def test_every_list_page_costs_the_same_queries_whatever_its_length(
-    client, operator_user, app_8002, url, make_row
+    operator_client, app_8002, url, make_row
 ):
-    client.force_login(operator_user)
     make_row(app_8002)
     with CaptureQueriesContext(connection) as few:
-        assert client.get(url).status_code == 200
+        assert operator_client.get(url).status_code == 200
     for _ in range(5):
         make_row(app_8002)
     with CaptureQueriesContext(connection) as more:
-        client.get(url)
+        operator_client.get(url)
 
     assert len(more.captured_queries) == len(few.captured_queries)

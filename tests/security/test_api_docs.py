@@ -34,11 +34,10 @@ def test_private_docs_are_not_for_a_signed_in_user_the_admin_would_not_let_in(cl
 
 
 @pytest.mark.usefixtures("private_docs")
-def test_private_docs_are_read_by_signed_in_staff(client, staff_8002):
-    client.force_login(staff_8002)
+def test_private_docs_are_read_by_signed_in_staff(staff_client):
 
-    schema = client.get("/api/schema/", HTTP_HOST="127.0.0.1")
-    page = client.get("/api/docs/", HTTP_HOST="127.0.0.1")
+    schema = staff_client.get("/api/schema/", HTTP_HOST="127.0.0.1")
+    page = staff_client.get("/api/docs/", HTTP_HOST="127.0.0.1")
 
     assert schema.status_code == 200
     assert b"/notif:" in schema.content

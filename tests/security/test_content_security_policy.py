@@ -64,13 +64,7 @@ def inline_code(response) -> list[str]:
 
 
 @pytest.fixture
-def operator(client, operator_user):
-    client.force_login(operator_user)
-    return client
-
-
-@pytest.fixture
-def admin_pages(operator, app_8002):
+def admin_pages(operator_client, app_8002):
     """Every kind of admin page the platform adds or changes, as the operator sees them."""
     template = ContentTemplateFactory(application=app_8002)
     batch = BatchFactory(client=app_8002.client)
@@ -86,8 +80,8 @@ def admin_pages(operator, app_8002):
         reverse("admin:batches_batch_change", args=[batch.pk]),
         reverse("admin:notifications_notification_changelist"),
     ]
-    pages = {url: operator.get(url) for url in urls}
-    pages["secret key issued"] = operator.post(
+    pages = {url: operator_client.get(url) for url in urls}
+    pages["secret key issued"] = operator_client.post(
         reverse("admin:clients_client_changelist"),
         {"action": "generate_secret_key", "_selected_action": [app_8002.client.pk]},
     )

@@ -425,12 +425,9 @@ class Failures(NamedTuple):
 
 
 @pytest.fixture
-def failed_everywhere(client_8002, app_8002, dns, http_allowed, settings):
+def failed_everywhere(client_8002, app_8002, dns, http_allowed, settings, closed_port):
     """A notification whose SMS failed at a provider on an internal address and port, and
     whose callback was refused because the client's name resolves to an internal address."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
     settings.KOKATTO_CHANNEL_BACKENDS = {
         "sms": [
             {
@@ -474,11 +471,10 @@ def pages(client, notification, delivery) -> str:
     )
 
 
-def test_client_staff_see_only_the_category_of_a_failure(client, staff_8002, failed_everywhere):
+def test_client_staff_see_only_the_category_of_a_failure(staff_client, failed_everywhere):
     notification, delivery, port, _ = failed_everywhere
-    client.force_login(staff_8002)
 
-    shown = pages(client, notification, delivery)
+    shown = pages(staff_client, notification, delivery)
 
     assert "connection refused" in shown  # the delivery's last error and its history
     assert ADDRESS_NOT_PUBLIC in shown  # the callback's last response

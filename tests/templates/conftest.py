@@ -3,25 +3,6 @@ import pytest
 from tests.admin_forms import form_data
 from tests.factories import ContentTemplateFactory
 
-SAMPLE = {
-    "customerName": "John Doe",
-    "balance": "1230000",
-    "dueDate": "09-09-2015",
-    "msisdn": "+6281234567890",
-    "email": "john@example.co.id",
-}
-
-
-@pytest.fixture
-def sms_template(app_8002):
-    app_8002.sample_values = SAMPLE
-    app_8002.save()
-    return ContentTemplateFactory(
-        application=app_8002,
-        medium="sms",
-        body="Bank Demo: Dear [customerName], Rp [balance|rupiah] due [dueDate].",
-    )
-
 
 @pytest.fixture
 def email_template(app_8002):
@@ -32,12 +13,6 @@ def email_template(app_8002):
         body="Dear [customerName]",
         html_body="<p>Dear [customerName]</p>",
     )
-
-
-@pytest.fixture
-def staff(client, staff_8002):
-    client.force_login(staff_8002)
-    return client
 
 
 def change_url(template) -> str:

@@ -100,7 +100,7 @@ def email_application(app_8002):
 
 
 @pytest.fixture
-def saved_through_the_admin(staff, email_application):
+def saved_through_the_admin(staff_client, email_application):
     """The email template as client staff save it in the admin (cleaned on save)."""
     template = ContentTemplateFactory(
         application=email_application,
@@ -109,7 +109,7 @@ def saved_through_the_admin(staff, email_application):
         body="Dear [customerName]",
         html_body="<p>Dear [customerName]</p>",
     )
-    submit(staff, template, html_body=HTML_BODY)
+    submit(staff_client, template, html_body=HTML_BODY)
     template.refresh_from_db()
     assert "[paymentUrl]" in template.html_body
     return template
@@ -172,7 +172,7 @@ def test_a_stored_template_the_admin_never_cleaned_is_cleaned_once_filled(email_
 PREVIEW_URL = "/admin/templates_app/contenttemplate/preview/"
 
 
-def test_the_admin_preview_shows_what_would_be_sent(staff, email_application):
+def test_the_admin_preview_shows_what_would_be_sent(staff_client, email_application):
     email_application.sample_values = {
         **SAFE,
         "paymentUrl": HOSTILE_URLS[0],
@@ -184,7 +184,7 @@ def test_the_admin_preview_shows_what_would_be_sent(staff, email_application):
         application=email_application, medium="email", subject="Reminder", body="Dear"
     )
 
-    answer = staff.post(
+    answer = staff_client.post(
         PREVIEW_URL,
         {
             "application": email_application.pk,

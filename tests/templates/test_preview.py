@@ -11,8 +11,10 @@ def preview(http, application, **parts):
     return http.post(PREVIEW_URL, {"application": application.pk, "medium": "sms", **parts})
 
 
-def test_it_renders_the_sample_with_the_real_renderer(staff, sms_template, app_8002):
-    answer = preview(staff, app_8002, body="Bank Demo: Rp [balance|rupiah] for [customerName]")
+def test_it_renders_the_sample_with_the_real_renderer(staff_client, sms_template, app_8002):
+    answer = preview(
+        staff_client, app_8002, body="Bank Demo: Rp [balance|rupiah] for [customerName]"
+    )
 
     result = answer.json()
     assert answer.status_code == 200
@@ -27,8 +29,8 @@ def test_it_renders_the_sample_with_the_real_renderer(staff, sms_template, app_8
     }
 
 
-def test_it_reports_errors_without_saving(staff, sms_template, app_8002):
-    result = preview(staff, app_8002, body="Bank Demo [saldo]").json()
+def test_it_reports_errors_without_saving(staff_client, sms_template, app_8002):
+    result = preview(staff_client, app_8002, body="Bank Demo [saldo]").json()
 
     assert result["valid"] is False
     assert "[saldo] at line 1, column 11" in result["errors"]["body"][0]
@@ -36,35 +38,37 @@ def test_it_reports_errors_without_saving(staff, sms_template, app_8002):
     assert "[saldo]" not in sms_template.body
 
 
-def test_one_emoji_switches_the_counter_to_ucs2(staff, sms_template, app_8002):
-    result = preview(staff, app_8002, body="Bank Demo [customerName] 🙂").json()
+def test_one_emoji_switches_the_counter_to_ucs2(staff_client, sms_template, app_8002):
+    result = preview(staff_client, app_8002, body="Bank Demo [customerName] 🙂").json()
 
     assert result["sms"]["encoding"] == "UCS-2"
 
 
-def test_markup_in_a_template_comes_back_as_text_in_json(staff, sms_template, app_8002):
-    result = preview(staff, app_8002, body="Bank Demo <img src=x onerror=alert(1)>").json()
+def test_markup_in_a_template_comes_back_as_text_in_json(staff_client, sms_template, app_8002):
+    result = preview(staff_client, app_8002, body="Bank Demo <img src=x onerror=alert(1)>").json()
 
     # The page shows it with textContent; the JSON carries the characters as they are.
     assert result["preview"]["body"] == "Bank Demo <img src=x onerror=alert(1)>"
 
 
-def test_client_staff_cannot_preview_another_clients_application(staff, app_8003):
+def test_client_staff_cannot_preview_another_clients_application(staff_client, app_8003):
     ContentTemplateFactory(application=app_8003)
     app_8003.sample_values = {"customerName": "Rahasia Pelanggan 8003"}
     app_8003.save()
 
-    answer = preview(staff, app_8003, body="[customerName]")
+    answer = preview(staff_client, app_8003, body="[customerName]")
 
     assert answer.status_code == 404
     assert b"Rahasia" not in answer.content
 
 
-def test_client_staff_cannot_open_another_clients_versions(staff, app_8003):
+def test_client_staff_cannot_open_another_clients_versions(staff_client, app_8003):
     other = ContentTemplateFactory(application=app_8003, body="Rahasia [customerName]")
 
-    page = staff.get(f"/admin/templates_app/contenttemplate/{other.pk}/versions/1/")
-    restore = staff.post(f"/admin/templates_app/contenttemplate/{other.pk}/versions/1/restore/")
+    page = staff_client.get(f"/admin/templates_app/contenttemplate/{other.pk}/versions/1/")
+    restore = staff_client.post(
+        f"/admin/templates_app/contenttemplate/{other.pk}/versions/1/restore/"
+    )
 
     assert page.status_code == restore.status_code == 404
     assert b"Rahasia" not in page.content
@@ -82,8 +86,8 @@ def test_support_may_preview_but_not_restore(client, sms_template, app_8002):
 
 
 @pytest.mark.parametrize("method", ["get", "put"])
-def test_the_preview_only_takes_posts(staff, method):
-    assert getattr(staff, method)(PREVIEW_URL).status_code == 405
+def test_the_preview_only_takes_posts(staff_client, method):
+    assert getattr(staff_client, method)(PREVIEW_URL).status_code == 405
 
 
 def test_anonymous_users_are_sent_to_the_login_page(client, app_8002):

@@ -76,13 +76,13 @@ def test_whatsapp_template_values_raise_the_same_render_error():
 
 
 def test_a_sample_value_that_cannot_be_formatted_is_reported_by_the_preview(
-    staff, sms_template, app_8002
+    staff_client, sms_template, app_8002
 ):
     # Saved without the model's checks, as an older schema may have left it.
     app_8002.sample_values = {**app_8002.sample_values, "balance": "Infinity"}
     app_8002.save()
 
-    answer = staff.post(
+    answer = staff_client.post(
         PREVIEW_URL,
         {"application": app_8002.pk, "medium": "sms", "body": "Bank Demo Rp [balance|rupiah]"},
     )

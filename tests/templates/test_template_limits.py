@@ -90,10 +90,10 @@ def test_a_text_over_the_cap_is_refused_before_it_is_parsed(settings):
     assert compile_template("x" * 98 + "]]").literal_text == "x" * 98 + "]"
 
 
-def test_the_admin_refuses_to_save_a_template_over_the_cap(staff, sms_template, settings):
+def test_the_admin_refuses_to_save_a_template_over_the_cap(staff_client, sms_template, settings):
     settings.TEMPLATE_MAX_CHARACTERS = 200
 
-    response = submit(staff, sms_template, body="Bank Demo [customerName] " + "x" * 176)
+    response = submit(staff_client, sms_template, body="Bank Demo [customerName] " + "x" * 176)
 
     errors = response.context["adminform"].form.errors["body"]
     assert errors == [
@@ -104,11 +104,13 @@ def test_the_admin_refuses_to_save_a_template_over_the_cap(staff, sms_template, 
 
 
 def test_the_preview_refuses_240_kb_of_placeholders_with_a_clear_message(
-    staff, sms_template, app_8002
+    staff_client, sms_template, app_8002
 ):
     body = "[customerName]" * 17_143  # 240,002 characters
 
-    answer = staff.post(PREVIEW_URL, {"application": app_8002.pk, "medium": "sms", "body": body})
+    answer = staff_client.post(
+        PREVIEW_URL, {"application": app_8002.pk, "medium": "sms", "body": body}
+    )
 
     result = answer.json()
     assert answer.status_code == 200
@@ -123,11 +125,11 @@ def test_the_preview_refuses_240_kb_of_placeholders_with_a_clear_message(
 
 
 def test_a_template_with_thousands_of_mistakes_gets_a_bounded_list_of_them(
-    staff, sms_template, app_8002
+    staff_client, sms_template, app_8002
 ):
     body = "Bank Demo " + "[saldo]" * 5000
 
-    result = staff.post(
+    result = staff_client.post(
         PREVIEW_URL, {"application": app_8002.pk, "medium": "sms", "body": body}
     ).json()
 
@@ -188,13 +190,13 @@ def version_page(http, template, number):
     return http.get(f"/admin/templates_app/contenttemplate/{template.pk}/versions/{number}/")
 
 
-def test_the_version_page_of_a_long_one_line_html_body_does_not_fail(staff, email_template):
+def test_the_version_page_of_a_long_one_line_html_body_does_not_fail(staff_client, email_template):
     # Minified HTML is one line; difflib's side-by-side table recursed once per 70
     # characters of it and overflowed the stack past about 70,000.
     email_template.html_body = "<p>" + "Dear [customerName], " * 4_000 + "</p>"
     template_save(template=email_template)
 
-    page = version_page(staff, email_template, 2)
+    page = version_page(staff_client, email_template, 2)
 
     assert page.status_code == 200
     assert "too large to compare side by side" in page.content.decode()
@@ -202,25 +204,25 @@ def test_the_version_page_of_a_long_one_line_html_body_does_not_fail(staff, emai
 
 
 def test_the_version_page_of_many_changed_lines_shows_the_text_instead_of_a_diff(
-    staff, email_template
+    staff_client, email_template
 ):
     # The side-by-side table pairs every changed line with every other: 1,000
     # changed lines took 30 s of a worker.
     email_template.body = "\n".join(f"line {number} [customerName]" for number in range(150))
     template_save(template=email_template)
 
-    page = version_page(staff, email_template, 2).content.decode()
+    page = version_page(staff_client, email_template, 2).content.decode()
 
     assert "too large to compare side by side (150 lines" in page
     assert "line 149 [customerName]" in page
     assert 'class="diff"' in page  # the other parts, small, are still compared
 
 
-def test_small_versions_are_still_compared_side_by_side(staff, email_template):
+def test_small_versions_are_still_compared_side_by_side(staff_client, email_template):
     email_template.body = "Dear [customerName], thank you."
     template_save(template=email_template)
 
-    page = version_page(staff, email_template, 2).content.decode()
+    page = version_page(staff_client, email_template, 2).content.decode()
 
     assert page.count('class="diff"') == 3
     assert "too large" not in page

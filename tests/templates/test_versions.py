@@ -16,7 +16,8 @@ def test_an_edit_after_sending_leaves_the_deliverys_text_and_version(sms_templat
     template_save(template=sms_template)
 
     delivery.refresh_from_db()
-    assert delivery.body == sent_body == "Bank Demo: Dear John Doe, Rp 1.230.000 due 09-09-2015."
+    assert delivery.body == sent_body
+    assert sent_body == "Bank Demo: Dear John Doe, Rp 1.230.000 due 9 September 2015."
     assert delivery.template_version.number == 1
     assert delivery.template_version.body.startswith("Bank Demo: Dear [customerName]")
     assert sms_template.versions.latest().number == 2

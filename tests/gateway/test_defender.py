@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.admin.models import DELETION, LogEntry
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -59,6 +60,34 @@ def move_back(seconds):
     for failure in GatewayLoginFailure.objects.all():
         failure.created_at -= delta
         failure.save()
+
+
+def test_the_refusal_check_is_one_query_on_the_source_index():
+    now = timezone.now()
+    GatewayScore.objects.bulk_create(
+        GatewayScore(
+            kind=ScoreKind.ADDRESS,
+            value=f"10.{n // 65536}.{n // 256 % 256}.{n % 256}",
+            window_started_at=now,
+            last_failure_at=now,
+            banned_until=now + timedelta(hours=1),
+        )
+        for n in range(20_000)
+    )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE batches_gatewayscore")
+
+    with CaptureQueriesContext(connection) as queries:
+        assert gateway_login_refusal(address="10.0.1.2", username="acme") is not None
+    [refusal] = queries.captured_queries
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN {refusal['sql']}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "one_gateway_score_per_source" in plan
+        assert "Seq Scan" not in plan
 
 
 def test_failures_under_the_threshold_do_not_ban():
@@ -262,7 +291,7 @@ def test_client_staff_and_support_can_neither_see_nor_lift_bans(request, who):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks across connections")
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_gateways_failing_at_once_on_postgresql_reach_the_ban_exactly_once():
     start = threading.Barrier(30)
     started = []

@@ -8,6 +8,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from batches.file_storage import batch_storage
+from batches.gateway import defender_admin  # noqa: F401 (registers the gateway bans)
 from batches.ingest import ReprocessResult, batch_reprocess
 from batches.models import Batch, RejectedLine
 from batches.selectors import rejected_lines_search

@@ -128,3 +128,7 @@ class InboxSighting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.size_bytes} bytes at {self.modified_at:%H:%M:%S})"
+
+
+# The file-transfer gateway's brute-force defence (batches/gateway/defender.py).
+from batches.gateway.ban_models import GatewayLoginFailure, GatewayScore  # noqa: E402, F401

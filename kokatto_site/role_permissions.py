@@ -12,7 +12,9 @@ from django.contrib.auth.management import create_permissions
 
 from clients.roles import CLIENT_STAFF, OPERATORS, SUPPORT
 
-# Every permission of these apps goes to operators.
+# Every permission of these apps goes to operators: among them the file-transfer gateway's
+# bans and failed logins (batches.gatewayscore, batches.gatewayloginfailure), which they
+# view and lift (delete) and no other role sees; the admin adds and changes neither.
 OPERATOR_APPS = ("clients", "templates_app", "notifications", "batches", "django_q", "auth")
 
 CLIENT_STAFF_PERMISSIONS = {

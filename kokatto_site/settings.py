@@ -196,6 +196,20 @@ BATCH_MAX_REJECTED_LINES = env.int("BATCH_MAX_REJECTED_LINES", default=100_000)
 # Local scratch space for a batch being ingested (the storage itself may be remote).
 BATCH_WORK_DIR = env.str("BATCH_WORK_DIR", default=str(VAR_DIR / "batch-work"))
 
+# File-transfer gateway's brute-force defence (batches/gateway/defender.py), shared by every
+# gateway machine through the database. A failed login scores against its source address
+# (an IPv6 one by its /64) and its user name; a source whose score reaches the threshold
+# within the window (counted from its first failure) is refused for the ban time, doubled
+# on each repeat ban, at most the maximum.
+GATEWAY_BAN_THRESHOLD = env.int("GATEWAY_BAN_THRESHOLD", default=10)
+GATEWAY_BAN_WINDOW_SECONDS = env.int("GATEWAY_BAN_WINDOW_SECONDS", default=300)
+GATEWAY_BAN_SECONDS = env.int("GATEWAY_BAN_SECONDS", default=900)
+GATEWAY_BAN_MAX_SECONDS = env.int("GATEWAY_BAN_MAX_SECONDS", default=24 * 3600)
+# How long a source that was banned is remembered (a repeat ban within it lasts longer), and
+# how long failed logins stay listed in the admin; at most the newest this many are kept.
+GATEWAY_DEFENDER_KEEP_SECONDS = env.int("GATEWAY_DEFENDER_KEEP_SECONDS", default=7 * 24 * 3600)
+GATEWAY_FAILURE_LOG_MAX_ROWS = env.int("GATEWAY_FAILURE_LOG_MAX_ROWS", default=100_000)
+
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,144 @@
+"""Gateway accounts: creating them, and deciding whether a login is let in.
+
+Used by the admin, `create_sftp_account` and the gateway servers. A refused
+login says nothing about why to the client; the reason is logged.
+"""
+
+import ipaddress
+import logging
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from batches.gateway.public_keys import blob_fingerprint
+from batches.models import GatewayAccount, GatewayProtocol, GatewayPublicKey, network_list
+from clients.models import Client
+
+logger = logging.getLogger("batches.gateway")
+
+# Checked when the username is unknown (or has no password), so that the answer
+# takes as long as for a known one.
+_DUMMY_HASH = make_password("not a password of any account")
+
+
+def gateway_account_create(
+    *,
+    client: Client,
+    username: str,
+    password: str | None = None,
+    public_keys: tuple[str, ...] | list[str] = (),
+    protocols: tuple[str, ...] | list[str] = (GatewayProtocol.SFTP,),
+    allowed_networks: str = "",
+) -> GatewayAccount:
+    """A new enabled account; ValidationError (one message) for any bad input."""
+    if not password and not public_keys:
+        raise ValidationError("Give a password or a public key: an account needs one to log in.")
+    unknown = set(protocols) - set(GatewayProtocol.values)
+    if unknown or not protocols:
+        raise ValidationError(
+            f"Unknown protocol {', '.join(sorted(unknown)) or '(none)'}: "
+            f"choose from {', '.join(GatewayProtocol.values)}."
+        )
+    if GatewayAccount.objects.filter(username=username).exists():
+        raise ValidationError(f"The username {username!r} is taken.")
+    account = GatewayAccount(
+        client=client,
+        username=username,
+        password=make_password(password) if password else "",
+        sftp_allowed=GatewayProtocol.SFTP in protocols,
+        ftps_allowed=GatewayProtocol.FTPS in protocols,
+        allowed_networks=allowed_networks,
+    )
+    account.full_clean()
+    keys = [GatewayPublicKey(key=line) for line in public_keys]
+    for key in keys:
+        key.full_clean(exclude=["account"])
+    with transaction.atomic():
+        account.save()
+        for key in keys:
+            key.account = account
+            key.save()
+    logger.info("Gateway account %s created for client %s", username, client)
+    return account
+
+
+def gateway_account_authenticate(
+    *,
+    username: str,
+    password: str | None = None,
+    public_key: bytes | None = None,
+    protocol: str,
+    address: str,
+) -> GatewayAccount | None:
+    """The account if this login may go in (by password, or by the SSH wire blob of a key).
+
+    DEFENDER (issue #17, batches/gateway/defender.py): the brute-force defence plugs in
+    here, for every protocol: `gateway_login_refusal(address=, username=)` before anything
+    else (a reason: return None), `gateway_login_failed(...)` where a refusal is logged
+    below and `gateway_login_succeeded(...)` before the account is returned.
+    """
+    account = GatewayAccount.objects.select_related("client").filter(username=username).first()
+    if password is not None:
+        # Always one hash check, against a dummy for an unknown user or one with no password.
+        matches = check_password(
+            password, account.password if account and account.password else _DUMMY_HASH
+        )
+        credential_ok = matches and bool(account and account.password)
+    elif public_key is not None:
+        credential_ok = (
+            bool(account) and account.keys.filter(fingerprint=blob_fingerprint(public_key)).exists()
+        )
+    else:
+        credential_ok = False
+    refusal = _refusal(account, credential_ok, protocol, address)
+    if refusal:
+        logger.warning(
+            "Gateway login refused: user %r from %s over %s: %s",
+            username,
+            address,
+            protocol,
+            refusal,
+        )
+        return None
+    logger.info(
+        "Gateway login: user %r (client %s) from %s over %s",
+        username,
+        account.client,
+        address,
+        protocol,
+    )
+    return account
+
+
+def _refusal(account, credential_ok: bool, protocol: str, address: str) -> str:
+    """Why the login is refused, or "" (checked after the credential, so timing does not tell)."""
+    if account is None:
+        return "unknown user"
+    if not credential_ok:
+        return "wrong credential"
+    if not account.enabled:
+        return "account disabled"
+    if not account.client.is_active:
+        return "client inactive"
+    if protocol not in account.protocols():
+        return f"{protocol} not allowed for the account"
+    if not address_allowed(account, address):
+        return "source address not allowed"
+    return ""
+
+
+def address_allowed(account: GatewayAccount, address: str) -> bool:
+    networks = network_list(account.allowed_networks)
+    if not networks:
+        return True
+    try:
+        source = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(source in ipaddress.ip_network(network, strict=False) for network in networks)
+
+
+def password_set(account: GatewayAccount, password: str) -> None:
+    account.password = make_password(password)
+    account.save(update_fields=["password", "updated_at"])

@@ -196,6 +196,10 @@ BATCH_MAX_REJECTED_LINES = env.int("BATCH_MAX_REJECTED_LINES", default=100_000)
 # Local scratch space for a batch being ingested (the storage itself may be remote).
 BATCH_WORK_DIR = env.str("BATCH_WORK_DIR", default=str(VAR_DIR / "batch-work"))
 
+# File-transfer gateway (batches/gateway/): clients upload batch files over SFTP.
+# Largest file one upload may write; past it the upload is refused and removed.
+GATEWAY_MAX_FILE_BYTES = env.int("GATEWAY_MAX_FILE_BYTES", default=BATCH_MAX_FILE_BYTES)
+
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,22 @@
 """Fixtures for the file-transfer gateway: SSH keys made by ssh-keygen, and accounts."""
 
+import io
 import subprocess
+import tempfile
+from pathlib import Path
 
+import py7zr
 import pytest
 
 from batches.gateway.accounts import gateway_account_create
+from batches.gateway.home import ClientHome
+from tests.batches import conftest as batch_fixtures
 
 PASSWORD = "gateway-pass-8002"
+
+# The batch tests' fixtures: a fresh local batch storage, client 8002 with its 7z password.
+batch_home = batch_fixtures.batch_home
+batch_client = batch_fixtures.batch_client
 
 
 def ssh_keygen(folder, name, key_type="ed25519", bits=None):
@@ -30,3 +40,28 @@ def account_8002(client_8002, ssh_key):
         password=PASSWORD,
         public_keys=[ssh_key.with_suffix(".pub").read_text()],
     )
+
+
+@pytest.fixture
+def home_8002(batch_home, batch_client, account_8002):
+    """The client 8002's gateway home over a fresh local batch storage."""
+    return ClientHome(account_8002)
+
+
+def put(home, path: str, content: bytes, chunk: int = 32768):
+    """Upload `content` through the home as a client would: open, write in order, close."""
+    upload = home.upload_open(path)
+    for offset in range(0, len(content), chunk):
+        upload.write(content[offset : offset + chunk], offset)
+    return upload.close()
+
+
+def unpacked_result(data: bytes) -> str:
+    """The CSV inside a result file (a 7z with the client's batch password)."""
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        py7zr.SevenZipFile(io.BytesIO(data), password=batch_fixtures.PASSWORD) as archive,
+    ):
+        archive.extractall(path=folder)
+        [member] = Path(folder).iterdir()
+        return member.read_text()

@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from batches.file_storage import batch_storage
+from batches.gateway.host_key import sftp_host_key_fingerprint
 from batches.ingest import ReprocessResult, batch_reprocess
 from batches.models import Batch, GatewayAccount, GatewayPublicKey, RejectedLine
 from batches.selectors import rejected_lines_search
@@ -272,6 +273,11 @@ class GatewayAccountAdmin(ClientScopedAdmin):
         if is_operator(request.user):
             return ["password_status", "created_at", "updated_at"]
         return [*self.account_fields, "allowed_networks", "created_at", "updated_at"]
+
+    def changelist_view(self, request, extra_context=None):
+        # Clients pin this fingerprint when they first connect.
+        subtitle = f"SFTP host key fingerprint: {sftp_host_key_fingerprint()} (ED25519)"
+        return super().changelist_view(request, {**(extra_context or {}), "subtitle": subtitle})
 
     @admin.display(description="Password")
     def password_status(self, obj):

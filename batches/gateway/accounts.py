@@ -111,6 +111,18 @@ def gateway_account_authenticate(
     return account
 
 
+def gateway_key_offered(*, username: str, public_key: bytes, protocol: str, address: str) -> bool:
+    """Whether a key offered by an SSH client would let it in, before it proves it holds it.
+
+    SSH asks this first (and paramiko again before checking the signature): nothing is
+    logged here; the login is decided and logged by `gateway_account_authenticate`
+    once the signature is verified.
+    """
+    account = GatewayAccount.objects.select_related("client").filter(username=username).first()
+    known = bool(account) and account.keys.filter(fingerprint=blob_fingerprint(public_key)).exists()
+    return not _refusal(account, known, protocol, address)
+
+
 def _refusal(account, credential_ok: bool, protocol: str, address: str) -> str:
     """Why the login is refused, or "" (checked after the credential, so timing does not tell)."""
     if account is None:

@@ -1,6 +1,8 @@
 """Fixtures for the file-transfer gateway: SSH keys made by ssh-keygen, and accounts."""
 
 import io
+import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 
 from batches.gateway.accounts import gateway_account_create
 from batches.gateway.home import ClientHome
+from batches.models import GatewayAccount
 from tests.batches import conftest as batch_fixtures
 
 PASSWORD = "gateway-pass-8002"
@@ -19,8 +22,19 @@ batch_home = batch_fixtures.batch_home
 batch_client = batch_fixtures.batch_client
 
 
+def openssh_required() -> None:
+    """Debian's openssh-client (sftp, ssh-keygen): missing, these tests skip, or fail in CI."""
+    if shutil.which("sftp") and shutil.which("ssh-keygen"):
+        return
+    message = "OpenSSH's client (sftp, ssh-keygen) is not installed: apt-get install openssh-client"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def ssh_keygen(folder, name, key_type="ed25519", bits=None):
     """A new key pair made by OpenSSH's ssh-keygen; returns the private key's path."""
+    openssh_required()
     path = folder / name
     command = ["ssh-keygen", "-q", "-N", "", "-C", f"{name}@test", "-t", key_type, "-f", str(path)]
     subprocess.run(command + (["-b", str(bits)] if bits else []), check=True)
@@ -65,3 +79,20 @@ def unpacked_result(data: bytes) -> str:
         archive.extractall(path=folder)
         [member] = Path(folder).iterdir()
         return member.read_text()
+
+
+REFUSED_LOGINS = ["wrong password", "unknown user", "disabled", "other address"]
+
+
+def refused_login(account, case: str) -> dict:
+    """Make `case` true of `account`; returns the login fields (over its password) to try."""
+    login = {"username": account.username, "password": PASSWORD}
+    if case == "wrong password":
+        login["password"] = "guess"
+    elif case == "unknown user":
+        login["username"] = "nobody"
+    elif case == "disabled":
+        GatewayAccount.objects.filter(pk=account.pk).update(enabled=False)
+    elif case == "other address":
+        GatewayAccount.objects.filter(pk=account.pk).update(allowed_networks="10.0.0.0/8")
+    return login

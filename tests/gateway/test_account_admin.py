@@ -109,3 +109,18 @@ def test_client_staff_cannot_create_or_delete_accounts(staff_client, account_800
     delete = reverse("admin:batches_gatewayaccount_delete", args=[account_8002.pk])
     assert staff_client.post(delete, {"post": "yes"}).status_code == 403
     assert GatewayAccount.objects.filter(pk=account_8002.pk).exists()
+
+
+def test_the_account_list_shows_the_host_key_fingerprint_clients_pin(staff_client, settings):
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        key_file = Path(folder) / "host_key"
+        key_file.write_text(settings.SFTP_HOST_KEY.strip() + "\n")
+        key_file.chmod(0o600)
+        printed = subprocess.run(
+            ["ssh-keygen", "-lf", str(key_file)], capture_output=True, text=True, check=True
+        ).stdout.split()[1]
+    assert f"SFTP host key fingerprint: {printed}" in staff_client.get(CHANGELIST).content.decode()

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from batches.gateway.accounts import gateway_account_authenticate, gateway_account_create
 from batches.gateway.public_keys import public_key_parse
 from batches.models import GatewayAccount
-from tests.gateway.conftest import PASSWORD, ssh_keygen
+from tests.gateway.conftest import PASSWORD, REFUSED_LOGINS, refused_login, ssh_keygen
 
 pytestmark = pytest.mark.django_db
 
@@ -47,23 +47,12 @@ def test_authorised_key_lets_the_account_in_and_another_key_does_not(
     assert _login(public_key=_blob(ssh_keygen(tmp_path, "stranger"))) is None
 
 
-@pytest.mark.parametrize(
-    "case",
-    ["wrong password", "unknown user", "disabled", "other address", "protocol", "client inactive"],
-)
+@pytest.mark.parametrize("case", [*REFUSED_LOGINS, "protocol", "client inactive"])
 def test_refused_logins(account_8002, case):
-    login = {"password": PASSWORD}
-    if case == "wrong password":
-        login["password"] = "guess"
-    elif case == "unknown user":
-        login["username"] = "nobody"
-    elif case == "disabled":
-        GatewayAccount.objects.filter(pk=account_8002.pk).update(enabled=False)
-    elif case == "other address":
-        GatewayAccount.objects.filter(pk=account_8002.pk).update(allowed_networks="10.0.0.0/8")
-    elif case == "protocol":
+    login = refused_login(account_8002, case)
+    if case == "protocol":
         login["protocol"] = "ftps"
-    else:
+    elif case == "client inactive":
         account_8002.client.is_active = False
         account_8002.client.save()
     assert _login(**login) is None

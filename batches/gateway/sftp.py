@@ -115,11 +115,19 @@ def _in_own_connection(function, **kwargs):
 
 
 class GatewaySFTPServer(paramiko.SFTPServer):
-    """paramiko's SFTP subsystem, with the idle timeout on its channel."""
+    """paramiko's SFTP subsystem, with the idle timeout on its channel; the connection
+    ends with its SFTP session (silent too long, or closed by the client)."""
 
     def start_subsystem(self, name, transport, channel):
+        self.connection = transport
         channel.settimeout(settings.SFTP_IDLE_TIMEOUT)
         super().start_subsystem(name, transport, channel)
+
+    def finish_subsystem(self):
+        try:
+            super().finish_subsystem()
+        finally:
+            self.connection.close()
 
 
 class GatewaySFTP(paramiko.SFTPServerInterface):

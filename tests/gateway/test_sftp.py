@@ -251,3 +251,17 @@ def test_the_command_prints_the_host_key_it_serves_with(tmp_path):
     ).stdout.split()[1]
     assert f"127.0.0.1:{port}" in first_line and printed in first_line
     assert served.get_base64() in key_file.with_suffix(".pub").read_text()
+
+
+def test_a_silent_session_is_closed_after_the_idle_timeout(gateway, settings):
+    settings.SFTP_IDLE_TIMEOUT = 1
+    transport = paramiko_login(gateway)
+    paramiko.SFTPClient.from_transport(transport).listdir("/")
+    assert _wait_for(lambda: not transport.is_active(), seconds=4)
+
+
+def test_a_connection_that_never_logs_in_is_closed_after_the_login_timeout(gateway, settings):
+    settings.SFTP_LOGIN_TIMEOUT = 1
+    transport = paramiko.Transport(gateway.address)
+    transport.start_client()  # the key exchange, then no login at all
+    assert _wait_for(lambda: not transport.is_active(), seconds=4)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test test-pg chromium sevenzip lint format clean
+.PHONY: run test test-pg chromium sevenzip openssh lint format clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0] if sys.version_info < (3, 11) else 0)'
@@ -27,7 +27,7 @@ run: $(VENV)/.installed-run
 	@echo
 	DEBUG=true PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port $(PORT)
 
-test: $(VENV)/.installed-dev chromium sevenzip
+test: $(VENV)/.installed-dev chromium sevenzip openssh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -47,7 +47,7 @@ PG_REDIS_URL ?= redis://127.0.0.1:6379/12
 PYTEST_ARGS ?=
 PG_ENV := DATABASE_URL="$(PG_SERVER)/$(PG_DATABASE)" REDIS_URL="$(PG_REDIS_URL)"
 
-test-pg: $(VENV)/.installed-dev chromium sevenzip
+test-pg: $(VENV)/.installed-dev chromium sevenzip openssh
 	psql "$(PG_SERVER)/postgres" -v ON_ERROR_STOP=1 -q \
 	  -c "DROP DATABASE IF EXISTS $(PG_DATABASE)" -c "CREATE DATABASE $(PG_DATABASE)"
 	$(PG_ENV) $(BIN)/python manage.py migrate --noinput --verbosity 0
@@ -85,6 +85,22 @@ sevenzip:
 	  else \
 	    echo "7z is missing and installing it needs root and apt-get: the 7z interoperability"; \
 	    echo "tests will be skipped. To run them: sudo apt-get install 7zip"; \
+	  fi; \
+	fi
+
+# The gateway tests drive the SFTP gateway with OpenSSH's own client (Debian's
+# openssh-client: sftp, ssh-keygen). Installed when missing and possible; otherwise
+# those tests skip (in CI they fail instead).
+openssh:
+	@if ! command -v sftp >/dev/null 2>&1 || ! command -v ssh-keygen >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's openssh-client for the gateway tests (apt-get)..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends openssh-client >/dev/null; } \
+	      || echo "Could not install openssh-client: the SFTP gateway tests will be skipped."; \
+	  else \
+	    echo "sftp is missing and installing it needs root and apt-get: the SFTP gateway"; \
+	    echo "tests will be skipped. To run them: sudo apt-get install openssh-client"; \
 	  fi; \
 	fi
 

@@ -1,6 +1,8 @@
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.hashers import make_password
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
@@ -9,8 +11,9 @@ from django.utils.html import format_html
 
 from batches.file_storage import batch_storage
 from batches.gateway import defender_admin  # noqa: F401 (registers the gateway bans)
+from batches.gateway.host_key import sftp_host_key_fingerprint
 from batches.ingest import ReprocessResult, batch_reprocess
-from batches.models import Batch, RejectedLine
+from batches.models import Batch, GatewayAccount, GatewayPublicKey, RejectedLine
 from batches.selectors import rejected_lines_search
 from clients.admin_scoping import (
     ClientFilter,
@@ -220,3 +223,69 @@ class RejectedLineAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 100
+
+
+class GatewayAccountForm(forms.ModelForm):
+    new_password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Sets the password. Leave empty to keep it. Stored hashed, never shown.",
+    )
+
+
+class GatewayPublicKeyInline(admin.TabularInline):
+    """Client staff add and remove their own accounts' keys here; nobody edits one in place."""
+
+    model = GatewayPublicKey
+    extra = 0
+    fields = ["key", "comment", "fingerprint", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["fingerprint", "created_at"]
+
+    def has_change_permission(self, request, obj=None):
+        # Existing keys are shown read-only (a key is replaced by adding and removing).
+        return False
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form.base_fields["key"].widget.attrs.update(rows=2, cols=60)
+        return formset
+
+
+@admin.register(GatewayAccount)
+class GatewayAccountAdmin(ClientScopedAdmin):
+    """Operators manage every account; client staff see their own and manage its keys."""
+
+    form = GatewayAccountForm
+    list_display = ["username", "client", "enabled", "sftp_allowed", "ftps_allowed", "updated_at"]
+    list_filter = [ClientFilter, "enabled"]
+    list_select_related = ["client"]
+    search_fields = ["username"]
+    inlines = [GatewayPublicKeyInline]
+    account_fields = ["client", "username", "enabled", "sftp_allowed", "ftps_allowed"]
+
+    def get_fields(self, request, obj=None):
+        extra = ["password_status", "new_password"] if is_operator(request.user) else []
+        return [*self.account_fields, "allowed_networks", *extra, "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if is_operator(request.user):
+            return ["password_status", "created_at", "updated_at"]
+        return [*self.account_fields, "allowed_networks", "created_at", "updated_at"]
+
+    def changelist_view(self, request, extra_context=None):
+        # Clients pin this fingerprint when they first connect.
+        subtitle = f"SFTP host key fingerprint: {sftp_host_key_fingerprint()} (ED25519)"
+        return super().changelist_view(request, {**(extra_context or {}), "subtitle": subtitle})
+
+    @admin.display(description="Password")
+    def password_status(self, obj):
+        return "set" if obj and obj.password else "not set"
+
+    def save_model(self, request, obj, form, change):
+        new_password = form.cleaned_data.get("new_password")
+        if new_password:
+            obj.password = make_password(new_password)
+        super().save_model(request, obj, form, change)

@@ -1,5 +1,10 @@
+import ipaddress
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 
+from batches.gateway.public_keys import public_key_parse
 from clients.models import Client
 
 
@@ -128,6 +133,96 @@ class InboxSighting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.size_bytes} bytes at {self.modified_at:%H:%M:%S})"
+
+
+class GatewayProtocol(models.TextChoices):
+    SFTP = "sftp", "SFTP"
+    FTPS = "ftps", "FTPS"
+
+
+def validate_networks(value: str) -> None:
+    """Source networks, CIDR (or single addresses), separated by commas, spaces or lines."""
+    for item in network_list(value):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValidationError(
+                f"{item!r} is not a network: write CIDR such as 203.0.113.0/24 or 2001:db8::/32."
+            ) from None
+
+
+def network_list(value: str) -> list[str]:
+    return value.replace(",", " ").split()
+
+
+class GatewayAccount(models.Model):
+    """A login of the file-transfer gateway: it sees only its client's inbox and outbox."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="gateway_accounts")
+    username = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z",
+                "Letters, digits, '.', '_' and '-' only, starting with a letter or digit.",
+            )
+        ],
+    )
+    password = models.CharField(
+        max_length=128, blank=True, editable=False, help_text="Django password hash; empty: none."
+    )
+    enabled = models.BooleanField(default=True)
+    sftp_allowed = models.BooleanField("SFTP allowed", default=True)
+    ftps_allowed = models.BooleanField("FTPS allowed", default=False)
+    allowed_networks = models.TextField(
+        blank=True,
+        validators=[validate_networks],
+        help_text="Source networks in CIDR, separated by commas or lines; empty: any address.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self):
+        return self.username
+
+    def protocols(self) -> list[str]:
+        allowed = {GatewayProtocol.SFTP: self.sftp_allowed, GatewayProtocol.FTPS: self.ftps_allowed}
+        return [str(protocol) for protocol, on in allowed.items() if on]
+
+
+class GatewayPublicKey(models.Model):
+    """An authorised public key of a gateway account (one OpenSSH key line)."""
+
+    account = models.ForeignKey(GatewayAccount, on_delete=models.CASCADE, related_name="keys")
+    key_type = models.CharField(max_length=40, editable=False)
+    key = models.TextField(help_text="The OpenSSH public key line (the .pub file).")
+    fingerprint = models.CharField("SHA-256 fingerprint", max_length=60, editable=False)
+    comment = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "fingerprint"], name="gateway_key_once_per_account"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.fingerprint} {self.comment}".strip()
+
+    def clean(self):
+        """Read the key line: its type, fingerprint and comment come from it."""
+        parsed = public_key_parse(self.key or "")
+        self.key, self.key_type, self.fingerprint = (
+            parsed.line(),
+            parsed.key_type,
+            parsed.fingerprint,
+        )
+        self.comment = self.comment or parsed.comment[: self._meta.get_field("comment").max_length]
 
 
 # The file-transfer gateway's brute-force defence (batches/gateway/defender.py).

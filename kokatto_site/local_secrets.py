@@ -13,6 +13,8 @@ import secrets
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 _read_from_var: dict[str, str] = {}  # setting name -> the file it was read from
 
@@ -44,6 +46,23 @@ def field_encryption_keys(configured: str, fallback_path: Path) -> list[str]:
 
 def django_secret_key(configured: str, fallback_path: Path) -> str:
     return configured or _from_var("SECRET_KEY", fallback_path, lambda: secrets.token_urlsafe(50))
+
+
+def sftp_host_key(configured: str, fallback_path: Path) -> str:
+    """The SFTP gateway's ed25519 host key (OpenSSH PEM), from SFTP_HOST_KEY or `var/`."""
+    return configured or read_or_create_secret(fallback_path, _new_ed25519_pem)
+
+
+def _new_ed25519_pem() -> str:
+    return (
+        ed25519.Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
 
 
 def secrets_read_from_var() -> dict[str, str]:

@@ -30,6 +30,10 @@ CLIENT_STAFF_PERMISSIONS = {
     "notifications.clientcallback": ("view",),
     "batches.batch": ("view",),
     "batches.rejectedline": ("view",),
+    # Their own gateway accounts: seen, never a password; "change" only to save the keys
+    # they add or remove (every account field is read-only for them).
+    "batches.gatewayaccount": ("view", "change"),
+    "batches.gatewaypublickey": ("view", "add", "delete"),
 }
 
 SUPPORT_PERMISSIONS = dict.fromkeys(CLIENT_STAFF_PERMISSIONS, ("view",))

@@ -15,6 +15,7 @@ from kokatto_site.local_secrets import (
     django_secret_key,
     field_encryption_keys,
     secrets_read_from_var,
+    sftp_host_key,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -196,6 +197,19 @@ BATCH_MAX_REJECTED_LINES = env.int("BATCH_MAX_REJECTED_LINES", default=100_000)
 # Local scratch space for a batch being ingested (the storage itself may be remote).
 BATCH_WORK_DIR = env.str("BATCH_WORK_DIR", default=str(VAR_DIR / "batch-work"))
 
+# File-transfer gateway (batches/gateway/): clients upload batch files over SFTP.
+# Largest file one upload may write; past it the upload is refused and removed.
+GATEWAY_MAX_FILE_BYTES = env.int("GATEWAY_MAX_FILE_BYTES", default=BATCH_MAX_FILE_BYTES)
+# The SFTP gateway (`run_sftp_gateway`): where it listens.
+SFTP_BIND_ADDRESS = env.str("SFTP_BIND_ADDRESS", default="127.0.0.1")
+SFTP_PORT = env.int("SFTP_PORT", default=2222)
+# Its ed25519 host key, OpenSSH PEM text; the same on every gateway machine behind one
+# address. Unset: generated once into var/ (fine for one machine and `make run`).
+SFTP_HOST_KEY = sftp_host_key(env.str("SFTP_HOST_KEY", default=""), VAR_DIR / "sftp_host_key")
+# Seconds a connection has to log in and open its SFTP session, and seconds an SFTP
+# session may stay silent before it is closed.
+SFTP_LOGIN_TIMEOUT = env.int("SFTP_LOGIN_TIMEOUT", default=30)
+SFTP_IDLE_TIMEOUT = env.int("SFTP_IDLE_TIMEOUT", default=600)
 # File-transfer gateway's brute-force defence (batches/gateway/defender.py), shared by every
 # gateway machine through the database. A failed login scores against its source address
 # (an IPv6 one by its /64) and its user name; a source whose score reaches the threshold

@@ -286,7 +286,9 @@ def test_client_staff_and_support_can_neither_see_nor_lift_bans(request, who):
         reverse("admin:batches_gatewayscore_changelist"),
         {"action": "lift_bans", "_selected_action": [ban.pk]},
     )
-    assert "gateway" not in browser.get(reverse("admin:index")).content.decode().lower()
+    index = browser.get(reverse("admin:index")).content.decode()
+    assert reverse("admin:batches_gatewayscore_changelist") not in index
+    assert reverse("admin:batches_gatewayloginfailure_changelist") not in index
     assert gateway_login_refusal(address=ATTACKER, username="x") is not None
 
 

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("batches", "0005_runs_since_progress_and_rejected_reference_index"),
+        ("batches", "0006_gateway_accounts"),
     ]
 
     operations = [

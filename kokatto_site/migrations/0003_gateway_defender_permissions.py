@@ -11,8 +11,8 @@ def sync_roles(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("kokatto_site", "0001_role_groups"),
-        ("batches", "0006_gateway_defender"),
+        ("kokatto_site", "0002_gateway_account_permissions"),
+        ("batches", "0007_gateway_defender"),
     ]
 
     operations = [migrations.RunPython(sync_roles, migrations.RunPython.noop)]

@@ -6,18 +6,30 @@ README's curl command works against a fresh `make run` as written.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from batches.gateway.accounts import gateway_account_create
+from batches.models import GatewayAccount
 from clients.keys import SecretKeyError, fingerprint_of, secret_key_create
 from clients.models import Application, ApplicationMedium, Client, Field, FieldType
+from clients.onboarding import client_set_batch_password
 from clients.roles import CLIENT_STAFF, OPERATORS, SUPPORT
+from kokatto_site.local_secrets import new_ed25519_pem, read_or_create_secret
 from templates_app.models import ContentTemplate
 from templates_app.versions import template_save
 
 DEMO_SECRET_KEY = "kokatto-demo-secret-0123456789abcdef"  # noqa: S105 (public by design)
+# Client 8002's batch archive password and its file-transfer login, for the README's first
+# upload: public, like everything here.
+DEMO_BATCH_PASSWORD = "kokatto-demo-batch-password"  # noqa: S105
+DEMO_GATEWAY_USER = "bankdemo"
+DEMO_GATEWAY_PASSWORD = "kokatto-bankdemo-sftp"  # noqa: S105
 
 DEMO_SMS_BODY = (
     "Dear Mr. [customerName],\n\n"
@@ -68,6 +80,7 @@ class DemoSummary:
     users: list[tuple[str, str, str]] = field(default_factory=list)
     secret_key: str = ""
     secret_key_note: str = ""
+    gateway_key_path: Path | None = None
 
 
 @transaction.atomic
@@ -91,6 +104,9 @@ def demo_seed() -> DemoSummary:
         summary.users.append((username, password, purpose))
 
     summary.secret_key, summary.secret_key_note = _demo_secret_key(bank)
+    if not bank.has_batch_password:
+        client_set_batch_password(client=bank, password=DEMO_BATCH_PASSWORD)
+    summary.gateway_key_path = _demo_gateway_account(bank)
     return summary
 
 
@@ -135,6 +151,25 @@ def _demo_user(username: str, password: str, group_name: str):
         user = user_model.objects.create_user(username=username, password=password, is_staff=True)
     user.groups.add(Group.objects.get(name=group_name))
     return user
+
+
+def _demo_gateway_account(client: Client) -> Path:
+    """Client 8002's SFTP login, by password or by a key pair kept in var/; the key's path."""
+    key_path = Path(settings.VAR_DIR) / "demo_sftp_key"
+    private_key = serialization.load_ssh_private_key(
+        read_or_create_secret(key_path, new_ed25519_pem).encode() + b"\n", password=None
+    )
+    public_key = private_key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    if not GatewayAccount.objects.filter(username=DEMO_GATEWAY_USER).exists():
+        gateway_account_create(
+            client=client,
+            username=DEMO_GATEWAY_USER,
+            password=DEMO_GATEWAY_PASSWORD,
+            public_keys=[f"{public_key.decode()} demo"],
+        )
+    return key_path
 
 
 def _demo_secret_key(client: Client) -> tuple[str, str]:

@@ -50,10 +50,10 @@ def django_secret_key(configured: str, fallback_path: Path) -> str:
 
 def sftp_host_key(configured: str, fallback_path: Path) -> str:
     """The SFTP gateway's ed25519 host key (OpenSSH PEM), from SFTP_HOST_KEY or `var/`."""
-    return configured or read_or_create_secret(fallback_path, _new_ed25519_pem)
+    return configured or read_or_create_secret(fallback_path, new_ed25519_pem)
 
 
-def _new_ed25519_pem() -> str:
+def new_ed25519_pem() -> str:
     return (
         ed25519.Ed25519PrivateKey.generate()
         .private_bytes(

@@ -1,14 +1,30 @@
 import io
+import stat
 
+import paramiko
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from batches.gateway.accounts import gateway_account_authenticate
+from batches.models import GatewayAccount
 from clients.models import Application, Client, SecretKey
 from clients.parameter_validation import validate_parameters
-from kokatto_site.demo import DEMO_SECRET_KEY, DEMO_USERS
+from kokatto_site.demo import (
+    DEMO_BATCH_PASSWORD,
+    DEMO_GATEWAY_PASSWORD,
+    DEMO_GATEWAY_USER,
+    DEMO_SECRET_KEY,
+    DEMO_USERS,
+)
 from templates_app.models import ContentTemplate
+
+
+@pytest.fixture(autouse=True)
+def demo_key_in_a_scratch_var(settings, tmp_path):
+    # seed_demo keeps the demo SFTP key in VAR_DIR: not the project's var/ in a test.
+    settings.VAR_DIR = tmp_path
 
 
 def seed(**options):
@@ -77,3 +93,25 @@ def test_seed_demo_refuses_to_run_without_debug(db, settings):
     with pytest.raises(CommandError, match="DEBUG"):
         seed()
     assert not Client.objects.exists()
+
+
+def test_the_demo_sets_client_8002_up_for_its_first_upload_over_sftp(db, settings):
+    first = seed(force=True)
+    seed(force=True)
+
+    client = Client.objects.get(client_id="8002")
+    [account] = GatewayAccount.objects.filter(username=DEMO_GATEWAY_USER)
+    key_path = settings.VAR_DIR / "demo_sftp_key"
+    private_key = paramiko.Ed25519Key.from_private_key_file(str(key_path))
+    assert client.batch_password() == DEMO_BATCH_PASSWORD
+    assert account.client == client
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    for credential in ({"password": DEMO_GATEWAY_PASSWORD}, {"public_key": private_key.asbytes()}):
+        assert (
+            gateway_account_authenticate(
+                username=DEMO_GATEWAY_USER, protocol="sftp", address="127.0.0.1", **credential
+            )
+            == account
+        )
+    assert f"{DEMO_GATEWAY_USER} / {DEMO_GATEWAY_PASSWORD}" in first
+    assert str(key_path) in first

@@ -1,7 +1,12 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from kokatto_site.demo import demo_seed
+from kokatto_site.demo import (
+    DEMO_BATCH_PASSWORD,
+    DEMO_GATEWAY_PASSWORD,
+    DEMO_GATEWAY_USER,
+    demo_seed,
+)
 
 
 class Command(BaseCommand):
@@ -30,3 +35,8 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(f"Client 8002 demo secret key not issued: {summary.secret_key_note}")
+        self.stdout.write(
+            f"Client 8002 batch password: {DEMO_BATCH_PASSWORD}; its SFTP login on "
+            f"127.0.0.1:{settings.SFTP_PORT}: {DEMO_GATEWAY_USER} / {DEMO_GATEWAY_PASSWORD}, "
+            f"or the key {summary.gateway_key_path}"
+        )

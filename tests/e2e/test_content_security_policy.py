@@ -66,7 +66,8 @@ def test_operator_issues_a_secret_key_and_sees_it_styled_for_copying(client_pk, 
     secret = page.locator("#issued-secret")
     expect(secret).not_to_be_empty()
     # Its style comes from a stylesheet file: the whole secret is selected by one click.
-    assert secret.evaluate("element => getComputedStyle(element).userSelect") == "all"
+    # (Waited for: the page's element can be there before its stylesheet has loaded.)
+    expect(secret).to_have_css("user-select", "all")
 
 
 @pytest.fixture

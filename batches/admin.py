@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from batches.file_storage import batch_storage
-from batches.gateway import defender_admin  # noqa: F401 (registers the gateway bans)
+from batches.gateway import audit_admin, defender_admin  # noqa: F401 (events, bans)
 from batches.gateway.host_key import sftp_host_key_fingerprint
 from batches.ingest import ReprocessResult, batch_reprocess
 from batches.models import Batch, GatewayAccount, GatewayPublicKey, RejectedLine

@@ -225,5 +225,54 @@ class GatewayPublicKey(models.Model):
         self.comment = self.comment or parsed.comment[: self._meta.get_field("comment").max_length]
 
 
+class GatewayAction(models.TextChoices):
+    LOGIN = "LOGIN", "Login"
+    LOGIN_REFUSED = "LOGIN_REFUSED", "Login refused"
+    UPLOAD = "UPLOAD", "Upload"
+    DOWNLOAD = "DOWNLOAD", "Download"
+    RENAME = "RENAME", "Rename"
+    DELETE = "DELETE", "Delete"
+
+
+class GatewayOutcome(models.TextChoices):
+    OK = "ok", "OK"
+    REFUSED = "refused", "Refused"
+    FAILED = "failed", "Failed"
+
+
+class GatewayEvent(models.Model):
+    """One login, upload, download, rename or delete on the gateway (batches/gateway/audit.py).
+
+    Kept for ever for now: pruning them is the retention work of issue #18.
+    """
+
+    client = models.ForeignKey(
+        Client, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    account = models.ForeignKey(
+        GatewayAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    username = models.CharField(max_length=150, help_text="As the client gave it.")
+    protocol = models.CharField(max_length=8, choices=GatewayProtocol.choices)
+    address = models.CharField("source address", max_length=45)
+    action = models.CharField(max_length=16, choices=GatewayAction.choices)
+    file_name = models.CharField(max_length=300, blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    sha256 = models.CharField("SHA-256", max_length=64, null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    outcome = models.CharField(max_length=8, choices=GatewayOutcome.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "gateway event"
+        # A client's events, newest first (the admin's list for client staff).
+        indexes = [models.Index(fields=["client", "at"], name="gateway_event_client_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.username} ({self.get_outcome_display()})"
+
+
 # The file-transfer gateway's brute-force defence (batches/gateway/defender.py).
 from batches.gateway.ban_models import GatewayLoginFailure, GatewayScore  # noqa: E402, F401

@@ -34,6 +34,8 @@ CLIENT_STAFF_PERMISSIONS = {
     # they add or remove (every account field is read-only for them).
     "batches.gatewayaccount": ("view", "change"),
     "batches.gatewaypublickey": ("view", "add", "delete"),
+    # Their own client's gateway audit trail (logins and file operations).
+    "batches.gatewayevent": ("view",),
 }
 
 SUPPORT_PERMISSIONS = dict.fromkeys(CLIENT_STAFF_PERMISSIONS, ("view",))

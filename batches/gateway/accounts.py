@@ -11,6 +11,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from batches.gateway.audit import gateway_event_record
 from batches.gateway.ban_models import LoginFailureReason
 from batches.gateway.defender import (
     gateway_login_failed,
@@ -18,7 +19,14 @@ from batches.gateway.defender import (
     gateway_login_succeeded,
 )
 from batches.gateway.public_keys import blob_fingerprint
-from batches.models import GatewayAccount, GatewayProtocol, GatewayPublicKey, network_list
+from batches.models import (
+    GatewayAccount,
+    GatewayAction,
+    GatewayOutcome,
+    GatewayProtocol,
+    GatewayPublicKey,
+    network_list,
+)
 from clients.models import Client
 
 logger = logging.getLogger("batches.gateway")
@@ -83,7 +91,9 @@ def gateway_account_authenticate(
 
     Every protocol's logins come here, so the brute-force defence (batches/gateway/
     defender.py) sees them all: a banned address or user name is refused before any
-    credential is checked, and each refused login scores against both.
+    credential is checked, and each refused login scores against both. Each login
+    decided on its credential is stored as a gateway event (batches/gateway/audit.py);
+    one refused by a ban is only logged, so a flood while banned adds no rows.
     """
     if banned := gateway_login_refusal(address=address, username=username):
         logger.warning("Gateway login refused: user %r from %s: %s", username, address, banned)
@@ -117,8 +127,24 @@ def gateway_account_authenticate(
             refusal.label,
         )
         gateway_login_failed(address=address, username=username, protocol=protocol, reason=refusal)
+        gateway_event_record(
+            action=GatewayAction.LOGIN_REFUSED,
+            protocol=protocol,
+            address=address,
+            username=username,
+            account=account,
+            outcome=GatewayOutcome.REFUSED,
+            reason=refusal.label,
+        )
         return None
     gateway_login_succeeded(address=address, username=username, protocol=protocol)
+    gateway_event_record(
+        action=GatewayAction.LOGIN,
+        protocol=protocol,
+        address=address,
+        username=username,
+        account=account,
+    )
     logger.info(
         "Gateway login: user %r (client %s) from %s over %s",
         username,

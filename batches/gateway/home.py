@@ -11,6 +11,9 @@ as they come, and take their final name only on a successful close, which also
 hands the file to `batch_receive` (its ingest is queued at once). The protocol
 servers call `abort_open_uploads` when a session ends before its files were
 closed: those temporaries are deleted and never appear.
+
+Each download, rename, delete and upload (finished or cut off) is logged and stored
+as a gateway event (batches/gateway/audit.py).
 """
 
 import errno
@@ -28,8 +31,9 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage
 
 from batches.file_storage import NAME_MAX_BYTES, batch_storage, home_path
+from batches.gateway.audit import gateway_event_record
 from batches.inbox import IN_PROGRESS_SUFFIXES, batch_receive, is_symlink
-from batches.models import UNFINISHED, Batch, GatewayAccount
+from batches.models import UNFINISHED, Batch, GatewayAccount, GatewayAction, GatewayOutcome
 
 logger = logging.getLogger("batches.gateway")
 
@@ -80,10 +84,11 @@ def name_problem(name: str) -> str:
 class ClientHome:
     """The virtual file system of one logged-in gateway account."""
 
-    def __init__(self, account: GatewayAccount, protocol: str = "sftp"):
+    def __init__(self, account: GatewayAccount, protocol: str = "sftp", address: str = ""):
         self.account = account
         self.client = account.client
         self.protocol = protocol
+        self.address = address  # the client's, for the audit trail
         self.storage = batch_storage()
         self.open_uploads: set[Upload] = set()
 
@@ -158,9 +163,9 @@ class ClientHome:
     def open_read(self, path: str):
         """A result file of /outbox, open for reading."""
         where = self._file(path, OUTBOX)
-        self._file_entry(where)  # a missing file or a symlink: nowhere
+        entry = self._file_entry(where)  # a missing file or a symlink: nowhere
         handle = self.storage.open(self._storage_path(where), "rb")
-        self._log("download", where.text)
+        self._log(GatewayAction.DOWNLOAD, where.text, size=entry.size)
         return handle
 
     # Changing /inbox
@@ -179,7 +184,7 @@ class ClientHome:
         if self.storage.exists(self._storage_path(new)):
             raise FileExistsError(errno.EEXIST, "A file of that name exists", new_path)
         storage_move(self.storage, self._storage_path(old), self._storage_path(new))
-        self._log("rename", f"{old.text} -> {new.text}")
+        self._log(GatewayAction.RENAME, f"{old.text} -> {new.text}")
         if looks_complete(new.name):
             self._receive(new, self.storage.size(self._storage_path(new)))
 
@@ -188,7 +193,7 @@ class ClientHome:
         self._file_entry(where)
         self._not_picked_up(where)
         self.storage.delete(self._storage_path(where))
-        self._log("delete", where.text)
+        self._log(GatewayAction.DELETE, where.text)
 
     def refuse(self, path: str, what: str):
         """Folders, links and attributes are not the client's to make or change."""
@@ -215,16 +220,40 @@ class ClientHome:
         )
         return batch
 
-    def _log(self, action: str, what: str, **details) -> None:
-        extra = "".join(f" {key}={value}" for key, value in details.items())
+    def _log(
+        self,
+        action: GatewayAction,
+        what: str,
+        *,
+        size: int | None = None,
+        sha256: str | None = None,
+        duration: float | None = None,
+        reason: str = "",
+    ) -> None:
+        """Log a file operation and store it as a gateway event; a reason means it failed."""
+        details = {"size": size, "sha256": sha256, "seconds": duration, "reason": reason}
+        extra = "".join(f" {key}={value!r}" for key, value in details.items() if value)
         logger.info(
             "Gateway %s: %s (client %s) %s %s%s",
             self.protocol,
             self.account.username,
             self.client.client_id,
-            action,
+            action.label.lower(),
             what,
             extra,
+        )
+        gateway_event_record(
+            action=action,
+            protocol=self.protocol,
+            address=self.address,
+            username=self.account.username,
+            account=self.account,
+            file_name=what,
+            size=size,
+            sha256=sha256,
+            duration=duration,
+            outcome=GatewayOutcome.FAILED if reason else GatewayOutcome.OK,
+            reason=reason,
         )
 
 
@@ -270,11 +299,11 @@ class Upload:
         final = self.home._storage_path(self.where)
         storage_move(self.home.storage, self.temporary, final)
         self.home._log(
-            "upload",
+            GatewayAction.UPLOAD,
             self.where.text,
             size=self.size,
             sha256=self.sha256.hexdigest(),
-            seconds=f"{time.monotonic() - self.started:.3f}",
+            duration=round(time.monotonic() - self.started, 3),
         )
         if looks_complete(self.where.name):
             return self.home._receive(self.where, self.size)
@@ -286,7 +315,13 @@ class Upload:
             self.handle.close()
         finally:
             self.home.storage.delete(self.temporary)
-        self.home._log("upload cut off", self.where.text, size=self.size, reason=f"'{why}'")
+        self.home._log(
+            GatewayAction.UPLOAD,
+            self.where.text,
+            size=self.size,
+            duration=round(time.monotonic() - self.started, 3),
+            reason=f"cut off: {why}",
+        )
 
 
 def storage_move(storage, old: str, new: str) -> None:

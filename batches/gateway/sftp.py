@@ -135,7 +135,7 @@ class GatewaySFTP(paramiko.SFTPServerInterface):
 
     def __init__(self, server: GatewayServer, *args, **kwargs):
         super().__init__(server, *args, **kwargs)
-        self.home = ClientHome(server.account, PROTOCOL)
+        self.home = ClientHome(server.account, PROTOCOL, server.address)
 
     def session_ended(self):
         try:

@@ -604,6 +604,7 @@ def test_client_staff_admin_index_lists_only_its_allowed_models(staff_client, cl
         ("batches", "Batch"),
         ("batches", "RejectedLine"),
         ("batches", "GatewayAccount"),
+        ("batches", "GatewayEvent"),
     }
 
 

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
+from batches.gateway.protocols import GatewayProtocol
 from batches.gateway.public_keys import public_key_parse
 from clients.models import Client
 
@@ -133,11 +134,6 @@ class InboxSighting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.size_bytes} bytes at {self.modified_at:%H:%M:%S})"
-
-
-class GatewayProtocol(models.TextChoices):
-    SFTP = "sftp", "SFTP"
-    FTPS = "ftps", "FTPS"
 
 
 def validate_networks(value: str) -> None:

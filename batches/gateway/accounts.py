@@ -18,12 +18,12 @@ from batches.gateway.defender import (
     gateway_login_refusal,
     gateway_login_succeeded,
 )
+from batches.gateway.protocols import GatewayProtocol
 from batches.gateway.public_keys import blob_fingerprint
 from batches.models import (
     GatewayAccount,
     GatewayAction,
     GatewayOutcome,
-    GatewayProtocol,
     GatewayPublicKey,
     network_list,
 )
@@ -106,9 +106,7 @@ def gateway_account_authenticate(
         )
         credential_ok = matches and bool(account and account.password)
     elif public_key is not None:
-        credential_ok = (
-            bool(account) and account.keys.filter(fingerprint=blob_fingerprint(public_key)).exists()
-        )
+        credential_ok = _holds_key(account, public_key)
     else:
         credential_ok = False
     refusal = _refusal(account, credential_ok, protocol, address)
@@ -165,8 +163,12 @@ def gateway_key_offered(*, username: str, public_key: bytes, protocol: str, addr
     if gateway_login_refusal(address=address, username=username):
         return False
     account = GatewayAccount.objects.select_related("client").filter(username=username).first()
-    known = bool(account) and account.keys.filter(fingerprint=blob_fingerprint(public_key)).exists()
-    return not _refusal(account, known, protocol, address)
+    return not _refusal(account, _holds_key(account, public_key), protocol, address)
+
+
+def _holds_key(account: GatewayAccount | None, public_key: bytes) -> bool:
+    """Whether `public_key` (its SSH wire blob) is one of the account's authorised keys."""
+    return bool(account) and account.keys.filter(fingerprint=blob_fingerprint(public_key)).exists()
 
 
 def _refusal(account, credential_ok: bool, protocol: str, address: str):

@@ -5,11 +5,7 @@ Imported at the end of batches/models.py, so these are models of the batches app
 
 from django.db import models
 
-
-class GatewayProtocol(models.TextChoices):
-    SFTP = "sftp", "SFTP"
-    FTPS = "ftps", "FTPS"
-    FTP = "ftp", "FTP (plain)"
+from batches.gateway.protocols import GatewayProtocol
 
 
 class LoginFailureReason(models.TextChoices):

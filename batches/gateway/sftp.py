@@ -20,7 +20,7 @@ from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_PERMISS
 from batches.gateway.accounts import gateway_account_authenticate, gateway_key_offered
 from batches.gateway.home import ClientHome, Entry, Upload
 from batches.gateway.host_key import sftp_host_key
-from batches.models import GatewayProtocol
+from batches.gateway.protocols import GatewayProtocol
 
 logger = logging.getLogger("batches.gateway")
 

@@ -50,6 +50,7 @@ from batches.line_checking import (
     duplicate_reference,
     unstorable_value,
 )
+from batches.metrics import batch_lines_count
 from batches.models import UNFINISHED, Batch, BatchStatus, RejectedLine
 from batches.results import ResultRows, result_write
 from notifications.bulk_insert import EncodedNotifications, encoded_halves
@@ -501,6 +502,11 @@ def _store_chunk_once(run: IngestRun, chunk: CheckedChunk, *, isolating: bool):
             message=_storable(r.message),
         )
         for r in rejections
+    )
+    batch_lines_count(
+        client_id=batch.client.client_id,
+        read=chunk.lines,
+        rejected_codes=[r.code for r in rejections],
     )
     # Counted here: holding the lease, this run is the batch's only writer.
     _write_under_lease(

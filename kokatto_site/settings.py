@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "axes",
+    "django_prometheus",
     "clients",
     "templates_app",
     "notifications",
@@ -74,6 +75,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # django-prometheus: first and (before axes) last, to count and time every request.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # /healthz, /readyz, /metrics: answered before https redirects, host checks and sign-in.
+    "kokatto_site.operations_endpoints.OperationsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -85,6 +90,7 @@ MIDDLEWARE = [
     "kokatto_site.sign_in.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lock-out page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -124,6 +130,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# django-prometheus's wrappers of the same backends count connections, queries and errors.
+_ENGINES_COUNTED = {"django.db.backends.sqlite3", "django.db.backends.postgresql"}
+if DATABASES["default"]["ENGINE"] in _ENGINES_COUNTED:
+    DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+        "django.db.backends.", "django_prometheus.db.backends."
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -177,6 +189,11 @@ STORAGES = {
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The default local batch storage exists from the start, so /readyz finds it before the
+# first upload (a configured storage must exist already: its absence fails /readyz).
+if "BATCH_STORAGE_BACKEND" not in env and "BATCH_STORAGE_OPTIONS" not in env:
+    (VAR_DIR / "batches").mkdir(exist_ok=True)
 
 # Batch ingestion (batches/): see the README's "Batch files".
 BATCH_POLL_MINUTES = env.int("BATCH_POLL_MINUTES", default=1)
@@ -496,3 +513,18 @@ LOGGING = {
     # Replaces Django's own console handler, so that each line is printed once.
     "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
+
+# Watching the platform (kokatto_site/health.py, kokatto_site/metrics.py; README "Watching
+# the platform"). /readyz answers within this many seconds whatever hangs: its checks run
+# side by side, each with timeouts of about this length.
+READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=0.5)
+# Who may read /metrics: a bearer token (Authorization: Bearer <token>) and/or the
+# scrapers' networks (comma-separated CIDRs); with both set, both are required. With
+# neither, /metrics answers only with DEBUG on or to a loopback address.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+# The delivery queue's figures are read from the database at scrape time: the due
+# deliveries counted up to this many (an index range, bounded), and kept in the shared
+# cache this many seconds (0: read at every scrape).
+METRICS_QUEUE_COUNT_LIMIT = env.int("METRICS_QUEUE_COUNT_LIMIT", default=100_000)
+METRICS_QUEUE_CACHE_SECONDS = env.int("METRICS_QUEUE_CACHE_SECONDS", default=15)

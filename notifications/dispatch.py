@@ -34,6 +34,7 @@ from notifications.backends import backends_for
 from notifications.backends.base import ChannelBackend, SendOutcome, SendResult
 from notifications.backoff import retry_delay
 from notifications.events import event_record, events_record_for_ids
+from notifications.metrics import SEND_SECONDS, deliveries_count
 from notifications.models import (
     Delivery,
     DeliveryEvent,
@@ -411,6 +412,7 @@ def _send_one(send: _Send, leases: GroupLeases) -> "Outcome | None":
     delivery, backend = send.delivery, send.backend
     if not leases.holds(delivery):
         return None
+    started = time.monotonic()
     try:
         result = backend.send(delivery)
     except RenderError as exc:
@@ -420,6 +422,7 @@ def _send_one(send: _Send, leases: GroupLeases) -> "Outcome | None":
         # A backend bug must not leave the delivery stuck in SENDING.
         logger.exception("Backend %s failed on delivery %s", backend.name, delivery.pk)
         result = SendResult.transient(f"{type(exc).__name__}: {exc}")
+    SEND_SECONDS.labels(delivery.medium, backend.name).observe(time.monotonic() - started)
     return Outcome(delivery, result, backend.name, send.backend_count, send.note)
 
 
@@ -491,6 +494,13 @@ def _record_many(outcomes: list[Outcome]) -> dict[int, SendOutcome]:
         if len(recorded) < len(outcomes):
             lapsed = sorted({o.delivery.pk for o in outcomes} - recorded)
             logger.warning("Deliveries %s were claimed by another worker meanwhile", lapsed)
+        deliveries_count(
+            [
+                (o.delivery.medium, o.provider, o.delivery.status)
+                for o in outcomes
+                if o.delivery.pk in recorded
+            ]
+        )
         DeliveryEvent.objects.bulk_create(
             DeliveryEvent(
                 delivery_id=o.delivery.pk,

@@ -27,6 +27,7 @@ from notifications.bulk_insert import (
 from notifications.client_callbacks import client_callback_queue
 from notifications.dispatch_queue import enqueue_dispatch
 from notifications.events import events_record
+from notifications.metrics import accepted_count
 from notifications.models import (
     Delivery,
     DeliveryStatus,
@@ -120,6 +121,7 @@ def notification_create(
             )
             # Work is queued only once the outbox rows are committed.
             transaction.on_commit(enqueue_dispatch)
+            accepted_count(client_id=client.client_id, source=source)
     except IntegrityError:
         # The reference is taken: by this same request earlier (a retry) or another.
         existing = Notification.objects.get(client=client, reference=reference)
@@ -208,6 +210,7 @@ def notifications_insert(
     )
     if stored:
         transaction.on_commit(enqueue_dispatch)
+        accepted_count(client_id=client.client_id, source=source, count=len(stored))
     return stored
 
 

@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from notifications.events import event_record
+from notifications.metrics import deliveries_count
 from notifications.models import Delivery, DeliveryStatus, EarlyReceipt
 from notifications.status import notification_refresh_status
 
@@ -112,6 +113,7 @@ def _apply(receipt: EarlyReceipt) -> ReceiptOutcome | None:
     )
     if not updated:
         return ReceiptOutcome.IGNORED
+    deliveries_count([(delivery.medium, delivery.provider, new_status)])
     event_record(
         delivery_id=delivery.pk,
         old_status=DeliveryStatus.SENT,

@@ -4,6 +4,7 @@ Called by batches/gateway/accounts.py (logins) and batches/gateway/home.py (file
 to their log lines, which stay. Events are kept for ever for now: retention is #18's work.
 """
 
+from batches.metrics import gateway_event_count
 from batches.models import GatewayAccount, GatewayEvent, GatewayOutcome
 from clients.models import Client
 
@@ -23,14 +24,15 @@ def gateway_event_record(
     outcome: str = GatewayOutcome.OK,
     reason: str = "",
 ) -> GatewayEvent:
-    """Store one event; text longer than its column (a client chooses it) is cut to fit."""
+    """Store one event, and count it (batches/metrics.py); text longer than its column (a
+    client chooses it) is cut to fit."""
     values = {
         "username": username,
         "address": address,
         "file_name": file_name,
         "reason": str(reason),
     }
-    return GatewayEvent.objects.create(
+    event = GatewayEvent.objects.create(
         client=client or (account.client if account else None),
         account=account,
         protocol=protocol,
@@ -41,6 +43,8 @@ def gateway_event_record(
         outcome=outcome,
         **{name: _fit(name, value) for name, value in values.items()},
     )
+    gateway_event_count(protocol=protocol, action=action, outcome=outcome)
+    return event
 
 
 def _fit(field: str, value: str) -> str:

@@ -25,7 +25,11 @@ run: $(VENV)/.installed-run
 	@echo
 	@echo "Kokatto is starting: admin at http://127.0.0.1:$(PORT)/admin/ (Ctrl-C stops everything)"
 	@echo
-	DEBUG=true PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start --port $(PORT)
+	@# The web server, the task queue and the gateway write their metrics to one folder,
+	@# emptied first, and /metrics sums them (README "Watching the platform").
+	rm -rf var/metrics && mkdir -p var/metrics
+	DEBUG=true PROMETHEUS_MULTIPROC_DIR="$(CURDIR)/var/metrics" PATH="$(CURDIR)/$(BIN):$$PATH" \
+	  $(BIN)/honcho start --port $(PORT)
 
 test: $(VENV)/.installed-dev chromium sevenzip openssh
 	$(BIN)/ruff check .

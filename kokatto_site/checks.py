@@ -1,9 +1,12 @@
-"""System checks of the site-wide settings: the task queue every app's tasks run on (run by
-`manage.py check`, and so by every runserver, migrate and qcluster start).
+"""System checks of the site-wide settings: the task queue every app's tasks run on, and who
+may read /metrics (run by `manage.py check`, and so by every runserver, migrate and
+qcluster start).
 
-Their ids keep the "batches." prefix they were published with: operators may silence
-them by id (SILENCED_SYSTEM_CHECKS).
+The task queue's ids keep the "batches." prefix they were published with: operators may
+silence them by id (SILENCED_SYSTEM_CHECKS).
 """
+
+import ipaddress
 
 from django.conf import settings
 from django.core import checks
@@ -35,4 +38,23 @@ def task_queue_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMe
                 id="batches.W001",
             )
         )
+    return problems
+
+
+@checks.register(checks.Tags.security)
+def metrics_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """/metrics refuses every scraper when a network of METRICS_ALLOWED_NETWORKS cannot be
+    read: said at start-up rather than at the first scrape (kokatto_site/metrics.py)."""
+    problems = []
+    for cidr in settings.METRICS_ALLOWED_NETWORKS:
+        try:
+            ipaddress.ip_network(cidr.strip(), strict=False)
+        except ValueError as exc:
+            problems.append(
+                checks.Error(
+                    f"METRICS_ALLOWED_NETWORKS holds a value that is not a network: {exc}.",
+                    hint='A comma-separated list of CIDRs, e.g. "10.20.0.0/24,fd12::/64".',
+                    id="kokatto_site.E001",
+                )
+            )
     return problems

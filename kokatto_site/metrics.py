@@ -10,7 +10,7 @@ files there and the scrape sums them (prometheus_client's multiprocess collector
 
 Who: METRICS_TOKEN (a bearer token) and/or METRICS_ALLOWED_NETWORKS (CIDRs of the
 scrapers); with both set, both are required. With neither, only DEBUG or a loopback
-address may read them.
+address (not relayed by a proxy) may read them.
 """
 
 import ipaddress
@@ -33,6 +33,8 @@ from notifications.metrics import delivery_queue_state
 logger = logging.getLogger(__name__)
 
 QUEUE_CACHE_KEY = "kokatto:metrics:delivery-queue"
+# Headers a reverse proxy adds: a request carrying one did not come from this machine.
+PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 
 
 class Refusal(Exception):
@@ -56,9 +58,17 @@ def metrics_access_check(request) -> None:
             value.strip().encode(), token.encode()
         ):
             raise Refusal(401, "A bearer token is required.")
-    loopback = address is not None and address.is_loopback
+    loopback = address is not None and address.is_loopback and not _relayed(request)
     if not token and not networks and not settings.DEBUG and not loopback:
         raise Refusal(403, "Metrics are served to loopback only: set METRICS_TOKEN.")
+
+
+def _relayed(request) -> bool:
+    """Whether a proxy we were not told to trust relayed the request: a reverse proxy on
+    this machine connects from loopback for every client, wherever they are."""
+    if settings.BEHIND_TRUSTED_PROXY:
+        return False
+    return any(name in request.headers for name in PROXY_HEADERS)
 
 
 def _address(request) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -3,6 +3,8 @@ with neither, DEBUG or a loopback address only."""
 
 import pytest
 
+from kokatto_site.checks import metrics_settings_check
+
 TOKEN = "a-long-random-scrape-token-0123456789"
 SCRAPER = "10.20.0.9"
 
@@ -77,6 +79,14 @@ def test_a_forwarded_for_header_does_not_make_a_request_local(client, settings):
     assert response.status_code == 403
 
 
+def test_a_request_relayed_by_a_proxy_on_this_machine_is_not_local(client):
+    # nginx on the same machine connects from loopback for every client on the internet.
+    for header in ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP"):
+        response = get(client, address="127.0.0.1", **{header: "203.0.113.9"})
+
+        assert response.status_code == 403, header
+
+
 @pytest.mark.django_db
 def test_with_debug_on_anyone_reads_them(client, settings):
     settings.DEBUG = True
@@ -89,3 +99,12 @@ def test_a_refusal_needs_no_database_and_no_sign_in(client, settings):
     settings.METRICS_TOKEN = TOKEN
 
     assert get(client, address=SCRAPER).status_code == 401
+
+
+def test_a_network_that_cannot_be_read_is_refused_at_start_up(settings):
+    settings.METRICS_ALLOWED_NETWORKS = ["10.20.0.0/24", "10.20.0.0/33"]
+
+    errors = metrics_settings_check()
+
+    assert [error.id for error in errors] == ["kokatto_site.E001"]
+    assert "10.20.0.0/33" in errors[0].msg

@@ -27,6 +27,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from clients.outbound import parse_networks
 from kokatto_site.sign_in.client_address import client_address
 from notifications.metrics import delivery_queue_state
 
@@ -49,7 +50,7 @@ def metrics_access_check(request) -> None:
     """Raise Refusal unless the request may read /metrics."""
     token, networks = settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS
     address = _address(request)
-    if networks and not any(address in network for network in _networks(networks)):
+    if networks and not _within(address, parse_networks(networks)):
         raise Refusal(403, "Metrics are not served to this address.")
     if token:
         given = request.headers.get("Authorization", "")
@@ -71,6 +72,12 @@ def _relayed(request) -> bool:
     return any(name in request.headers for name in PROXY_HEADERS)
 
 
+def _within(address, networks) -> bool:
+    return address is not None and any(
+        address.version == network.version and address in network for network in networks
+    )
+
+
 def _address(request) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         address = ipaddress.ip_address(client_address(request) or "")
@@ -79,10 +86,6 @@ def _address(request) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return address.ipv4_mapped
     return address
-
-
-def _networks(cidrs: list[str]) -> list:
-    return [ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs]
 
 
 def metrics_exposition() -> bytes:

@@ -48,6 +48,7 @@ def test_every_metric_it_queries_is_served_and_every_platform_metric_is_shown(cl
     queried = {name for expr in queries(dashboard()) for name in METRIC_NAME.findall(expr)}
 
     assert queried - served == set()
-    platform = {name for name in families if name.startswith("kokatto_")}
+    # A counter's `_created` (when it started) is a gauge family of its own in this format.
+    platform = {n for n in families if n.startswith("kokatto_") and not n.endswith("_created")}
     shown = {name for name in platform if any(name + s in queried for s in SAMPLE_SUFFIXES)}
     assert shown == platform

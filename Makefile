@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test test-pg chromium sevenzip openssh lint format clean
+.PHONY: run test test-pg chromium sevenzip openssh bench-tools lint format clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0] if sys.version_info < (3, 11) else 0)'
@@ -105,6 +105,21 @@ openssh:
 	  else \
 	    echo "sftp is missing and installing it needs root and apt-get: the SFTP gateway"; \
 	    echo "tests will be skipped. To run them: sudo apt-get install openssh-client"; \
+	  fi; \
+	fi
+
+# bench/gateway_upload.py compares the SFTP gateway with OpenSSH's own sftp-server:
+# Debian's openssh-server (sshd, which the benchmark starts itself on a loopback port;
+# nothing is enabled or started here) and openssh-client.
+bench-tools:
+	@if [ ! -x /usr/sbin/sshd ] || [ ! -x /usr/lib/openssh/sftp-server ] || ! command -v sftp >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's openssh-server and openssh-client for the benchmark (apt-get)..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends openssh-server openssh-client >/dev/null; \
+	  else \
+	    echo "Installing sshd needs root and apt-get: sudo apt-get install openssh-server openssh-client"; \
+	    exit 1; \
 	  fi; \
 	fi
 

@@ -227,6 +227,12 @@ SFTP_HOST_KEY = sftp_host_key(env.str("SFTP_HOST_KEY", default=""), VAR_DIR / "s
 # session may stay silent before it is closed.
 SFTP_LOGIN_TIMEOUT = env.int("SFTP_LOGIN_TIMEOUT", default=30)
 SFTP_IDLE_TIMEOUT = env.int("SFTP_IDLE_TIMEOUT", default=600)
+# Open connections one source address may hold (past it a new one is closed before any
+# handshake), and logged-in sessions one account may hold (past it a login is refused).
+# Counted per gateway process (batches/gateway/limits.py says why): behind a load balancer
+# of N gateways an account may hold N times its limit.
+GATEWAY_MAX_CONNECTIONS_PER_ADDRESS = env.int("GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", default=50)
+GATEWAY_MAX_SESSIONS_PER_ACCOUNT = env.int("GATEWAY_MAX_SESSIONS_PER_ACCOUNT", default=10)
 # File-transfer gateway's brute-force defence (batches/gateway/defender.py), shared by every
 # gateway machine through the database. A failed login scores against its source address
 # (an IPv6 one by its /64) and its user name; a source whose score reaches the threshold

@@ -6,6 +6,7 @@ login says nothing about why to the client; the reason is logged.
 
 import ipaddress
 import logging
+from collections.abc import Callable
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
@@ -86,8 +87,13 @@ def gateway_account_authenticate(
     public_key: bytes | None = None,
     protocol: str,
     address: str,
+    admit: Callable[[GatewayAccount], object] | None = None,
 ) -> GatewayAccount | None:
     """The account if this login may go in (by password, or by the SSH wire blob of a key).
+
+    `admit`, called with the account once its login is otherwise allowed, may still turn
+    it away by answering something falsy (the gateway's session limit, which logs and
+    records its own refusal): the credential was right, so that is not scored.
 
     Every protocol's logins come here, so the brute-force defence (batches/gateway/
     defender.py) sees them all: a banned address or user name is refused before any
@@ -134,6 +140,8 @@ def gateway_account_authenticate(
             outcome=GatewayOutcome.REFUSED,
             reason=refusal.label,
         )
+        return None
+    if admit is not None and not admit(account):
         return None
     gateway_login_succeeded(address=address, username=username, protocol=protocol)
     gateway_event_record(

@@ -11,6 +11,7 @@ import os
 import socket
 import stat
 import threading
+import time
 
 import paramiko
 from django.conf import settings
@@ -20,6 +21,7 @@ from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_PERMISS
 from batches.gateway.accounts import gateway_account_authenticate, gateway_key_offered
 from batches.gateway.home import ClientHome, Entry, Upload
 from batches.gateway.host_key import sftp_host_key
+from batches.gateway.limits import GatewayLimits, Slot
 from batches.gateway.protocols import GatewayProtocol
 
 logger = logging.getLogger("batches.gateway")
@@ -50,11 +52,14 @@ def _errors_as_status(action):
 class GatewayServer(paramiko.ServerInterface):
     """Authentication and channel policy of one connection."""
 
-    def __init__(self, address: str, transport: paramiko.Transport):
+    def __init__(self, address: str, transport: paramiko.Transport, limits: GatewayLimits):
         self.address = address
         self.transport = transport
+        self.limits = limits
         self.account = None
         self.offered_key: bytes | None = None
+        self.session: Slot | None = None  # the account's session slot, once logged in
+        self.sftp_started = threading.Event()
 
     def get_allowed_auths(self, username):
         return "publickey,password"
@@ -66,6 +71,7 @@ class GatewayServer(paramiko.ServerInterface):
             password=password,
             protocol=PROTOCOL,
             address=self.address,
+            admit=self._take_session,
         )
         return paramiko.AUTH_SUCCESSFUL if self.account else paramiko.AUTH_FAILED
 
@@ -79,10 +85,16 @@ class GatewayServer(paramiko.ServerInterface):
             public_key=blob,
             protocol=PROTOCOL,
             address=self.address,
-        ):
+        ) and self.limits.session_room(protocol=PROTOCOL, username=username, address=self.address):
             self.offered_key = blob
             return paramiko.AUTH_SUCCESSFUL
         return paramiko.AUTH_FAILED
+
+    def _take_session(self, account) -> bool:
+        self.session = self.limits.session_acquire(
+            protocol=PROTOCOL, account=account, address=self.address
+        )
+        return self.session is not None
 
     def check_channel_request(self, kind, chanid):
         if kind != "session" or self._account_after_key_login() is None:
@@ -90,7 +102,10 @@ class GatewayServer(paramiko.ServerInterface):
         return paramiko.OPEN_SUCCEEDED
 
     def check_channel_subsystem_request(self, channel, name):
-        return name == "sftp" and super().check_channel_subsystem_request(channel, name)
+        started = name == "sftp" and super().check_channel_subsystem_request(channel, name)
+        if started:
+            self.sftp_started.set()
+        return started
 
     def _account_after_key_login(self):
         """The account of a key login, decided once paramiko verified the signature
@@ -102,6 +117,7 @@ class GatewayServer(paramiko.ServerInterface):
                 public_key=self.offered_key,
                 protocol=PROTOCOL,
                 address=self.address,
+                admit=self._take_session,
             )
         return self.account
 
@@ -251,6 +267,7 @@ class SftpGateway:
         self.listener.settimeout(0.5)
         self.address = self.listener.getsockname()[:2]
         self.stopping = threading.Event()
+        self.limits = GatewayLimits()
 
     def serve_forever(self) -> None:
         while not self.stopping.is_set():
@@ -271,23 +288,51 @@ class SftpGateway:
         self.stopping.set()
 
     def serve_connection(self, sock: socket.socket, address: str) -> None:
-        sock.settimeout(None)
-        transport = paramiko.Transport(
-            sock, default_window_size=WINDOW_BYTES, default_max_packet_size=MAX_PACKET_BYTES
+        connection = _in_own_connection(
+            self.limits.connection_acquire, protocol=PROTOCOL, address=address
         )
+        if connection is None:
+            sock.close()  # past the address's limit: before any SSH byte is sent
+            return
+        server = None
         try:
-            transport.add_server_key(self.host_key)
-            transport.set_subsystem_handler("sftp", GatewaySFTPServer, GatewaySFTP)
-            server = GatewayServer(address, transport)
-            transport.handshake_timeout = settings.SFTP_LOGIN_TIMEOUT
-            transport.start_server(server=server)
-            channel = transport.accept(timeout=settings.SFTP_LOGIN_TIMEOUT)
-            if channel is None:
-                logger.info("Gateway sftp: %s did not log in and open a session in time", address)
-                return
-            transport.join()
-        except (paramiko.SSHException, EOFError, OSError) as error:
-            logger.info("Gateway sftp: connection from %s ended: %s", address, error)
+            sock.settimeout(None)
+            transport = paramiko.Transport(
+                sock, default_window_size=WINDOW_BYTES, default_max_packet_size=MAX_PACKET_BYTES
+            )
+            try:
+                transport.add_server_key(self.host_key)
+                transport.set_subsystem_handler("sftp", GatewaySFTPServer, GatewaySFTP)
+                server = GatewayServer(address, transport, self.limits)
+                transport.handshake_timeout = settings.SFTP_LOGIN_TIMEOUT
+                transport.banner_timeout = settings.SFTP_LOGIN_TIMEOUT
+                # Not waiting for the key exchange here: the login timeout counts from now.
+                transport.start_server(event=threading.Event(), server=server)
+                if not _sftp_started(transport, server, settings.SFTP_LOGIN_TIMEOUT):
+                    if transport.is_active():
+                        logger.info(
+                            "Gateway sftp: %s did not log in and open an SFTP session in time",
+                            address,
+                        )
+                    return
+                transport.join()
+            except (paramiko.SSHException, EOFError, OSError) as error:
+                logger.info("Gateway sftp: connection from %s ended: %s", address, error)
+            finally:
+                transport.close()
+                close_old_connections()
         finally:
-            transport.close()
-            close_old_connections()
+            if server is not None and server.session is not None:
+                server.session.release()
+            connection.release()
+
+
+def _sftp_started(transport: paramiko.Transport, server: GatewayServer, seconds: float) -> bool:
+    """Whether the client logged in and started SFTP within `seconds` (a session channel
+    that never asks for it would otherwise hold its slots for ever). Polled, because
+    paramiko wakes nobody waiting here when the client goes away."""
+    deadline = time.monotonic() + seconds
+    while transport.is_active() and time.monotonic() < deadline:
+        if server.sftp_started.wait(0.1):
+            return True
+    return server.sftp_started.is_set() and transport.is_active()

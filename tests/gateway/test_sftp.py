@@ -56,31 +56,36 @@ def known_hosts(tmp_path, gateway, settings):
 
 def openssh_sftp(gateway, known_hosts, key, commands: str, user="acme-upload"):
     """Run OpenSSH's `sftp -b -` with `commands`; returns the finished process."""
-    host, port = gateway.address
     return subprocess.run(
-        [
-            "sftp",
-            "-b",
-            "-",
-            "-P",
-            str(port),
-            "-i",
-            str(key),
-            "-o",
-            f"UserKnownHostsFile={known_hosts}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            f"{user}@{host}",
-        ],
+        openssh_sftp_command(gateway, known_hosts, key, user),
         input=commands,
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+def openssh_sftp_command(gateway, known_hosts, key, user="acme-upload") -> list[str]:
+    """OpenSSH's `sftp -b -` (commands on its stdin) logging in to the gateway by `key`."""
+    host, port = gateway.address
+    return [
+        "sftp",
+        "-b",
+        "-",
+        "-P",
+        str(port),
+        "-i",
+        str(key),
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        f"{user}@{host}",
+    ]
 
 
 def paramiko_login(gateway, username="acme-upload", password=PASSWORD):

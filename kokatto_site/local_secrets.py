@@ -79,8 +79,10 @@ def ftps_certificate(
         raise ImproperlyConfigured("Set both FTPS_CERTIFICATE and FTPS_PRIVATE_KEY, or neither.")
     _gateway_identity_from_var["FTPS_CERTIFICATE"] = str(certificate_path)
     _gateway_identity_from_var["FTPS_PRIVATE_KEY"] = str(key_path)
-    key_pem = read_or_create_secret(key_path, new_ec_private_key_pem)
-    return read_or_create_secret(certificate_path, lambda: self_signed_pem(key_pem)), key_pem
+    # Stripped: as read back from the files afterwards.
+    key_pem = read_or_create_secret(key_path, new_ec_private_key_pem).strip()
+    certificate_pem = read_or_create_secret(certificate_path, lambda: self_signed_pem(key_pem))
+    return certificate_pem.strip(), key_pem
 
 
 def new_ec_private_key_pem() -> str:

@@ -18,6 +18,7 @@ import errno
 import logging
 import os
 import stat
+import sys
 import threading
 import time
 
@@ -30,6 +31,7 @@ from OpenSSL import SSL
 from pyftpdlib.exceptions import AuthenticationFailed, _RetryError
 from pyftpdlib.filesystems import AbstractedFS
 from pyftpdlib.handlers import TLS_DTPHandler, TLS_FTPHandler
+from pyftpdlib.handlers.ftp.data import DTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import ThreadedFTPServer
 
@@ -303,6 +305,17 @@ class GatewayDTPHandler(TLS_DTPHandler):
     @property
     def client_address(self) -> str:
         return getattr(self.cmd_channel, "remote_ip", "?")
+
+    def handle_error(self):
+        # pyftpdlib's TLS mixin closes without a word: the client must hear why its
+        # transfer ended ("426 Files are limited to ... bytes; transfer aborted.").
+        self._error = True
+        refusal = getattr(sys.exc_info()[1], "__cause__", None)  # a write ClientHome refused
+        if isinstance(refusal, OSError) and refusal.strerror:
+            self._resp = (f"426 {refusal.strerror}; transfer aborted.", logger.info)
+            self.close()
+            return
+        DTPHandler.handle_error(self)
 
     def handle_close(self):
         if self.cut_off and self.receive and not self._closed:

@@ -225,14 +225,23 @@ def test_plain_ftp_works_when_an_operator_allows_it(settings, ftps_account, tmp_
     assert Batch.objects.get().file_name == "legacy.7z"
 
 
-def test_a_tls_1_1_client_is_refused(gateway):
-    context = tls_context(maximum_version=ssl.TLSVersion.TLSv1_1)
+def _tls_up_to(gateway, version: ssl.TLSVersion) -> ftplib.FTP_TLS:
+    """AUTH TLS from a client willing to speak anything from TLS 1.0 up to `version`."""
+    context = tls_context(maximum_version=version)
     context.minimum_version = ssl.TLSVersion.TLSv1
     context.set_ciphers("DEFAULT:@SECLEVEL=0")  # the client would; the gateway must not
     ftp = ftplib.FTP_TLS(context=context, timeout=30)
     ftp.connect(*gateway.address)
-    with pytest.raises((ssl.SSLError, ConnectionError)):
-        ftp.auth()
+    ftp.auth()
+    return ftp
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+def test_a_tls_1_1_client_is_refused_by_the_gateway_and_tls_1_2_accepted(gateway):
+    with pytest.raises(ssl.SSLError, match="TLSV1_ALERT_PROTOCOL_VERSION"):  # the gateway's alert
+        _tls_up_to(gateway, ssl.TLSVersion.TLSv1_1)
+    ftp = _tls_up_to(gateway, ssl.TLSVersion.TLSv1_2)
+    assert ftp.sock.version() == "TLSv1.2"
     ftp.close()
 
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test test-pg chromium sevenzip openssh bench-tools lint format clean
+.PHONY: run test test-pg chromium sevenzip openssh curl bench-tools lint format clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0] if sys.version_info < (3, 11) else 0)'
@@ -23,6 +23,8 @@ run: $(VENV)/.installed-run
 	DEBUG=true $(BIN)/python manage.py migrate --noinput --verbosity 0
 	DEBUG=true $(BIN)/python manage.py seed_demo
 	@echo
+	@DEBUG=true $(BIN)/python manage.py gateway_fingerprints
+	@echo
 	@echo "Kokatto is starting: admin at http://127.0.0.1:$(PORT)/admin/ (Ctrl-C stops everything)"
 	@echo
 	@# The web server, the task queue and the gateway write their metrics to one folder,
@@ -31,7 +33,7 @@ run: $(VENV)/.installed-run
 	DEBUG=true PROMETHEUS_MULTIPROC_DIR="$(CURDIR)/var/metrics" PATH="$(CURDIR)/$(BIN):$$PATH" \
 	  $(BIN)/honcho start --port $(PORT)
 
-test: $(VENV)/.installed-dev chromium sevenzip openssh
+test: $(VENV)/.installed-dev chromium sevenzip openssh curl
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -51,7 +53,7 @@ PG_REDIS_URL ?= redis://127.0.0.1:6379/12
 PYTEST_ARGS ?=
 PG_ENV := DATABASE_URL="$(PG_SERVER)/$(PG_DATABASE)" REDIS_URL="$(PG_REDIS_URL)"
 
-test-pg: $(VENV)/.installed-dev chromium sevenzip openssh
+test-pg: $(VENV)/.installed-dev chromium sevenzip openssh curl
 	psql "$(PG_SERVER)/postgres" -v ON_ERROR_STOP=1 -q \
 	  -c "DROP DATABASE IF EXISTS $(PG_DATABASE)" -c "CREATE DATABASE $(PG_DATABASE)"
 	$(PG_ENV) $(BIN)/python manage.py migrate --noinput --verbosity 0
@@ -120,6 +122,21 @@ bench-tools:
 	  else \
 	    echo "Installing sshd needs root and apt-get: sudo apt-get install openssh-server openssh-client"; \
 	    exit 1; \
+	  fi; \
+	fi
+
+# The FTPS gateway tests drive it with curl too (Debian's curl). Installed when missing
+# and possible; otherwise those tests skip (in CI they fail instead).
+curl:
+	@if ! command -v curl >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's curl for the FTPS gateway tests (apt-get)..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends curl >/dev/null; } \
+	      || echo "Could not install curl: the FTPS gateway's curl tests will be skipped."; \
+	  else \
+	    echo "curl is missing and installing it needs root and apt-get: the FTPS gateway's"; \
+	    echo "curl tests will be skipped. To run them: sudo apt-get install curl"; \
 	  fi; \
 	fi
 

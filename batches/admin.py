@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from batches.file_storage import batch_storage
 from batches.gateway import audit_admin, defender_admin  # noqa: F401 (events, bans)
-from batches.gateway.host_key import sftp_host_key_fingerprint
+from batches.gateway.identity import gateway_identity
 from batches.ingest import ReprocessResult, batch_reprocess
 from batches.models import Batch, GatewayAccount, GatewayPublicKey, RejectedLine
 from batches.selectors import rejected_lines_search
@@ -276,9 +276,9 @@ class GatewayAccountAdmin(ClientScopedAdmin):
         return [*self.account_fields, "allowed_networks", "created_at", "updated_at"]
 
     def changelist_view(self, request, extra_context=None):
-        # Clients pin this fingerprint when they first connect.
-        subtitle = f"SFTP host key fingerprint: {sftp_host_key_fingerprint()} (ED25519)"
-        return super().changelist_view(request, {**(extra_context or {}), "subtitle": subtitle})
+        # Clients pin these fingerprints when they first connect (the list's template shows them).
+        context = {**(extra_context or {}), "gateway_identity": gateway_identity()}
+        return super().changelist_view(request, context)
 
     @admin.display(description="Password")
     def password_status(self, obj):

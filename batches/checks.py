@@ -1,5 +1,6 @@
 """System checks of the batch limits (run by `manage.py check`, and so by every
-runserver, migrate and qcluster start). The task queue's are kokatto_site.checks."""
+runserver, migrate and qcluster start), and the deploy check of the gateways' identity
+(`check --deploy` only). The task queue's are kokatto_site.checks."""
 
 from django.conf import settings
 from django.core import checks
@@ -25,3 +26,22 @@ def batch_limits_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         if getattr(settings, name) < 0:
             problems.append(checks.Error(f"{name} is negative.", id="batches.E003"))
     return problems
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def gateway_identity_set_in_environment_check(
+    app_configs=None, **kwargs
+) -> list[checks.CheckMessage]:
+    """In production the gateways' SSH host key and FTPS certificate must come from the
+    environment: the same on every gateway machine, and kept when `var/` is not."""
+    if settings.DEBUG:
+        return []
+    return [
+        checks.Error(
+            f"{name} was generated into {path} because the environment does not set it.",
+            hint=f"Set {name} in the environment, the same on every gateway machine (to keep "
+            "what clients pinned, set the file's content).",
+            id="batches.E004",
+        )
+        for name, path in settings.GATEWAY_IDENTITY_READ_FROM_VAR.items()
+    ]

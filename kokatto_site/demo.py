@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from batches.gateway.accounts import gateway_account_create
+from batches.gateway.protocols import GatewayProtocol
 from batches.models import GatewayAccount
 from clients.keys import SecretKeyError, fingerprint_of, secret_key_create
 from clients.models import Application, ApplicationMedium, Client, Field, FieldType
@@ -154,7 +155,8 @@ def _demo_user(username: str, password: str, group_name: str):
 
 
 def _demo_gateway_account(client: Client) -> Path:
-    """Client 8002's SFTP login, by password or by a key pair kept in var/; the key's path."""
+    """Client 8002's SFTP and FTPS login, by password (or over SFTP by a key pair kept in
+    var/); the key's path."""
     key_path = Path(settings.VAR_DIR) / "demo_sftp_key"
     private_key = serialization.load_ssh_private_key(
         read_or_create_secret(key_path, new_ed25519_pem).encode() + b"\n", password=None
@@ -168,6 +170,7 @@ def _demo_gateway_account(client: Client) -> Path:
             username=DEMO_GATEWAY_USER,
             password=DEMO_GATEWAY_PASSWORD,
             public_keys=[f"{public_key.decode()} demo"],
+            protocols=[GatewayProtocol.SFTP, GatewayProtocol.FTPS],
         )
     return key_path
 

@@ -14,6 +14,8 @@ import environ
 from kokatto_site.local_secrets import (
     django_secret_key,
     field_encryption_keys,
+    ftps_certificate,
+    gateway_identity_read_from_var,
     secrets_read_from_var,
     sftp_host_key,
 )
@@ -227,6 +229,35 @@ SFTP_HOST_KEY = sftp_host_key(env.str("SFTP_HOST_KEY", default=""), VAR_DIR / "s
 # session may stay silent before it is closed.
 SFTP_LOGIN_TIMEOUT = env.int("SFTP_LOGIN_TIMEOUT", default=30)
 SFTP_IDLE_TIMEOUT = env.int("SFTP_IDLE_TIMEOUT", default=600)
+# The FTPS gateway (`run_ftps_gateway`, batches/gateway/ftps.py): explicit TLS (AUTH TLS),
+# TLS 1.2 or newer, required on the control and the data connection. Where it listens.
+FTPS_BIND_ADDRESS = env.str("FTPS_BIND_ADDRESS", default="127.0.0.1")
+FTPS_PORT = env.int("FTPS_PORT", default=2121)
+# Ports offered for passive data connections, "first-last" (e.g. "60000-60099", to open in
+# a firewall); empty: any free port the system picks (fine on one machine).
+FTPS_PASSIVE_PORTS = env.str("FTPS_PASSIVE_PORTS", default="")
+# The address given to clients in PASV answers when the gateway is behind NAT; empty: its own.
+FTPS_MASQUERADE_ADDRESS = env.str("FTPS_MASQUERADE_ADDRESS", default="")
+# Plain FTP (no TLS: passwords and files in clear) is refused unless this is on, for a
+# legacy private link only; the gateway accounts' admin page then says so in red.
+FTPS_ALLOW_PLAIN_FTP = env.bool("FTPS_ALLOW_PLAIN_FTP", default=False)
+# Seconds a connection has to log in, and seconds the control connection may stay silent
+# between commands (a transfer in progress is not silence; a stalled data connection is
+# closed after the same time). By default the SFTP gateway's.
+FTPS_LOGIN_TIMEOUT = env.int("FTPS_LOGIN_TIMEOUT", default=SFTP_LOGIN_TIMEOUT)
+FTPS_IDLE_TIMEOUT = env.int("FTPS_IDLE_TIMEOUT", default=SFTP_IDLE_TIMEOUT)
+# Its certificate and private key, PEM text; the same on every gateway machine behind one
+# address. Unset: an ECDSA key and a self-signed certificate for localhost and 127.0.0.1
+# are generated once into var/ (fine for one machine and `make run`).
+FTPS_CERTIFICATE, FTPS_PRIVATE_KEY = ftps_certificate(
+    env.str("FTPS_CERTIFICATE", default=""),
+    env.str("FTPS_PRIVATE_KEY", default=""),
+    VAR_DIR / "ftps_certificate.pem",
+    VAR_DIR / "ftps_private_key.pem",
+)
+# Which of SFTP_HOST_KEY, FTPS_CERTIFICATE and FTPS_PRIVATE_KEY were generated into var/
+# (name -> file): `check --deploy` refuses those when DEBUG is off (batches/checks.py).
+GATEWAY_IDENTITY_READ_FROM_VAR = gateway_identity_read_from_var()
 # Open connections one source address may hold (past it a new one is closed before any
 # handshake), and logged-in sessions one account may hold (past it a login is refused).
 # Counted per gateway process (batches/gateway/limits.py says why): behind a load balancer

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from kokatto_site.local_secrets import new_ec_private_key_pem, new_ed25519_pem, self_signed_pem
+
 PROJECT = Path(__file__).resolve().parents[2]
 HOST = "notif.example.com"
 ONE_YEAR = 365 * 24 * 3600
@@ -28,9 +30,20 @@ def production_env(var_dir: Path, **overrides) -> dict[str, str]:
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": HOST,
         "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
+        **gateway_identity_env(),
     }
     env.update({name: str(value) for name, value in overrides.items()})
     return env
+
+
+def gateway_identity_env() -> dict[str, str]:
+    """The gateways' SSH host key and FTPS certificate, set as production sets them."""
+    key = new_ec_private_key_pem()
+    return {
+        "SFTP_HOST_KEY": new_ed25519_pem(),
+        "FTPS_CERTIFICATE": self_signed_pem(key),
+        "FTPS_PRIVATE_KEY": key,
+    }
 
 
 def make_run_env(var_dir: Path) -> dict[str, str]:

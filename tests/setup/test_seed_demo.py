@@ -113,5 +113,8 @@ def test_the_demo_sets_client_8002_up_for_its_first_upload_over_sftp(db, setting
             )
             == account
         )
+    # The README's FTPS first upload (curl) logs in with the same password.
+    ftps_login = {"username": DEMO_GATEWAY_USER, "password": DEMO_GATEWAY_PASSWORD}
+    assert gateway_account_authenticate(protocol="ftps", address="127.0.0.1", **ftps_login)
     assert f"{DEMO_GATEWAY_USER} / {DEMO_GATEWAY_PASSWORD}" in first
     assert str(key_path) in first

@@ -80,6 +80,9 @@ def load_generate(*, notifications: int, seed: int = 18, log=print) -> LoadResul
     result = LoadResult(notifications=notifications)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        # Check now the deferred foreign keys of rows written in this transaction (in a
+        # test, the templates above): a table with pending checks cannot be altered.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(
             "SELECT (SELECT coalesce(max(id), 0) FROM notifications_notification),"
             " (SELECT coalesce(max(id), 0) FROM notifications_delivery)"

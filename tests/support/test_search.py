@@ -112,3 +112,13 @@ def test_the_list_shows_no_facet_counts(support_client, story):
 
     assert response.status_code == 200
     assert response.context["cl"].add_facets is False
+
+
+def test_a_batch_page_links_to_its_notifications(support_client, story):
+    batch = story.notification.batch
+    batch.lines_accepted = 1
+    batch.save()
+
+    page = support_client.get(f"/admin/batches/batch/{batch.pk}/change/").content.decode()
+
+    assert f'href="/admin/notifications/notification/?batch={batch.pk}"' in page

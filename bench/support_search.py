@@ -50,6 +50,7 @@ def parse_arguments():
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--database", default=DATABASE, help=f"default {DATABASE}")
     return parser.parse_args()
 
 
@@ -64,7 +65,7 @@ def environment(arguments) -> dict[str, str]:
     var = Path(f"/tmp/kokatto-support-bench-{os.getuid()}")  # noqa: S108 (keys of a bench run)
     var.mkdir(exist_ok=True)
     env.update(
-        DATABASE_URL=f"{arguments.postgres}/{DATABASE}",
+        DATABASE_URL=f"{arguments.postgres}/{arguments.database}",
         DEBUG="false",
         ADMIN_TWO_FACTOR_REQUIRED="false",
         SECRET_KEY=f"kokatto-support-bench-{uuid.uuid4().hex}",
@@ -81,8 +82,10 @@ def run(env, *arguments: str) -> None:
 
 
 def fill(arguments, env) -> None:
-    print(f"database {DATABASE}: create, migrate, generate_load {arguments.notifications:,}")
-    recreate_database(arguments.postgres, DATABASE)
+    print(
+        f"database {arguments.database}: create, migrate, generate_load {arguments.notifications:,}"
+    )
+    recreate_database(arguments.postgres, arguments.database)
     run(env, "migrate", "--noinput", "-v0")
     started = time.perf_counter()
     run(env, "generate_load", "--notifications", str(arguments.notifications), "--force")

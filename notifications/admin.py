@@ -152,9 +152,38 @@ class BatchFilter(admin.SimpleListFilter):
         return queryset.none() if pk is None else queryset.filter(batch_id=pk)
 
 
+class ClientTimeZoneMixin:
+    """A change page shown in its client's time zone: every time on it, named at the top
+    by `times_shown_in` (settings.TIME_ZONE when the row is not found)."""
+
+    client_path = "client"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        row = self.get_object(request, unquote(object_id))
+        client = row
+        for name in self.client_path.split("__") if row else []:
+            client = getattr(client, name)
+        zone = client.time_zone if row else settings.TIME_ZONE
+        with timezone.override(zoneinfo.ZoneInfo(zone)):
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # now, while the client's time zone is current
+        return response
+
+    @admin.display(description="times shown in")
+    def times_shown_in(self, obj):
+        now = timezone.localtime()
+        zone = timezone.get_current_timezone_name()
+        return f"{zone} ({now:%Z}, UTC{now:%z}): every time on this page"
+
+
 @admin.register(Notification)
 class NotificationAdmin(
-    FailureCategoryMixin, SupportSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin
+    ClientTimeZoneMixin,
+    FailureCategoryMixin,
+    SupportSearchMixin,
+    ReadOnlyAdminMixin,
+    ClientScopedAdmin,
 ):
     list_display = ["reference", "client", "application", "status", "source", "created_at"]
     list_select_related = ["client", "application__client"]
@@ -194,15 +223,8 @@ class NotificationAdmin(
         return is_operator(request.user)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        """The page in the client's time zone, every time on it; operators' buttons."""
-        notification = self.get_object(request, unquote(object_id))
-        zone = notification.client.time_zone if notification else settings.TIME_ZONE
         extra_context = {**(extra_context or {}), "can_operate": is_operator(request.user)}
-        with timezone.override(zoneinfo.ZoneInfo(zone)):
-            response = super().change_view(request, object_id, form_url, extra_context)
-            if hasattr(response, "render"):
-                response.render()  # now, while the client's time zone is current
-        return response
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         return [
@@ -253,12 +275,6 @@ class NotificationAdmin(
         else:
             self.message_user(request, "Cancelled: nothing more will be sent.")
         return redirect("admin:notifications_notification_change", notification.pk)
-
-    @admin.display(description="times shown in")
-    def times_shown_in(self, obj):
-        now = timezone.localtime()
-        zone = timezone.get_current_timezone_name()
-        return f"{zone} ({now:%Z}, UTC{now:%z}): every time on this page"
 
     @admin.display(description="received")
     def received(self, obj):
@@ -335,7 +351,11 @@ class DeliveryEventInline(FailureCategoryMixin, ReadOnlyInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(
-    FailureCategoryMixin, SupportSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin
+    ClientTimeZoneMixin,
+    FailureCategoryMixin,
+    SupportSearchMixin,
+    ReadOnlyAdminMixin,
+    ClientScopedAdmin,
 ):
     client_path = "notification__client"
     application_path = "notification__application"
@@ -346,6 +366,29 @@ class DeliveryAdmin(
     search_fields = ["notification__reference"]
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+    fields = [
+        "times_shown_in",
+        "notification",
+        "medium",
+        "recipient",
+        "subject",
+        "body",
+        "html_body",
+        "template_version",
+        "status",
+        "attempts",
+        "claims",
+        "next_attempt_at",
+        "lease_expires_at",
+        "provider",
+        "provider_message_id",
+        "last_error",
+        "created_at",
+        "updated_at",
+        "sent_at",
+        "delivered_at",
+    ]
+    readonly_fields = ["times_shown_in"]
     paginator = EstimatedCountPaginator
     categorised = {"last_error": "last_error_category"}
     inlines = [DeliveryEventInline]

@@ -73,3 +73,13 @@ def test_client_staff_get_404_for_another_clients_notification_by_url(staff_clie
         response = staff_client.get(url)
         assert response.status_code in (302, 404)
         assert "SMSGW-778899" not in response.content.decode()
+
+
+def test_a_delivery_page_is_in_its_clients_time_zone_too(support_client, story):
+    client = story.notification.client
+    client.time_zone = "Asia/Jayapura"
+    client.save()
+
+    response = support_client.get(f"/admin/notifications/delivery/{story.sms.pk}/change/")
+
+    assert "Asia/Jayapura (WIT, UTC+0900)" in response.content.decode()

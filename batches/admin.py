@@ -52,6 +52,7 @@ class BatchAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
         "progress",
         "lines_read",
         "lines_accepted",
+        "accepted",
         "rejected",
         "duration",
         "result_file",
@@ -66,7 +67,7 @@ class BatchAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
         "started_at",
         "finished_at",
     ]
-    readonly_fields = ["progress", "rejected", "duration", "result_file"]
+    readonly_fields = ["progress", "accepted", "rejected", "duration", "result_file"]
     actions = ["reprocess"]
     rejected_per_page = 50
 
@@ -139,6 +140,13 @@ class BatchAdmin(ReadOnlyAdminMixin, ClientScopedAdmin):
             return "—"
         url = reverse("admin:batches_batch_result", args=[batch.pk])
         return format_html('<a href="{}">{}</a>', url, batch.result_path.rsplit("/", 1)[-1])
+
+    @admin.display(description="notifications")
+    def accepted(self, batch):
+        if not batch.lines_accepted:
+            return "—"
+        url = reverse("admin:notifications_notification_changelist") + f"?batch={batch.pk}"
+        return format_html('<a href="{}">its notifications</a>', url)
 
     @admin.display(description="rejected lines")
     def rejected(self, batch):

@@ -6,9 +6,11 @@ through `get_queryset`), restricts the choices of client and application
 foreign keys, and offers list filters whose choices are scoped the same way.
 """
 
+from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
-from django.db import connections
+from django.db import OperationalError, connections, transaction
 from django.utils.functional import cached_property
 
 from clients.models import Application, Client
@@ -89,28 +91,60 @@ class ApplicationFilter(ScopedFilter):
 
 
 class EstimatedCountPaginator(Paginator):
-    """A paginator that does not COUNT(*) a whole large table.
+    """A paginator that never counts a large table's rows one by one (PostgreSQL).
 
-    On PostgreSQL an unfiltered list reads the planner's row estimate instead;
-    filtered lists (a client, a status) still count exactly, through indexes.
+    An unfiltered list reads the table's row estimate (pg_class). A filtered one asks the
+    planner how many rows match: past ESTIMATE_ABOVE, that estimate is the count; below
+    it the rows are counted, for at most ADMIN_COUNT_TIMEOUT_MS, after which the
+    estimate stands in (a filter no index serves would otherwise scan the table).
     """
 
-    ESTIMATE_ABOVE = 100_000
+    ESTIMATE_ABOVE = 10_000
 
     @cached_property
     def count(self):
         queryset = self.object_list
         connection = connections[queryset.db]
-        if connection.vendor == "postgresql" and not queryset.query.where:
+        if connection.vendor != "postgresql":
+            return super().count
+        if not queryset.query.where:
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
                     [queryset.model._meta.db_table],
                 )
                 estimate = cursor.fetchone()[0]
-            if estimate > self.ESTIMATE_ABOVE:
+        else:
+            estimate = self._planner_estimate(queryset, connection)
+        if estimate > self.ESTIMATE_ABOVE:
+            return estimate
+        return self._count_in_time(queryset, connection, estimate)
+
+    def _planner_estimate(self, queryset, connection) -> int:
+        try:
+            sql, params = queryset.order_by().query.sql_with_params()
+        except EmptyResultSet:  # e.g. `pk__in=[]`: a search that found nothing
+            return 0
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+            [plan] = cursor.fetchone()[0]
+        return int(plan["Plan"]["Plan Rows"])
+
+    def _count_in_time(self, queryset, connection, estimate: int) -> int:
+        with transaction.atomic(using=queryset.db), connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('statement_timeout')")
+            previous = cursor.fetchone()[0]
+            try:
+                with transaction.atomic(using=queryset.db):
+                    cursor.execute(
+                        "SELECT set_config('statement_timeout', %s, true)",
+                        [str(settings.ADMIN_COUNT_TIMEOUT_MS)],
+                    )
+                    count = super().count
+                    cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+                    return count
+            except OperationalError:  # cancelled by the timeout: the savepoint undid the SET
                 return estimate
-        return super().count
 
 
 class ClientScopedAdmin(ScopedForeignKeysMixin, admin.ModelAdmin):

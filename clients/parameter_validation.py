@@ -381,14 +381,22 @@ def _parse_date(spec: FieldSpec, raw: str) -> datetime:
 
 
 def _parse_phone(spec: FieldSpec, raw: str) -> str:
+    if e164 := phone_number_e164(raw):
+        return e164
+    raise ValueError(f"Expected a phone number such as +6281234567890; got {raw!r}.")
+
+
+def phone_number_e164(raw: str) -> str:
+    """A phone number as people write it (0812…, 62812…, +62 812-3456-7890) in E.164, the
+    form deliveries store; "" when it is not a valid number. Support's search uses it too."""
     if e164 := _local_mobile_e164(raw):
         return e164
     try:
         number = phonenumbers.parse(raw, settings.PHONE_DEFAULT_REGION)
     except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise ValueError(f"Expected a phone number such as +6281234567890; got {raw!r}.")
+        return ""
+    if not phonenumbers.is_valid_number(number):
+        return ""
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -541,6 +541,13 @@ WHATSAPP_VERIFY_TOKEN = env.str("WHATSAPP_VERIFY_TOKEN", default="")
 # Phone numbers without a country code are read as Indonesian numbers.
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="ID")
 
+# Support's search box (notifications/search.py): a phone number or an email address
+# finds at most this many notifications (the newest), a page's worth several times over.
+SUPPORT_SEARCH_MAX_MATCHES = env.int("SUPPORT_SEARCH_MAX_MATCHES", default=1000)
+# An admin list's row count on PostgreSQL (clients/admin_scoping.py) may take at most
+# this long; past it the page shows the planner's estimate instead of scanning on.
+ADMIN_COUNT_TIMEOUT_MS = env.int("ADMIN_COUNT_TIMEOUT_MS", default=100)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,5 +1,13 @@
+import zoneinfo
+
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from clients.admin_scoping import (
@@ -9,6 +17,7 @@ from clients.admin_scoping import (
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
+    parse_id,
 )
 from clients.media import medium_choices
 from clients.roles import is_operator, sees_failure_detail, visible_clients
@@ -17,6 +26,7 @@ from notifications.dispatch_queue import enqueue_dispatch
 from notifications.failures import detail_for_client, failure_category
 from notifications.intake import IntakeError, notification_cancel
 from notifications.models import ClientCallback, Delivery, DeliveryEvent, Notification
+from notifications.search import delivery_ids_found, notification_ids_found, search_term_read
 from notifications.timeline import TimelineEntry, notification_timeline
 
 
@@ -70,9 +80,30 @@ class FailureCategoryMixin:
 
 class DeliveryInline(FailureCategoryMixin, ReadOnlyInline):
     model = Delivery
-    fields = ["medium", "recipient", "status", "attempts", "provider", "last_error", "updated_at"]
+    fields = [
+        "medium",
+        "recipient",
+        "rendered_text",
+        "template_version",
+        "status",
+        "attempts",
+        "provider",
+        "provider_message_id",
+        "last_error",
+        "sent_at",
+        "delivered_at",
+    ]
     categorised = {"last_error": "last_error_category"}
     show_change_link = True
+
+    @admin.display(description="rendered text, as sent")
+    def rendered_text(self, delivery):
+        if not delivery.body:
+            return "— (not rendered yet)"
+        subject = (
+            format_html("<strong>{}</strong><br>", delivery.subject) if delivery.subject else ""
+        )
+        return format_html('{}<span class="rendered-text">{}</span>', subject, delivery.body)
 
 
 class ClientCallbackInline(FailureCategoryMixin, ReadOnlyInline):
@@ -86,57 +117,178 @@ class ClientCallbackInline(FailureCategoryMixin, ReadOnlyInline):
         return callback.payload.get("status", "")
 
 
-class ExactReferenceSearchMixin:
-    """Search is an exact clientNotifRefId match: support pastes the id the customer gave.
+class SupportSearchMixin:
+    """The search box finds by reference, phone number or email address, each from an
+    index (notifications/search.py), in the clients the user may see."""
 
-    The admin's default icontains search would scan the whole table. The match
-    also lists the clients the user may see (already the queryset's scope), so
-    that PostgreSQL answers it with one probe a client of the unique (client,
-    reference) index: there is no index on the reference alone, one index fewer
-    to keep up to date for each batch line (tests/admin/test_support_search_plan.py).
-    """
-
-    notification_path = ""  # from the admin's model to its notification ("notification__")
-    search_help_text = "Exact clientNotifRefId, across every client you can see."
+    search_help_text = (
+        "A clientNotifRefId (exact), a phone number (0812-3456-7890, +62 812…) or an email "
+        "address, across every client you can see."
+    )
+    ids_found = staticmethod(notification_ids_found)
 
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
+        term = search_term_read(search_term)
+        if not term.reference:
             return queryset, False
         clients = list(visible_clients(request.user).values_list("pk", flat=True))
-        path = self.notification_path
-        return queryset.filter(**{f"{path}client_id__in": clients, f"{path}reference": term}), False
+        return queryset.filter(pk__in=self.ids_found(term, clients)), False
+
+
+class BatchFilter(admin.SimpleListFilter):
+    """`?batch=<id>`: one batch's notifications, as linked from the batch's page. Shown only
+    when used: offering every batch as a choice would list thousands."""
+
+    title = "batch"
+    parameter_name = "batch"
+
+    def lookups(self, request, model_admin):
+        return [(self.value(), f"batch {self.value()}")] if self.value() else []
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        pk = parse_id(self.value())
+        return queryset.none() if pk is None else queryset.filter(batch_id=pk)
+
+
+class ClientTimeZoneMixin:
+    """A change page shown in its client's time zone: every time on it, named at the top
+    by `times_shown_in` (settings.TIME_ZONE when the row is not found)."""
+
+    client_path = "client"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        row = self.get_object(request, unquote(object_id))
+        client = row
+        for name in self.client_path.split("__") if row else []:
+            client = getattr(client, name)
+        zone = client.time_zone if row else settings.TIME_ZONE
+        with timezone.override(zoneinfo.ZoneInfo(zone)):
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # now, while the client's time zone is current
+        return response
+
+    @admin.display(description="times shown in")
+    def times_shown_in(self, obj):
+        now = timezone.localtime()
+        zone = timezone.get_current_timezone_name()
+        return f"{zone} ({now:%Z}, UTC{now:%z}): every time on this page"
 
 
 @admin.register(Notification)
 class NotificationAdmin(
-    FailureCategoryMixin, ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin
+    ClientTimeZoneMixin,
+    FailureCategoryMixin,
+    SupportSearchMixin,
+    ReadOnlyAdminMixin,
+    ClientScopedAdmin,
 ):
     list_display = ["reference", "client", "application", "status", "source", "created_at"]
     list_select_related = ["client", "application__client"]
-    list_filter = [ClientFilter, ApplicationFilter, "status", MediumFilter, "source", "created_at"]
+    list_filter = [
+        ClientFilter,
+        ApplicationFilter,
+        "status",
+        MediumFilter,
+        "source",
+        BatchFilter,
+        "created_at",  # date ranges on the created_at index (?created_at__gte=…&__lt=…)
+    ]
     search_fields = ["reference"]
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts would scan the table per choice
     paginator = EstimatedCountPaginator
     fields = [
+        "times_shown_in",
         "reference",
         "client",
         "application",
         "status",
-        "source",
-        "batch",
+        "received",
         "parameters",
-        "created_at",
+        "send_at",
+        "expires_at",
         "updated_at",
         "timeline",
     ]
-    readonly_fields = ["parameters", "timeline"]
+    readonly_fields = ["times_shown_in", "received", "parameters", "timeline"]
     categorised = {"timeline": "timeline_for_client"}
     inlines = [DeliveryInline, ClientCallbackInline]
     actions = ["cancel_notifications"]
+    change_form_template = "admin/notifications/notification/change_form.html"
 
     def has_operate_permission(self, request):
         return is_operator(request.user)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_operate": is_operator(request.user)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:notification_id>/retry/",
+                self.admin_site.admin_view(self.retry_view),
+                name="notifications_notification_retry",
+            ),
+            path(
+                "<int:notification_id>/cancel/",
+                self.admin_site.admin_view(self.cancel_view),
+                name="notifications_notification_cancel",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _operated(self, request, notification_id: int) -> Notification:
+        """The notification an operator's button acts on: POST only, operators only (the
+        server checks; the button is only a convenience), within the user's clients."""
+        if request.method != "POST":
+            raise PermissionDenied("Use the page's button (POST).")
+        if not self.has_operate_permission(request):
+            raise PermissionDenied("Only operators retry or cancel notifications.")
+        return get_object_or_404(self.get_queryset(request), pk=notification_id)
+
+    def retry_view(self, request, notification_id: int):
+        notification = self._operated(request, notification_id)
+        detail = f"retried by {request.user.get_username()}"
+        retried = sum(
+            delivery_retry(delivery=delivery, detail=detail)
+            for delivery in notification.deliveries.all()
+        )
+        if retried:
+            enqueue_dispatch()
+            self.message_user(request, f"{retried} failed delivery(ies) queued again.")
+        else:
+            self.message_user(
+                request, "No delivery had failed: nothing to retry.", messages.WARNING
+            )
+        return redirect("admin:notifications_notification_change", notification.pk)
+
+    def cancel_view(self, request, notification_id: int):
+        notification = self._operated(request, notification_id)
+        try:
+            notification_cancel(notification=notification)
+        except IntakeError as exc:
+            self.message_user(request, exc.message, messages.WARNING)
+        else:
+            self.message_user(request, "Cancelled: nothing more will be sent.")
+        return redirect("admin:notifications_notification_change", notification.pk)
+
+    @admin.display(description="received")
+    def received(self, obj):
+        at = formats.localize(timezone.template_localtime(obj.created_at))
+        if obj.batch_id is None:
+            return f"through the API at {at}"
+        url = reverse("admin:batches_batch_change", args=[obj.batch_id])
+        return format_html(
+            'in batch <a href="{}">{}</a>, line {}, at {}',
+            url,
+            obj.batch.file_name,
+            obj.batch_line,
+            at,
+        )
 
     @admin.action(
         description="Cancel selected notifications (what is not sent yet)", permissions=["operate"]
@@ -175,7 +327,7 @@ def _timeline_table(entries: list[TimelineEntry]) -> str:
         "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>",
         (
             (
-                entry.at.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                timezone.localtime(entry.at).strftime("%Y-%m-%d %H:%M:%S %Z"),
                 entry.medium,
                 entry.old_status or "—",
                 entry.new_status,
@@ -199,16 +351,44 @@ class DeliveryEventInline(FailureCategoryMixin, ReadOnlyInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(
-    FailureCategoryMixin, ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin
+    ClientTimeZoneMixin,
+    FailureCategoryMixin,
+    SupportSearchMixin,
+    ReadOnlyAdminMixin,
+    ClientScopedAdmin,
 ):
     client_path = "notification__client"
     application_path = "notification__application"
-    notification_path = "notification__"
+    ids_found = staticmethod(delivery_ids_found)
     list_display = ["notification", "medium", "recipient", "status", "attempts", "updated_at"]
     list_select_related = ["notification__client"]
     list_filter = [ClientFilter, ApplicationFilter, "status", "medium"]
     search_fields = ["notification__reference"]
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    fields = [
+        "times_shown_in",
+        "notification",
+        "medium",
+        "recipient",
+        "subject",
+        "body",
+        "html_body",
+        "template_version",
+        "status",
+        "attempts",
+        "claims",
+        "next_attempt_at",
+        "lease_expires_at",
+        "provider",
+        "provider_message_id",
+        "last_error",
+        "created_at",
+        "updated_at",
+        "sent_at",
+        "delivered_at",
+    ]
+    readonly_fields = ["times_shown_in"]
     paginator = EstimatedCountPaginator
     categorised = {"last_error": "last_error_category"}
     inlines = [DeliveryEventInline]

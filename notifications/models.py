@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from clients.media import medium_choices
@@ -208,6 +209,10 @@ class Delivery(models.Model):
                 condition=models.Q(template_version__isnull=False),
                 name="delivery_template_version_idx",
             ),
+            # Support's search by recipient (notifications/search.py): phone numbers are
+            # stored in E.164 (lower() leaves them alone), email addresses as the client
+            # wrote them, so one index on lower() answers both.
+            models.Index(Lower("recipient"), name="delivery_recipient_idx"),
         ]
 
     def __str__(self) -> str:

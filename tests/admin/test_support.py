@@ -1,5 +1,7 @@
 """Support reads every client's data, changes nothing, and finds notifications by reference."""
 
+import zoneinfo
+
 import pytest
 
 from notifications.models import Notification
@@ -111,8 +113,9 @@ def test_the_timeline_starts_with_the_acceptance_and_names_the_batch_line(
 
     page = html(support_client.get(f"/admin/notifications/notification/{notification.pk}/change/"))
 
-    accepted_at = notification.created_at.strftime("%Y-%m-%d %H:%M:%S")
-    assert f"<td>{accepted_at}" in page
+    # In the client's time zone (Asia/Jakarta by default), named.
+    local = notification.created_at.astimezone(zoneinfo.ZoneInfo(notification.client.time_zone))
+    assert f"<td>{local:%Y-%m-%d %H:%M:%S %Z}" in page
     assert "— → ACCEPTED" in page
     assert f"accepted via {notification.source}" in page
 

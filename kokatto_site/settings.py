@@ -252,7 +252,7 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCKOUT_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_CLIENT_IP_CALLABLE = "kokatto_site.sign_in.client_address.client_address"
+AXES_CLIENT_IP_CALLABLE = "clients.client_address.client_address"
 AXES_LOCKOUT_TEMPLATE = "sign_in/locked_out.html"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 # Two-factor sign-in (django-otp, TOTP and backup codes) for every admin user; on unless DEBUG.

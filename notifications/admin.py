@@ -12,6 +12,7 @@ from clients.admin_scoping import (
 )
 from clients.media import medium_choices
 from clients.roles import is_operator, sees_failure_detail, visible_clients
+from notifications.admin_privacy import AccessRecordedMixin, NotificationPersonalDataMixin
 from notifications.dispatch import delivery_retry
 from notifications.dispatch_queue import enqueue_dispatch
 from notifications.failures import detail_for_client, failure_category
@@ -110,7 +111,11 @@ class ExactReferenceSearchMixin:
 
 @admin.register(Notification)
 class NotificationAdmin(
-    FailureCategoryMixin, ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin
+    NotificationPersonalDataMixin,
+    FailureCategoryMixin,
+    ExactReferenceSearchMixin,
+    ReadOnlyAdminMixin,
+    ClientScopedAdmin,
 ):
     list_display = ["reference", "client", "application", "status", "source", "created_at"]
     list_select_related = ["client", "application__client"]
@@ -199,7 +204,11 @@ class DeliveryEventInline(FailureCategoryMixin, ReadOnlyInline):
 
 @admin.register(Delivery)
 class DeliveryAdmin(
-    FailureCategoryMixin, ExactReferenceSearchMixin, ReadOnlyAdminMixin, ClientScopedAdmin
+    AccessRecordedMixin,
+    FailureCategoryMixin,
+    ExactReferenceSearchMixin,
+    ReadOnlyAdminMixin,
+    ClientScopedAdmin,
 ):
     client_path = "notification__client"
     application_path = "notification__application"
@@ -216,6 +225,9 @@ class DeliveryAdmin(
 
     def has_operate_permission(self, request):
         return is_operator(request.user)
+
+    def notification_of(self, delivery):
+        return delivery.notification
 
     @admin.action(description="Retry selected failed deliveries", permissions=["operate"])
     def retry_deliveries(self, request, queryset):

@@ -4,7 +4,8 @@ notifications/retention.py for the notifications themselves).
 A finished batch's original (its copy in archive/, or failed/) is deleted from the
 batch storage BATCH_ARCHIVE_RETENTION_DAYS after it finished, its result file in the
 client's outbox BATCH_RESULT_RETENTION_DAYS after; the row forgets the path first, so
-a file is deleted once and a batch being reprocessed keeps its copy. The gateway's
+a file is deleted once and a batch being reprocessed keeps its copy. The messages of its
+rejected lines, which quote the values refused, go with the result file. The gateway's
 events go after GATEWAY_EVENT_RETENTION_DAYS, its failed logins after its defence's
 own GATEWAY_DEFENDER_KEEP_SECONDS.
 """
@@ -18,7 +19,7 @@ from django.db.models import Q
 
 from batches.file_storage import batch_storage
 from batches.gateway.defender import gateway_defender_prune
-from batches.models import UNFINISHED, Batch, GatewayEvent, GatewayLoginFailure
+from batches.models import UNFINISHED, Batch, GatewayEvent, GatewayLoginFailure, RejectedLine
 from notifications.retention import Counts, rows_delete_in_chunks
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,29 @@ def batch_files_purge(
             .filter(Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, created_at__lt=cutoff))
         )
         total[kind] = due.count() if dry_run else _files_delete(due, field, kind, on_chunk)
+    total["rejected line messages"] = _rejected_messages_purge(
+        now - timedelta(days=settings.BATCH_RESULT_RETENTION_DAYS), dry_run, on_chunk
+    )
     return total
+
+
+def _rejected_messages_purge(cutoff: datetime, dry_run: bool, on_chunk) -> int:
+    """Blank the messages of rejected lines (they quote the values refused, as the result
+    file does) of batches finished before `cutoff`; the line, reference and code stay."""
+    batches = (
+        Batch.objects.exclude(status__in=UNFINISHED)
+        .filter(Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, created_at__lt=cutoff))
+        .filter(lines_rejected__gt=0)
+    )
+    lines = RejectedLine.objects.filter(batch__in=batches).exclude(message="")
+    if dry_run:
+        return lines.count()
+    blanked = 0
+    while ids := list(lines.order_by("pk").values_list("pk", flat=True)[: _chunk_size()]):
+        count = RejectedLine.objects.filter(pk__in=ids).update(message="")
+        blanked += count
+        on_chunk({"rejected line messages": count})
+    return blanked
 
 
 def _files_delete(due, field: str, kind: str, on_chunk: Callable[[Counts], None]) -> int:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from batches.file_storage import batch_storage, home_path
 from batches.gateway.audit import gateway_event_record
-from batches.models import Batch, GatewayEvent, GatewayLoginFailure
+from batches.models import Batch, GatewayEvent, GatewayLoginFailure, RejectedLine
 from batches.retention import batch_files_purge, gateway_logs_purge
 from kokatto_site.retention import personal_data_purge, sign_in_logs_purge
 from notifications.models import RetentionRun
@@ -62,13 +62,35 @@ def test_files_past_their_periods_are_deleted_and_younger_ones_kept(batch_home, 
 
     counts = batch_files_purge(now=timezone.now())
 
-    assert counts == {"batch originals": 1, "batch result files": 2}
+    assert counts == {"batch originals": 1, "batch result files": 2, "rejected line messages": 0}
     assert files_of(young) == (True, True)
     assert files_of(middle) == (True, False)  # its result is past 30 days, its original not 90
     assert files_of(old) == (False, False)
     assert not any(storage.exists(path) for path in old_paths)
     assert (old.archived_path, old.result_path) == ("", "")
-    assert batch_files_purge(now=timezone.now()) == {"batch originals": 0, "batch result files": 0}
+    assert set(batch_files_purge(now=timezone.now()).values()) == {0}
+
+
+def test_rejected_lines_lose_the_values_they_quote_with_the_result_file(batch_home, client_8002):
+    old = batch_with_files(client_8002, "old", finished_days_ago=40)
+    young = batch_with_files(client_8002, "young", finished_days_ago=10)
+    quoting = "msisdn: Expected a phone number such as +6281234567890; got '0812-BUDI'."
+    for batch in (old, young):
+        Batch.objects.filter(pk=batch.pk).update(lines_rejected=1)
+        RejectedLine.objects.create(
+            batch=batch, line=7, reference="REF-7", code="VALIDATION_ERROR", message=quoting
+        )
+
+    assert batch_files_purge(now=timezone.now())["rejected line messages"] == 1
+
+    old_line = RejectedLine.objects.get(batch=old)
+    assert (old_line.line, old_line.reference, old_line.code, old_line.message) == (
+        7,
+        "REF-7",
+        "VALIDATION_ERROR",
+        "",
+    )
+    assert RejectedLine.objects.get(batch=young).message == quoting
 
 
 def test_an_unfinished_batch_keeps_its_files_whatever_their_age(batch_home, client_8002):

@@ -240,7 +240,8 @@ SIGN_IN_LOG_RETENTION_DAYS = env.int("SIGN_IN_LOG_RETENTION_DAYS", default=180)
 RETENTION_CHUNK_SIZE = env.int("RETENTION_CHUNK_SIZE", default=1000)
 # The key of the recipients' keyed hash (HMAC-SHA256) kept after the purge. Set it in
 # production and never change it: a new key makes every stored hash unfindable. Derived
-# from SECRET_KEY when unset (so rotating SECRET_KEY would change it too).
+# from SECRET_KEY when unset (so rotating SECRET_KEY would change it too; `check --deploy`
+# warns). The prefix is notifications.recipient_digest.DERIVED_KEY_PREFIX.
 RECIPIENT_HASH_KEY = env.str("RECIPIENT_HASH_KEY", default="") or (
     "kokatto-recipient-digest:" + SECRET_KEY
 )

@@ -19,6 +19,9 @@ from django.db.models import QuerySet
 
 from notifications.models import Delivery
 
+# RECIPIENT_HASH_KEY when the environment does not set it: this, then SECRET_KEY (settings).
+DERIVED_KEY_PREFIX = "kokatto-recipient-digest:"
+
 
 def normalised_recipient(recipient: str) -> str:
     """An email address in lower case; a phone number in E.164 (+62… for a local writing)."""

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from kokatto_site.retention import personal_data_purge
+from notifications.dispatch import delivery_retry
 from notifications.models import Delivery, DeliveryEvent, Notification, RetentionRun
 from notifications.recipient_digest import purged_deliveries_to, recipient_digest
 from notifications.retention import notifications_purge
@@ -187,3 +188,15 @@ def test_the_notification_page_says_when_it_was_purged(support_client, app_8002)
     old.refresh_from_db()
     local = timezone.localtime(old.purged_at).strftime("%Y-%m-%d %H:%M WIB")
     assert f"purged on {local}" in support_client.get(page).content.decode()
+
+
+def test_a_purged_failed_delivery_cannot_be_retried(app_8002):
+    old = finished(app_8002, "REF-FAILED", days=400, status="FAILED")
+    failed = old.deliveries.get(medium="sms")
+    Delivery.objects.filter(pk=failed.pk).update(status="FAILED")
+    notifications_purge()
+    failed.refresh_from_db()
+
+    assert delivery_retry(delivery=failed, detail="retried by operator") is False
+    failed.refresh_from_db()
+    assert failed.status == "FAILED"

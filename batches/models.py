@@ -239,7 +239,7 @@ class GatewayOutcome(models.TextChoices):
 class GatewayEvent(models.Model):
     """One login, upload, download, rename or delete on the gateway (batches/gateway/audit.py).
 
-    Kept for ever for now: pruning them is the retention work of issue #18.
+    Deleted after GATEWAY_EVENT_RETENTION_DAYS (batches/retention.py).
     """
 
     client = models.ForeignKey(

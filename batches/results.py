@@ -13,7 +13,7 @@ duplicate of an earlier file) gets one row with line 0 saying why. A batch that
 failed after storing some of its lines (INGEST_ERROR) gets that row, then the
 rows of the lines stored.
 
-Every text cell is quoted and written spreadsheet_safe (batches/spreadsheet_safe.py):
+Every text cell is quoted and written spreadsheet_safe (clients/spreadsheet_safe.py):
 a value that a spreadsheet would run as a formula gets a `'` in front.
 
 A run writes the rows as it stores each chunk (ResultRows), so the file is ready
@@ -32,7 +32,7 @@ from django.core.files import File
 from batches.decryption import BatchFileError, get_decryption
 from batches.file_storage import batch_storage, fitting_name, home_path
 from batches.models import Batch, RejectedLine
-from batches.spreadsheet_safe import spreadsheet_writer
+from clients.spreadsheet_safe import spreadsheet_writer
 
 logger = logging.getLogger(__name__)
 

@@ -41,6 +41,7 @@ class ClientAdminForm(forms.ModelForm):
             "quiet_hours_start",
             "quiet_hours_end",
             "api_rate_per_minute",
+            "retention_days",
             "staff",
         ]
 
@@ -98,6 +99,7 @@ class ClientAdmin(ClientScopedAdmin):
         if is_operator(request.user):
             fields += [
                 "api_rate_per_minute",
+                "retention_days",
                 "staff",
                 "batch_password_status",
                 "new_batch_password",

@@ -87,6 +87,13 @@ class Client(models.Model):
         default=6000,
         help_text="Requests above this rate are answered 429 RATE_LIMITED.",
     )
+    retention_days = models.PositiveIntegerField(
+        "personal data kept (days)",
+        null=True,
+        blank=True,
+        help_text="After this many days a finished notification's parameters, texts and "
+        "recipients are purged. Empty: the platform's default (NOTIFICATION_RETENTION_DAYS).",
+    )
     staff = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,

@@ -15,6 +15,8 @@ from clients.roles import CLIENT_STAFF, OPERATORS, SUPPORT
 # Every permission of these apps goes to operators: among them the file-transfer gateway's
 # bans and failed logins (batches.gatewayscore, batches.gatewayloginfailure), which they
 # view and lift (delete) and no other role sees; the admin adds and changes neither.
+# Also the records of who read personal data (notifications.personaldataaccess) and the
+# retention runs: operators only, and the admin edits and deletes neither.
 OPERATOR_APPS = ("clients", "templates_app", "notifications", "batches", "django_q", "auth")
 
 CLIENT_STAFF_PERMISSIONS = {

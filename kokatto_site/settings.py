@@ -278,6 +278,30 @@ GATEWAY_BAN_MAX_SECONDS = env.int("GATEWAY_BAN_MAX_SECONDS", default=24 * 3600)
 GATEWAY_DEFENDER_KEEP_SECONDS = env.int("GATEWAY_DEFENDER_KEEP_SECONDS", default=7 * 24 * 3600)
 GATEWAY_FAILURE_LOG_MAX_ROWS = env.int("GATEWAY_FAILURE_LOG_MAX_ROWS", default=100_000)
 
+# Personal data (UU PDP 27/2022; the README's "Personal data (UU PDP)"). A finished
+# notification's parameters, rendered texts and recipients are purged this many days after
+# it was accepted, unless its client sets its own period (Client.retention_days).
+NOTIFICATION_RETENTION_DAYS = env.int("NOTIFICATION_RETENTION_DAYS", default=365)
+# Days after a batch finished that its original (archive/, or failed/) and its result file
+# (outbox/) are deleted from the batch storage.
+BATCH_ARCHIVE_RETENTION_DAYS = env.int("BATCH_ARCHIVE_RETENTION_DAYS", default=90)
+BATCH_RESULT_RETENTION_DAYS = env.int("BATCH_RESULT_RETENTION_DAYS", default=30)
+# Days the logs that name people or their addresses are kept: the gateway's events (its
+# failed logins: GATEWAY_DEFENDER_KEEP_SECONDS), and django-axes' sign-in attempts and logs.
+GATEWAY_EVENT_RETENTION_DAYS = env.int("GATEWAY_EVENT_RETENTION_DAYS", default=180)
+SIGN_IN_LOG_RETENTION_DAYS = env.int("SIGN_IN_LOG_RETENTION_DAYS", default=180)
+# Rows purged (or deleted) per transaction: short locks, and a killed run loses one chunk.
+RETENTION_CHUNK_SIZE = env.int("RETENTION_CHUNK_SIZE", default=1000)
+# The key of the recipients' keyed hash (HMAC-SHA256) kept after the purge. Set it in
+# production and never change it: a new key makes every stored hash unfindable. Derived
+# from SECRET_KEY when unset (so rotating SECRET_KEY would change it too; `check --deploy`
+# warns). The prefix is notifications.recipient_digest.DERIVED_KEY_PREFIX.
+RECIPIENT_HASH_KEY = env.str("RECIPIENT_HASH_KEY", default="") or (
+    "kokatto-recipient-digest:" + SECRET_KEY
+)
+# Rows of a notification export (CSV) read from the database at a time: the memory it takes.
+NOTIFICATION_EXPORT_CHUNK_ROWS = env.int("NOTIFICATION_EXPORT_CHUNK_ROWS", default=2000)
+
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
@@ -306,7 +330,7 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCKOUT_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_CLIENT_IP_CALLABLE = "kokatto_site.sign_in.client_address.client_address"
+AXES_CLIENT_IP_CALLABLE = "clients.client_address.client_address"
 AXES_LOCKOUT_TEMPLATE = "sign_in/locked_out.html"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 # Two-factor sign-in (django-otp, TOTP and backup codes) for every admin user; on unless DEBUG.

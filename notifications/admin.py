@@ -21,6 +21,7 @@ from clients.admin_scoping import (
 )
 from clients.media import medium_choices
 from clients.roles import is_operator, sees_failure_detail, visible_clients
+from notifications.admin_privacy import AccessRecordedMixin, NotificationPersonalDataMixin
 from notifications.dispatch import delivery_retry
 from notifications.dispatch_queue import enqueue_dispatch
 from notifications.failures import detail_for_client, failure_category
@@ -180,6 +181,7 @@ class ClientTimeZoneMixin:
 @admin.register(Notification)
 class NotificationAdmin(
     ClientTimeZoneMixin,
+    NotificationPersonalDataMixin,
     FailureCategoryMixin,
     SupportSearchMixin,
     ReadOnlyAdminMixin,
@@ -352,6 +354,7 @@ class DeliveryEventInline(FailureCategoryMixin, ReadOnlyInline):
 @admin.register(Delivery)
 class DeliveryAdmin(
     ClientTimeZoneMixin,
+    AccessRecordedMixin,
     FailureCategoryMixin,
     SupportSearchMixin,
     ReadOnlyAdminMixin,
@@ -396,6 +399,9 @@ class DeliveryAdmin(
 
     def has_operate_permission(self, request):
         return is_operator(request.user)
+
+    def notification_of(self, delivery):
+        return delivery.notification
 
     @admin.action(description="Retry selected failed deliveries", permissions=["operate"])
     def retry_deliveries(self, request, queryset):

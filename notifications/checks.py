@@ -7,6 +7,7 @@ from django.core import checks
 
 from clients.outbound import parse_networks
 from notifications.client_callbacks import LEASE as CALLBACK_LEASE
+from notifications.recipient_digest import DERIVED_KEY_PREFIX
 
 
 @checks.register(checks.Tags.compatibility)
@@ -125,3 +126,20 @@ def outbound_networks_check(app_configs=None, **kwargs) -> list[checks.CheckMess
                 )
             )
     return errors
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def recipient_hash_key_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """The purge keeps recipients as HMACs keyed with RECIPIENT_HASH_KEY; derived from
+    SECRET_KEY when unset, so rotating SECRET_KEY would make every stored hash unfindable."""
+    if settings.DEBUG or settings.RECIPIENT_HASH_KEY != DERIVED_KEY_PREFIX + settings.SECRET_KEY:
+        return []
+    return [
+        checks.Warning(
+            "RECIPIENT_HASH_KEY is not set: the purged recipients' hashes are keyed with a key "
+            "derived from SECRET_KEY, and rotating SECRET_KEY would make them unfindable.",
+            hint="Set RECIPIENT_HASH_KEY to a long random string, the same on every machine, "
+            "before the first purge, and never change it.",
+            id="notifications.W001",
+        )
+    ]

@@ -637,8 +637,11 @@ def delivery_render(*, delivery: Delivery) -> Delivery:
 
 @transaction.atomic
 def delivery_retry(*, delivery: Delivery, detail: str) -> bool:
-    """Give a FAILED delivery a fresh set of attempts now. Returns False if it was not FAILED."""
-    updated = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.FAILED).update(
+    """Give a FAILED delivery a fresh set of attempts now. Returns False if it was not FAILED,
+    or its personal data was purged (no recipient left to send to: notifications/retention.py).
+    """
+    failed = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.FAILED)
+    updated = failed.exclude(recipient="").update(
         status=DeliveryStatus.PENDING,
         attempts=0,
         next_attempt_at=timezone.now(),

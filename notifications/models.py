@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -94,6 +95,13 @@ class Notification(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    purged_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When its personal data (parameters, texts, recipients) was purged "
+        "after the client's retention period (notifications/retention.py).",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -134,6 +142,12 @@ class Delivery(models.Model):
     )
     medium = models.CharField(max_length=16, choices=medium_choices)
     recipient = models.CharField(max_length=254)
+    recipient_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="Once purged: the recipient's keyed hash (notifications/recipient_digest.py).",
+    )
     subject = models.CharField(max_length=255, blank=True)
     body = models.TextField(blank=True, help_text="The rendered content, once rendered.")
     html_body = models.TextField("HTML body", blank=True)
@@ -213,6 +227,12 @@ class Delivery(models.Model):
             # stored in E.164 (lower() leaves them alone), email addresses as the client
             # wrote them, so one index on lower() answers both.
             models.Index(Lower("recipient"), name="delivery_recipient_idx"),
+            # "Was this number notified?" after the purge; live rows have no digest.
+            models.Index(
+                fields=["recipient_digest"],
+                condition=~models.Q(recipient_digest=""),
+                name="delivery_recipient_digest_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -300,3 +320,73 @@ class EarlyReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.provider_message_id}"
+
+
+class AccessKind(models.TextChoices):
+    VIEW = "VIEW", "Page viewed"
+    EXPORT = "EXPORT", "CSV export"
+
+
+class PersonalDataAccess(models.Model):
+    """One reading of customers' personal data in the admin: a notification's (or a
+    delivery's) page viewed, or a CSV export (notifications/access_records.py).
+
+    Written for every user, operators included; listed for operators only, never edited.
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    username = models.CharField(max_length=150, help_text="Kept if the user is deleted.")
+    kind = models.CharField(max_length=8, choices=AccessKind.choices)
+    address = models.GenericIPAddressField("from address", null=True, blank=True)
+    client = models.ForeignKey(
+        Client, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    notification = models.ForeignKey(
+        Notification,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    reference = models.CharField("clientNotifRefId", max_length=100, blank=True)
+    page = models.CharField(max_length=300, blank=True, help_text="The path read.")
+    filters = models.TextField(blank=True, help_text="An export's filters (its query string).")
+    row_count = models.PositiveIntegerField(
+        "rows", null=True, blank=True, help_text="Rows exported; empty until the export ends."
+    )
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "personal data access"
+        verbose_name_plural = "personal data accesses"
+        indexes = [
+            models.Index(
+                fields=["reference"], condition=~models.Q(reference=""), name="access_reference_idx"
+            ),
+            models.Index(fields=["user", "at"], name="access_user_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        what = self.reference or self.filters or "all"
+        return f"{self.username}: {self.get_kind_display()} {what}"
+
+
+class RetentionRun(models.Model):
+    """One run of the personal-data purge (kokatto_site/retention.py) and what it removed."""
+
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(
+        default=dict, help_text="Rows or files purged per kind, updated after each chunk."
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"retention run {self.started_at:%Y-%m-%d %H:%M}"

@@ -1,7 +1,8 @@
 """The gateway's audit trail: every login, upload, download, rename and delete, stored.
 
 Called by batches/gateway/accounts.py (logins) and batches/gateway/home.py (files), next
-to their log lines, which stay. Events are kept for ever for now: retention is #18's work.
+to their log lines, which stay. Events are deleted after GATEWAY_EVENT_RETENTION_DAYS
+(batches/retention.py).
 """
 
 from batches.metrics import gateway_event_count

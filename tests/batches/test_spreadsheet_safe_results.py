@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from batches.spreadsheet_safe import spreadsheet_safe
+from clients.spreadsheet_safe import spreadsheet_safe
 from notifications.models import Notification
 from tests.batches.conftest import line, seven_zip
 from tests.batches.test_ingest import ingest, result_rows

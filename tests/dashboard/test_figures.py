@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from batches.models import BatchStatus, GatewayEvent, GatewayLoginFailure, GatewayScore
@@ -12,6 +13,7 @@ from kokatto_site.dashboard import (
     batches_in_progress,
     cluster_health,
     dashboard_compute,
+    dashboard_figures,
     day_window,
     deliveries_by_medium_and_status,
     delivery_queue,
@@ -263,3 +265,20 @@ def test_client_figures_leave_the_platform_internals_out(app_8002):
     assert figures["internals"] is None
     everything = dashboard_compute(client_ids=None, internals=True, now=timezone.now())
     assert set(everything["internals"]) == {"cluster", "defence"}
+
+
+def test_the_figures_are_cached_per_set_of_clients_for_the_setting_s_seconds(
+    app_8002, operator_user, staff_8002, settings
+):
+    notification(app_8002)
+    first = dashboard_figures(user=operator_user)
+    notification(app_8002)
+
+    assert dashboard_figures(user=operator_user)["accepted"]["today"] == 1  # cached
+    assert dashboard_figures(user=staff_8002)["accepted"]["today"] == 2  # its own entry
+    settings.DASHBOARD_CACHE_SECONDS = 0
+    cache.clear()
+    dashboard_figures(user=operator_user)
+    notification(app_8002)
+    assert dashboard_figures(user=operator_user)["accepted"]["today"] == 3
+    assert first["accepted"]["today"] == 1

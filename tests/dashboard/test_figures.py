@@ -282,3 +282,17 @@ def test_the_figures_are_cached_per_set_of_clients_for_the_setting_s_seconds(
     notification(app_8002)
     assert dashboard_figures(user=operator_user)["accepted"]["today"] == 3
     assert first["accepted"]["today"] == 1
+
+
+def test_closed_days_are_counted_once_a_day_and_today_at_every_call(app_8002):
+    notification(app_8002, days_ago=2)
+    accepted_by_day(client_ids=None, now=timezone.now())
+    notification(app_8002, days_ago=2)  # as no real notification could: in the past
+    notification(app_8002)
+
+    rows = accepted_by_day(client_ids=None, now=timezone.now())
+
+    assert sorted(row["count"] for row in rows) == [1, 1]
+    # Another set of clients has its own entry.
+    own = accepted_by_day(client_ids=[app_8002.client_id], now=timezone.now())
+    assert sum(row["count"] for row in own) == 3

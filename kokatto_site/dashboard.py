@@ -5,13 +5,16 @@ every client) and a moment, so that tests and the bench call it directly. All of
 read index-backed ranges and group in the database, so their cost follows the window
 (a day, seven days, what is queued now), not the size of the tables:
 
-- notifications accepted: `notification_created_dashboard_idx` (created_at, client, source)
-- deliveries by medium and status: `delivery_created_dashboard_idx` (created_at, medium, status)
+- notifications accepted: `notification_dashboard_idx` (created_at, client, source), read
+  alone; the closed days' counts are cached until midnight
+- deliveries by medium and status: `delivery_dashboard_idx` (created_at, medium, status),
+  read alone; a client's, through its notifications of the window
 - the delivery queue: `delivery_due_idx` (the dispatcher's own, pending deliveries only)
-- batches in progress: `batch_status_idx`; gateway events: their `at` and (client, at)
+- batches in progress: the open batches' partial indexes; gateway events: their `at`, and
+  (client, at)
 
 `dashboard_figures` puts them together for one user, cached for
-DASHBOARD_CACHE_SECONDS per set of visible clients.
+DASHBOARD_CACHE_SECONDS per set of visible clients. bench/dashboard.py times them.
 """
 
 import hashlib

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test test-pg chromium sevenzip openssh curl bench-tools lint format clean
+.PHONY: run test test-pg chromium sevenzip openssh curl bench-tools static-vendor lint format clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0] if sys.version_info < (3, 11) else 0)'
@@ -139,6 +139,14 @@ curl:
 	    echo "curl tests will be skipped. To run them: sudo apt-get install curl"; \
 	  fi; \
 	fi
+
+# The browser libraries of the admin (the dashboard's Chart.js), vendored into
+# static/vendor/ and committed: no CDN under the CSP, and `make run` needs no npm.
+# Refresh after changing package.json (`npm install --save-exact chart.js@4.x` first).
+static-vendor:
+	npm ci --no-audit --no-fund
+	mkdir -p static/vendor/chartjs
+	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md static/vendor/chartjs/
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

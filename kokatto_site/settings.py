@@ -596,3 +596,8 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 # cache this many seconds (0: read at every scrape).
 METRICS_QUEUE_COUNT_LIMIT = env.int("METRICS_QUEUE_COUNT_LIMIT", default=100_000)
 METRICS_QUEUE_CACHE_SECONDS = env.int("METRICS_QUEUE_CACHE_SECONDS", default=15)
+# The operators' dashboard on the admin's front page (kokatto_site/dashboard.py): its
+# figures are cached this long per set of visible clients (a page load is then one
+# cache read), and it lists at most DASHBOARD_BATCHES_SHOWN batches in progress.
+DASHBOARD_CACHE_SECONDS = env.int("DASHBOARD_CACHE_SECONDS", default=30)
+DASHBOARD_BATCHES_SHOWN = env.int("DASHBOARD_BATCHES_SHOWN", default=20)

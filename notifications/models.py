@@ -123,6 +123,13 @@ class Notification(models.Model):
                 name="one_notification_per_batch_line",
             ),
         ]
+        indexes = [
+            # The dashboard's counts per day, client and source (kokatto_site/dashboard.py):
+            # a range of days read from the index alone, however many months are kept.
+            models.Index(
+                fields=["created_at", "client", "source"], name="notification_dashboard_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.client.client_id}:{self.reference}"
@@ -194,6 +201,9 @@ class Delivery(models.Model):
             )
         ]
         indexes = [
+            # The dashboard's deliveries per medium and status of the last days
+            # (kokatto_site/dashboard.py), read from the index alone.
+            models.Index(fields=["created_at", "medium", "status"], name="delivery_dashboard_idx"),
             # An operator's "failed lately" and the like. Pending deliveries are left out (the
             # due index below serves them): a batch's inserts do not touch this one.
             models.Index(

@@ -152,3 +152,19 @@ def callbacks_to_loopback(settings):
     the defaults refuse (clients/outbound.py)."""
     for name, value in LOOPBACK_CALLBACKS.items():
         setattr(settings, name, value)
+
+
+@pytest.fixture
+def scratch_var(settings, tmp_path):
+    """VAR_DIR, the batch storage and its scratch space in tmp_path, not the project's var/:
+    for seed_demo, which keeps the demo SFTP key there and ingests a demo batch file."""
+    settings.VAR_DIR = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "batches": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "batches")},
+        },
+    }
+    settings.BATCH_WORK_DIR = str(tmp_path / "batch-work")
+    return tmp_path

@@ -19,7 +19,7 @@ def readme_api_example() -> str:
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_the_readme_curl_example_creates_a_notification(live_server):
+def test_the_readme_curl_example_creates_a_notification(live_server, scratch_var):
     call_command("seed_demo", force=True, stdout=io.StringIO())
 
     result = subprocess.run(

@@ -25,7 +25,7 @@ HOSTILE_HTML = '<img src="x" onerror="window.ran = 1"><script>window.ran = 1</sc
 
 
 @pytest.fixture
-def demo_data():
+def demo_data(scratch_var):
     # Before the browser starts: see tests/e2e/conftest.py.
     call_command("seed_demo", force=True, stdout=io.StringIO())
 

@@ -17,7 +17,7 @@ expect = pytest.importorskip("playwright.sync_api", reason="playwright is not in
 
 
 @pytest.fixture
-def demo_data():
+def demo_data(scratch_var):
     # Before the browser starts: see tests/e2e/conftest.py.
     call_command("seed_demo", force=True, stdout=io.StringIO())
 

@@ -41,7 +41,9 @@ class InlineCode(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
-        if tag == "style" or (tag == "script" and "src" not in attributes):
+        # A JSON data block (Django's json_script) is never run: the policy does not apply.
+        data_block = attributes.get("type") == "application/json"
+        if tag == "style" or (tag == "script" and "src" not in attributes and not data_block):
             self._inline_element = tag
         for name, value in attrs:
             if name == "style" or name.startswith("on"):

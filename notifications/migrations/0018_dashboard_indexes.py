@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
 
     dependencies = [
-        ("notifications", "0015_early_receipts"),
+        ("notifications", "0017_personal_data_access_and_retention"),
     ]
 
     operations = [

@@ -16,11 +16,12 @@ from contextlib import contextmanager
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from batches.gateway.accounts import gateway_account_create
 from batches.gateway.defender import gateway_bans_lift
-from batches.gateway.ftps import FtpsGateway
+from batches.gateway.ftps import FtpsGateway, passive_ports
 from batches.ingest import batch_ingest
 from batches.models import (
     Batch,
@@ -487,3 +488,14 @@ def test_passive_data_connections_use_the_configured_ports(settings, ftps_accoun
         host, port = ftplib.parse227(ftp.sendcmd("PASV"))
         ftp.quit()
     assert host == "127.0.0.1" and first <= port <= first + 2
+
+
+@pytest.mark.parametrize("text", ["60000", "60100-60000", "80-90", "a-b", "60000-70000"])
+def test_a_passive_port_range_that_is_not_one_stops_the_gateway_at_start(text):
+    with pytest.raises(ImproperlyConfigured, match="FTPS_PASSIVE_PORTS"):
+        passive_ports(text)
+
+
+def test_passive_ports_read_as_a_range():
+    assert passive_ports("") is None
+    assert passive_ports("60000-60002") == [60000, 60001, 60002]

@@ -13,9 +13,10 @@ import copy
 import logging
 import math
 import secrets
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import lru_cache
 
 import redis
@@ -31,6 +32,9 @@ from batches.file_storage import batch_storage
 logger = logging.getLogger(__name__)
 
 CACHE_PROBE_KEY = "kokatto:readyz"
+# The checks being run in this process, by name and the settings checked: see readiness().
+_running: dict[tuple[str, str], Future] = {}
+_running_lock = threading.Lock()
 # django-q2's ORM broker keeps its queue in this table (django_q.models.OrmQ).
 ORM_QUEUE_PROBE = "SELECT 1 FROM django_q_ormq LIMIT 1"
 
@@ -50,8 +54,15 @@ def readiness() -> tuple[bool, dict]:
     checks = readiness_checks(deadline)
     started = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="kokatto-readyz")
-    futures = {name: pool.submit(_timed, check) for name, check in checks.items()}
-    wait(futures.values(), timeout=deadline)
+    with _running_lock:
+        # A check still hung from an earlier probe is not started again: it is that
+        # probe's answer we wait for, so a peer that hangs for ever holds one thread.
+        for name, (configured, check) in checks.items():
+            key = (name, configured)
+            if key not in _running or _running[key].done():
+                _running[key] = pool.submit(_timed, check)
+        futures = {name: _running[(name, configured)] for name, (configured, _) in checks.items()}
+    wait(futures.values(), timeout=max(0.0, deadline - (time.monotonic() - started)))
     # A check past the deadline keeps its thread until its own timeouts end it.
     pool.shutdown(wait=False)
     results = {}
@@ -69,15 +80,19 @@ def readiness() -> tuple[bool, dict]:
     return not failing, answer
 
 
-def readiness_checks(timeout: float) -> dict[str, Callable[[], None]]:
-    """The checks by name: each raises when what it checks is not reachable."""
+def readiness_checks(timeout: float) -> dict[str, tuple[str, Callable[[], None]]]:
+    """The checks by name, each with the settings it checks (as text) and a function that
+    raises when what it checks is not reachable."""
     checks = {
-        _database_name(alias): (lambda alias=alias: _database_check(alias, timeout))
-        for alias in settings.DATABASES
+        _database_name(alias): (
+            repr(config),
+            lambda alias=alias: _database_check(alias, timeout),
+        )
+        for alias, config in settings.DATABASES.items()
     }
-    checks["broker"] = lambda: _broker_check(timeout)
-    checks["cache"] = lambda: _cache_check(timeout)
-    checks["storage"] = _storage_check
+    checks["broker"] = (repr(settings.Q_CLUSTER), lambda: _broker_check(timeout))
+    checks["cache"] = (repr(settings.CACHES["default"]), lambda: _cache_check(timeout))
+    checks["storage"] = (repr(settings.STORAGES["batches"]), _storage_check)
     return checks
 
 

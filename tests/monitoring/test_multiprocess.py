@@ -7,6 +7,7 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +17,6 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.api.test_worker_memory import free_port
 from tests.monitoring.conftest import samples, value
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -30,6 +30,12 @@ django.setup()
 from notifications.metrics import accepted_count
 accepted_count(client_id="8002", source="batch", count=int(sys.argv[1]))
 """
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture

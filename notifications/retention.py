@@ -9,12 +9,16 @@ application, source and batch line, statuses, media, provider ids, attempts, eve
 timestamp, and each recipient as a keyed hash (notifications/recipient_digest.py).
 A notification still pending delivery is never touched, whatever its age.
 
-It runs in chunks of RETENTION_CHUNK_SIZE notifications, each one short transaction
+It runs in chunks of RETENTION_CHUNK_SIZE notifications in id order, each one short transaction
 (`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL: a row a worker holds is left for the
 next run). A purged row has `purged_at` set in the same transaction and is never
 selected again, so a run killed anywhere is resumed by the next one, nothing done twice.
+Each run walks the primary key from the start, through the rows purged before (a
+sequential read of them, filtered): at hundreds of millions of rows, retention by
+dropping monthly partitions replaces it (README "Scaling").
 """
 
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -50,14 +54,19 @@ def notification_purge_due(*, notification: Notification) -> datetime:
     return notification.created_at + timedelta(days=retention_days(notification.client))
 
 
-def notifications_due(*, client: Client, now: datetime) -> QuerySet[Notification]:
-    """The client's notifications past its period, finished and not purged yet."""
-    return Notification.objects.filter(
-        client=client,
-        created_at__lt=now - timedelta(days=retention_days(client)),
-        status__in=FINISHED,
-        purged_at__isnull=True,
-    )
+def notifications_due(*, now: datetime) -> QuerySet[Notification]:
+    """Every client's notifications past its period, finished and not purged yet.
+
+    One condition a distinct period (clients are few), so that one pass in id order serves
+    every client: a pass per client would walk the other clients' rows each time.
+    """
+    periods: dict[int, list[int]] = defaultdict(list)
+    for client in Client.objects.only("pk", "retention_days"):
+        periods[retention_days(client)].append(client.pk)
+    past = Q(pk__in=[])
+    for days, clients in periods.items():
+        past |= Q(client_id__in=clients, created_at__lt=now - timedelta(days=days))
+    return Notification.objects.filter(past, status__in=FINISHED, purged_at__isnull=True)
 
 
 def notifications_purge(
@@ -75,39 +84,44 @@ def notifications_purge(
     """
     now = now or timezone.now()
     total: Counts = {"notifications": 0, "deliveries": 0, "events": 0}
-    chunks = 0
-    for client in Client.objects.order_by("pk"):
-        due = notifications_due(client=client, now=now)
-        if dry_run:
-            total["notifications"] += due.count()
-            continue
-        after = None
-        while max_chunks is None or chunks < max_chunks:
-            counts, after = _purge_chunk(due, after=after, now=now)
-            if counts is None:
-                break
-            chunks += 1
-            for kind, count in counts.items():
-                total[kind] += count
-            on_chunk(counts)
+    due = notifications_due(now=now)
+    if dry_run:
+        total["notifications"] = due.count()
+        return total
+    # In id order, up to the newest notification old enough for the shortest period (found
+    # through the created_at index): past it the primary-key walk would find nothing more.
+    # Ids follow creation times; a row inserted a moment out of order (concurrent inserts)
+    # beyond that bound waits for the next run.
+    shortest = min((retention_days(c) for c in Client.objects.only("retention_days")), default=0)
+    last = (
+        Notification.objects.filter(created_at__lt=now - timedelta(days=shortest))
+        .order_by("-created_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    after, chunks = 0, 0
+    while last is not None and (max_chunks is None or chunks < max_chunks):
+        counts, after = _purge_chunk(due.filter(pk__gt=after, pk__lte=last), now=now)
+        if counts is None:
+            break
+        chunks += 1
+        for kind, count in counts.items():
+            total[kind] += count
+        on_chunk(counts)
     return total
 
 
 @transaction.atomic
-def _purge_chunk(
-    due: QuerySet[Notification], *, after: tuple | None, now: datetime
-) -> tuple[Counts | None, tuple | None]:
-    """Purge the next chunk after `after` (created_at, id); (None, None) when none is left."""
-    if after is not None:
-        due = due.filter(Q(created_at__gt=after[0]) | Q(created_at=after[0], id__gt=after[1]))
-    chunk = list(
-        due.order_by("created_at", "id")
+def _purge_chunk(due: QuerySet[Notification], *, now: datetime) -> tuple[Counts | None, int]:
+    """Purge the first chunk of `due` in id order; returns its counts and its last id
+    (None counts when nothing is left)."""
+    ids = list(
+        due.order_by("pk")
         .select_for_update(skip_locked=True)
-        .values_list("created_at", "id")[: settings.RETENTION_CHUNK_SIZE]
+        .values_list("pk", flat=True)[: settings.RETENTION_CHUNK_SIZE]
     )
-    if not chunk:
-        return None, None
-    ids = [pk for _created, pk in chunk]
+    if not ids:
+        return None, 0
     deliveries = [
         (pk, recipient_digest(recipient) if recipient else "", failure_category(last_error))
         for pk, recipient, last_error in Delivery.objects.filter(
@@ -119,7 +133,7 @@ def _purge_chunk(
     events = DeliveryEvent.objects.filter(delivery_id__in=delivery_ids).update(detail="")
     Notification.objects.filter(pk__in=ids).update(params={}, purged_at=now)
     counts = {"notifications": len(ids), "deliveries": len(deliveries), "events": events}
-    return counts, chunk[-1]
+    return counts, ids[-1]
 
 
 def _deliveries_purge(deliveries: list[tuple[int, str, str]]) -> None:

@@ -123,7 +123,7 @@ def test_the_clients_own_period_overrides_the_default(app_8002, app_8003, settin
 
 def test_a_run_stopped_after_a_chunk_is_resumed_with_nothing_done_twice(app_8002, settings):
     settings.RETENTION_CHUNK_SIZE = 2
-    olds = [finished(app_8002, f"REF-{n}", days=400 + n) for n in range(5)]
+    olds = [finished(app_8002, f"REF-{n}", days=404 - n) for n in range(5)]  # oldest first
 
     first = notifications_purge(max_chunks=1)
     purged_first = dict(Notification.objects.exclude(purged_at=None).values_list("pk", "purged_at"))
@@ -133,8 +133,8 @@ def test_a_run_stopped_after_a_chunk_is_resumed_with_nothing_done_twice(app_8002
     assert first == {"notifications": 2, "deliveries": 4, "events": 2}
     assert rest == {"notifications": 3, "deliveries": 6, "events": 3}
     assert again == {"notifications": 0, "deliveries": 0, "events": 0}
-    # The oldest went first, and the rows of the first chunk were not purged again.
-    assert set(purged_first) == {olds[4].pk, olds[3].pk}
+    # The oldest first, and the rows of the first chunk were not purged again.
+    assert set(purged_first) == {olds[0].pk, olds[1].pk}
     for pk, at in purged_first.items():
         assert Notification.objects.get(pk=pk).purged_at == at
     assert not Notification.objects.filter(purged_at=None).exists()

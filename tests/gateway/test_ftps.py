@@ -434,6 +434,8 @@ def test_twenty_clients_uploading_ten_megabytes_at_once_are_each_ingested_once(g
 
     assert errors == []
     assert sorted(Batch.objects.values_list("file_name", flat=True)) == names
+    for name in names[:3]:  # every byte landed, in order
+        assert (batch_home / "8002" / "inbox" / name).read_bytes() == content
     assert set(Batch.objects.values_list("size_bytes", flat=True)) == {len(content)}
     assert _inbox(batch_home) == names
 

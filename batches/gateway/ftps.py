@@ -37,6 +37,7 @@ from pyftpdlib.servers import ThreadedFTPServer
 
 from batches.gateway.accounts import gateway_account_authenticate
 from batches.gateway.home import ClientHome, Entry, Upload
+from batches.gateway.limits import GatewayLimits, Slot
 from batches.gateway.protocols import GatewayProtocol
 
 logger = logging.getLogger("batches.gateway")
@@ -95,7 +96,11 @@ class GatewayAuthorizer:
 
     def validate_authentication(self, username, password, handler):
         account = gateway_account_authenticate(
-            username=username, password=password, protocol=PROTOCOL, address=handler.remote_ip
+            username=username,
+            password=password,
+            protocol=PROTOCOL,
+            address=handler.remote_ip,
+            admit=handler.session_take,
         )
         if account is None:
             raise AuthenticationFailed("Authentication failed.")
@@ -360,6 +365,8 @@ class GatewayFTPHandler(TLS_FTPHandler):
     max_login_attempts = 3
     use_sendfile = False
     home: ClientHome | None = None
+    session: Slot | None = None  # the account's session slot, once logged in
+    limits: GatewayLimits  # the gateway's, set by `FtpsGateway`
     login_timeout = 30
     idle_timeout = 600
 
@@ -389,11 +396,24 @@ class GatewayFTPHandler(TLS_FTPHandler):
         super().flush_account()
         self.session_end()
 
+    def session_take(self, account) -> bool:
+        """Whether `account` may open one more session (GATEWAY_MAX_SESSIONS_PER_ACCOUNT)."""
+        self.session = self.limits.session_acquire(
+            protocol=PROTOCOL, account=account, address=self.remote_ip
+        )
+        return self.session is not None
+
     def session_end(self) -> None:
-        """Uploads not finished when the account's session ends are cut off."""
+        """Uploads not finished when the account's session ends are cut off, and its
+        session slot is given back."""
         home, self.home = self.home, None
-        if home is not None:
-            home.abort_open_uploads()
+        session, self.session = self.session, None
+        try:
+            if home is not None:
+                home.abort_open_uploads()
+        finally:
+            if session is not None:
+                session.release()
 
 
 class GatewayFTPServer(ThreadedFTPServer):
@@ -438,6 +458,7 @@ class FtpsGateway:
                 "login_timeout": settings.FTPS_LOGIN_TIMEOUT,
                 "idle_timeout": settings.FTPS_IDLE_TIMEOUT,
                 "dtp_handler": dtp_handler,
+                "limits": GatewayLimits(),
             },
         )
         self.server = GatewayFTPServer((bind, port), self.handler)

@@ -467,6 +467,27 @@ def test_connections_past_the_limit_per_address_are_refused(settings, ftps_accou
         second.quit()
 
 
+def test_sessions_past_the_limit_per_account_are_refused_and_never_scored(gateway, settings):
+    settings.GATEWAY_MAX_SESSIONS_PER_ACCOUNT = 1
+    settings.GATEWAY_BAN_THRESHOLD = 2
+    first = ftps_login(gateway)
+    for _ in range(2):
+        with pytest.raises(ftplib.error_perm, match="530"):
+            ftps_login(gateway)
+    refusal = GatewayEvent.objects.get(action=GatewayAction.LOGIN_REFUSED)
+    assert refusal.protocol == "ftps"
+    assert "too many sessions" in refusal.reason
+    first.quit()
+    deadline = time.monotonic() + 5
+    while True:  # the slot comes back as the first session's thread ends
+        try:
+            ftps_login(gateway).quit()
+            break
+        except ftplib.error_perm:
+            assert time.monotonic() < deadline, "the session slot was never given back"
+            time.sleep(0.1)
+
+
 def _logs_in_within(gateway, seconds=5.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

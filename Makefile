@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test test-pg chromium sevenzip openssh curl bench-tools static-vendor lint format clean
+.PHONY: run test test-pg chromium sevenzip openssh curl bench-tools static-vendor screenshots lint format clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0] if sys.version_info < (3, 11) else 0)'
@@ -147,6 +147,12 @@ static-vendor:
 	npm ci --no-audit --no-fund
 	mkdir -p static/vendor/chartjs
 	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md static/vendor/chartjs/
+
+# The README's screenshots (docs/screenshots/), taken by the end-to-end tests that show
+# those pages; a plain test run leaves the committed ones alone.
+screenshots: $(VENV)/.installed-dev chromium
+	SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -p no:randomly \
+	  tests/e2e/test_dashboard.py tests/e2e/test_support_notification_page.py
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

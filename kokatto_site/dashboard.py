@@ -23,10 +23,13 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.db.models import Count, Min, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django_q.brokers import get_broker
+from django_q.brokers.orm import ORM
 from django_q.models import Failure
 from django_q.status import Stat
 
@@ -252,8 +255,16 @@ def gateway_defence(*, now: datetime) -> dict:
 def cluster_health(*, now: datetime) -> dict:
     """django-q2's clusters as they report themselves to the broker (ORM or Redis): each
     one's status, workers and last heartbeat; the tasks queued and the failures of the
-    last 24 hours."""
+    last 24 hours.
+
+    `reported` is False where no cluster can report to this process: the ORM broker keeps
+    its clusters' reports in Django's cache, and a process-local one (`make run` without
+    Redis) holds only this process's own, so "none alive" would be a false alarm there.
+    """
     broker = get_broker()
+    reported = not isinstance(broker, ORM) or not isinstance(
+        broker.cache, LocMemCache | DummyCache | None
+    )
     clusters = [
         {
             "id": str(stat.cluster_id),
@@ -267,6 +278,7 @@ def cluster_health(*, now: datetime) -> dict:
     ]
     return {
         "broker": type(broker).__name__,
+        "reported": reported,
         "clusters": clusters,
         "alive": len(clusters),
         "workers": sum(cluster["workers"] for cluster in clusters),

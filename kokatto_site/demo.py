@@ -50,6 +50,10 @@ DEMO_EMAIL_HTML = (
     "Please ignore if you have paid.</p>\n"
     "<p>PT Bank Demo Nusantara</p>"
 )
+DEMO_WHATSAPP_BODY = (
+    "Halo [customerName], angsuran Anda sebesar Rp [balance|rupiah] jatuh tempo pada "
+    "[dueDate|date:d MMMM yyyy]. Abaikan pesan ini jika sudah membayar."
+)
 DEMO_SAMPLE_VALUES = {
     "customerName": "John Doe",
     "balance": "1230000",
@@ -95,7 +99,10 @@ def demo_seed() -> DemoSummary:
         client_id="8003", defaults={"name": "PT Pembiayaan Contoh"}
     )
     _demo_application(bank, code="ABC", name="Payment reminder", brand="Bank Demo")
-    _demo_application(lender, code="XYZ", name="Instalment reminder", brand="Pembiayaan Contoh")
+    lender_application = _demo_application(
+        lender, code="XYZ", name="Instalment reminder", brand="Pembiayaan Contoh"
+    )
+    _demo_whatsapp(lender_application)
 
     clients_by_id = {"8002": bank, "8003": lender}
     for username, password, group_name, client_ids, purpose in DEMO_USERS:
@@ -135,6 +142,23 @@ def _demo_application(client: Client, *, code: str, name: str, brand: str) -> Ap
         {"subject": DEMO_EMAIL_SUBJECT, "body": DEMO_EMAIL_BODY, "html_body": DEMO_EMAIL_HTML},
     )
     return application
+
+
+def _demo_whatsapp(application: Application) -> None:
+    """WhatsApp too, for the customers who gave a WhatsApp number (its own optional field)."""
+    number, _ = Field.objects.get_or_create(
+        application=application,
+        name="whatsapp",
+        defaults={"type": FieldType.PHONE, "required": False},
+    )
+    ApplicationMedium.objects.get_or_create(
+        application=application, medium="whatsapp", defaults={"recipient_field": number}
+    )
+    _demo_template(
+        application,
+        "whatsapp",
+        {"body": DEMO_WHATSAPP_BODY, "provider_template_name": "instalment_reminder"},
+    )
 
 
 def _demo_template(application: Application, medium: str, content: dict) -> None:

@@ -85,6 +85,8 @@ def _values(index: int, customer: tuple, *, client: Client) -> dict[str, str]:
         values["msisdn"] = f"+62812{client.client_id}{index:04d}"
     if reach in ("email", "both"):
         values["email"] = f"{name.split()[0].lower()}.{index}@example.co.id"
+    if client.client_id == "8003" and index % 2:  # 8003's application has WhatsApp too
+        values["whatsapp"] = f"+62813{client.client_id}{index:04d}"
     return values
 
 

@@ -27,8 +27,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from clients.client_address import client_address
 from clients.outbound import parse_networks
-from kokatto_site.sign_in.client_address import client_address
 from notifications.metrics import delivery_queue_state
 
 logger = logging.getLogger(__name__)

@@ -3,15 +3,21 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
+from notifications.migration_operations import AddIndexOnline
+
 
 class Migration(migrations.Migration):
+    """Support's search by recipient (notifications/search.py), built without blocking writes."""
+
+    atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
+
     dependencies = [
         ("notifications", "0015_early_receipts"),
         ("templates_app", "0003_first_versions"),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name="delivery",
             index=models.Index(
                 django.db.models.functions.text.Lower("recipient"), name="delivery_recipient_idx"

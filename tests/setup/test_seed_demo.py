@@ -136,7 +136,7 @@ def test_the_demo_sends_notifications_of_both_clients_through_the_pipeline(db):
 
     deliveries = Delivery.objects.select_related("notification__client")
     assert {d.notification.client.client_id for d in deliveries} == {"8002", "8003"}
-    assert {d.medium for d in deliveries} == {"sms", "email"}
+    assert {d.medium for d in deliveries} == {"sms", "email", "whatsapp"}
     assert {d.status for d in deliveries} >= {
         "PENDING",
         "SENT",
@@ -148,9 +148,14 @@ def test_the_demo_sends_notifications_of_both_clients_through_the_pipeline(db):
     # Rendered and sent as a real send is, with its history.
     sent = deliveries.filter(status__in=["SENT", "DELIVERED", "UNDELIVERED"])
     assert sent.count() >= 24
-    assert {(d.medium, d.provider) for d in sent} == {("sms", "console"), ("email", "email")}
+    assert {(d.medium, d.provider) for d in sent} == {
+        ("sms", "console"),
+        ("email", "email"),
+        ("whatsapp", "console"),
+    }
     assert all(d.template_version_id for d in sent)
-    assert all("Dear Mr. " in d.body for d in sent)
+    assert all("Dear Mr. " in d.body for d in sent if d.medium != "whatsapp")
+    assert all(d.body.startswith("Halo ") for d in sent if d.medium == "whatsapp")
     delivered = deliveries.filter(status="DELIVERED").first()
     history = list(delivered.events.order_by("pk").values_list("new_status", flat=True))
     assert history == ["SENDING", "SENT", "DELIVERED"]

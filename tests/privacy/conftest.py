@@ -5,7 +5,11 @@ from dataclasses import dataclass
 import pytest
 
 from notifications.models import Notification
+from tests.batches import conftest as batch_fixtures
 from tests.factories import DeliveryFactory, NotificationFactory, UserFactory
+
+# The batch tests' fixture: a fresh local batch storage.
+batch_home = batch_fixtures.batch_home
 
 
 @dataclass

@@ -17,15 +17,8 @@ from notifications.models import RetentionRun
 from tests.factories import BatchFactory
 
 
-@pytest.fixture
-def batch_home(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "batches": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "homes")},
-        },
-    }
+@pytest.fixture(autouse=True)
+def periods(settings):
     settings.BATCH_ARCHIVE_RETENTION_DAYS = 90
     settings.BATCH_RESULT_RETENTION_DAYS = 30
 

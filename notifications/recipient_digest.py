@@ -13,10 +13,10 @@ the same.
 import hashlib
 import hmac
 
-import phonenumbers
 from django.conf import settings
 from django.db.models import QuerySet
 
+from clients.parameter_validation import phone_number_e164
 from notifications.models import Delivery
 
 # RECIPIENT_HASH_KEY when the environment does not set it: this, then SECRET_KEY (settings).
@@ -24,15 +24,11 @@ DERIVED_KEY_PREFIX = "kokatto-recipient-digest:"
 
 
 def normalised_recipient(recipient: str) -> str:
-    """An email address in lower case; a phone number in E.164 (+62… for a local writing)."""
+    """An email address in lower case; a phone number in E.164 as intake stores it."""
     text = recipient.strip()
     if "@" in text:
         return text.lower()
-    try:
-        number = phonenumbers.parse(text, settings.PHONE_DEFAULT_REGION)
-    except phonenumbers.NumberParseException:
-        return text
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return phone_number_e164(text) or text
 
 
 def recipient_digest(recipient: str) -> str:

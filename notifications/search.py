@@ -5,8 +5,10 @@ reads as one: a phone number in any common writing (0812-3456-7890, 62812…, +6
 normalised to E.164 as intake stores it, or an email address, case-insensitively. Each
 is answered from its own index: the reference with one probe a visible client of
 `unique_reference_per_client`, the recipient from `delivery_recipient_idx` on
-lower(recipient). Never one query with an OR across the columns, which PostgreSQL
-could only answer by scanning: the matches are combined by id here.
+lower(recipient), and a purged delivery (whose recipient is gone) from its keyed digest
+(notifications/recipient_digest.py, `delivery_recipient_digest_idx`). Never one query
+with an OR across the columns, which PostgreSQL could only answer by scanning: the
+matches are combined by id here.
 """
 
 import re
@@ -20,6 +22,7 @@ from django.db.models.functions import Lower
 
 from clients.parameter_validation import phone_number_e164
 from notifications.models import Delivery, Notification
+from notifications.recipient_digest import purged_deliveries_to
 
 # What a phone number is written with: digits, a leading +, spaces, dashes, dots, brackets.
 PHONE_WRITING = re.compile(r"\+?[0-9 ().-]+", re.ASCII)
@@ -59,7 +62,7 @@ def notification_ids_found(term: SearchTerm, client_ids: list[int]) -> list[int]
     by_reference = Notification.objects.filter(client_id__in=client_ids, reference=term.reference)
     found = set(by_reference.values_list("pk", flat=True))
     if term.recipient:
-        found.update(_to_recipient(term, client_ids).values_list("notification_id", flat=True))
+        found.update(delivery.notification_id for delivery in _to_recipient(term, client_ids))
     return sorted(found, reverse=True)[: settings.SUPPORT_SEARCH_MAX_MATCHES]
 
 
@@ -71,14 +74,21 @@ def delivery_ids_found(term: SearchTerm, client_ids: list[int]) -> list[int]:
     )
     found = set(by_reference.values_list("pk", flat=True))
     if term.recipient:
-        found.update(_to_recipient(term, client_ids).values_list("pk", flat=True))
+        found.update(delivery.pk for delivery in _to_recipient(term, client_ids))
     return sorted(found, reverse=True)[: settings.SUPPORT_SEARCH_MAX_MATCHES]
 
 
-def _to_recipient(term: SearchTerm, client_ids: list[int]):
+def _to_recipient(term: SearchTerm, client_ids: list[int]) -> list[Delivery]:
+    """The deliveries to the term's recipient: those still holding it, and those purged."""
     limit = settings.SUPPORT_SEARCH_MAX_MATCHES
-    return (
-        Delivery.objects.alias(recipient_lower=Lower("recipient"))
-        .filter(recipient_lower=term.recipient, notification__client_id__in=client_ids)
-        .order_by("-pk")[:limit]
+    live = Delivery.objects.alias(recipient_lower=Lower("recipient")).filter(
+        recipient_lower=term.recipient
     )
+    purged = purged_deliveries_to(term.recipient)
+    return [
+        delivery
+        for matches in (live, purged)
+        for delivery in matches.filter(notification__client_id__in=client_ids)
+        .only("pk", "notification_id")
+        .order_by("-pk")[:limit]
+    ]

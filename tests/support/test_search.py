@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from notifications.models import Notification
+from notifications.retention import notifications_purge
 from tests.factories import DeliveryFactory, NotificationFactory
 from tests.support.conftest import EMAIL_8003, PHONE_8003
 
@@ -88,6 +89,27 @@ def test_support_filters_by_batch_client_application_status_medium_and_date(
         support_client, url, created_at__gte=since, created_at__lt="2999-01-01T00:00:00+07:00"
     ) == set(Notification.objects.all())
     assert found(support_client, url, created_at__lt="2000-01-01T00:00:00+07:00") == set()
+
+
+@pytest.fixture
+def purged_story(story):
+    notifications_purge(now=story.notification.created_at + timedelta(days=3650))
+    story.sms.refresh_from_db()
+    assert story.sms.recipient == ""  # only the keyed digest is left
+    return story
+
+
+def test_a_purged_notification_is_still_found_by_the_number_or_address_it_went_to(
+    support_client, purged_story
+):
+    for term in ["0812-9988-7766", EMAIL_8003.upper()]:
+        assert found(support_client, NOTIFICATIONS, q=term) == {purged_story.notification}, term
+    assert found(support_client, DELIVERIES, q="+62 812-9988-7766") == {purged_story.sms}
+
+
+def test_client_staff_find_no_purged_notification_of_another_client(staff_client, purged_story):
+    for term in ["0812-9988-7766", EMAIL_8003]:
+        assert found(staff_client, NOTIFICATIONS, q=term) == set()
 
 
 def test_client_staff_find_nothing_of_another_client_whatever_they_type(staff_client, story):

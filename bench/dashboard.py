@@ -127,7 +127,7 @@ def fill(*, notifications: int, days: int, clients: int) -> None:
             INSERT INTO notifications_delivery
                 (notification_id, medium, recipient, subject, body, html_body, status,
                  attempts, claims, next_attempt_at, provider, provider_message_id, last_error,
-                 created_at, updated_at)
+                 created_at, updated_at, recipient_digest)
             SELECT id, CASE WHEN id % 3 = 0 THEN 'email' ELSE 'sms' END, '+6281234567890',
                    '', '', '',
                    CASE WHEN created_at > now() - interval '1 hour' THEN 'PENDING'
@@ -136,7 +136,7 @@ def fill(*, notifications: int, days: int, clients: int) -> None:
                         WHEN id % 100 = 2 THEN 'EXPIRED'
                         WHEN id % 10 = 3 THEN 'SENT'
                         ELSE 'DELIVERED' END,
-                   1, 1, created_at, '', '', '', created_at, created_at
+                   1, 1, created_at, '', '', '', created_at, created_at, ''
             FROM notifications_notification
             """
         )

@@ -125,11 +125,11 @@ def insert_deliveries(*, start: int, due: int) -> None:
             """
             INSERT INTO notifications_delivery (notification_id, medium, recipient, subject,
               body, html_body, status, attempts, claims, next_attempt_at, provider,
-              provider_message_id, last_error, created_at, updated_at)
+              provider_message_id, last_error, created_at, updated_at, recipient_digest)
             SELECT g, 'sms', '+628123456789', '', '', '', 'PENDING', 0, 0,
               CASE WHEN g %% 2 = 0 THEN now() - (g %% 600) * interval '1 second'
                    ELSE now() + interval '1 day' END,
-              '', '', '', now(), now()
+              '', '', '', now(), now(), ''
             FROM generate_series(%s, %s) g
             """,
             [start + 1, start + 2 * due],

@@ -131,7 +131,8 @@ NOTIFICATION_COPY = (
 DELIVERY_COPY = (
     "COPY notifications_delivery (id, notification_id, medium, recipient, subject, body,"
     " html_body, template_version_id, status, attempts, claims, next_attempt_at, provider,"
-    " provider_message_id, last_error, created_at, updated_at, sent_at, delivered_at)"
+    " provider_message_id, last_error, created_at, updated_at, sent_at, delivered_at,"
+    " recipient_digest)"
     " FROM STDIN"
 )
 EVENT_COPY = (
@@ -251,7 +252,7 @@ class _Rows:
         deliveries.append(
             f"{pk}\t{notification}\t{medium}\t{recipient}\t{subject}\t{text}\t\t{version}\t"
             f"{outcome}\t{attempts}\t{attempts}\t{created.isoformat()}\t{provider}\t{provider_id}\t"
-            f"{last_error}\t{created.isoformat()}\t{at.isoformat()}\t{sent}\t{delivered}\n"
+            f"{last_error}\t{created.isoformat()}\t{at.isoformat()}\t{sent}\t{delivered}\t\n"
         )
 
 

@@ -413,7 +413,10 @@ def test_a_file_of_the_inbox_can_be_deleted_before_it_is_picked_up(gateway, batc
     connection.vendor != "postgresql",
     reason="20 sessions writing at once: the test SQLite (shared-cache memory) locks tables",
 )
-def test_twenty_clients_uploading_ten_megabytes_at_once_are_each_ingested_once(gateway, batch_home):
+def test_twenty_clients_uploading_ten_megabytes_at_once_are_each_ingested_once(
+    gateway, batch_home, settings
+):
+    settings.GATEWAY_MAX_SESSIONS_PER_ACCOUNT = 20  # twenty sessions of one account
     content = bytes(range(256)) * (10 * 1024 * 1024 // 256)
     names = [f"load-{number:02}.7z" for number in range(20)]
     errors = []

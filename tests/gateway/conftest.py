@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import py7zr
@@ -14,6 +15,7 @@ from batches.gateway.accounts import gateway_account_create
 from batches.gateway.home import ClientHome
 from batches.models import GatewayAccount
 from tests.batches import conftest as batch_fixtures
+from tests.batches.conftest import line, seven_zip
 
 PASSWORD = "gateway-pass-8002"
 
@@ -96,3 +98,22 @@ def refused_login(account, case: str) -> dict:
     elif case == "other address":
         GatewayAccount.objects.filter(pk=account.pk).update(allowed_networks="10.0.0.0/8")
     return login
+
+
+def seven_zip_batch(tmp_path, name="may.7z", reference="REF-1"):
+    """A real 7z batch of one line for client 8002, encrypted with its batch password."""
+    return seven_zip(tmp_path / name, line(reference) + "\n")
+
+
+def inbox_names(batch_home):
+    """The names in client 8002's inbox folder of the batch storage, hidden ones too."""
+    folder = batch_home / "8002" / "inbox"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def wait_for(condition, seconds=5.0):
+    """Whether `condition()` comes true within `seconds` (the gateways work in threads)."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()

@@ -10,8 +10,8 @@ from batches.gateway.accounts import gateway_account_create
 from batches.gateway.audit import gateway_event_record
 from batches.models import GatewayAction, GatewayEvent, GatewayOutcome
 from tests.gateway import test_sftp as sftp_tests
-from tests.gateway.conftest import PASSWORD
-from tests.gateway.test_sftp import _batch_file, _wait_for, paramiko_login
+from tests.gateway.conftest import PASSWORD, seven_zip_batch, wait_for
+from tests.gateway.test_sftp import paramiko_login
 
 # The SFTP tests' fixture: the real gateway on a loopback port, over a fresh batch storage.
 gateway = sftp_tests.gateway
@@ -67,7 +67,7 @@ def test_a_refused_login_leaves_one_refused_event_with_its_reason(
 
 @over_sftp
 def test_an_upload_leaves_an_event_with_the_files_size_and_sha256(gateway, tmp_path):
-    batch_file = _batch_file(tmp_path)
+    batch_file = seven_zip_batch(tmp_path)
     transport, sftp = _session(gateway)
     sftp.put(str(batch_file), "/inbox/may.7z")
     transport.close()
@@ -91,7 +91,7 @@ def test_an_upload_cut_off_leaves_a_failed_event(gateway, batch_home):
     upload.flush()
     transport.close()  # no CLOSE: the session's end cuts the upload off
 
-    assert _wait_for(lambda: GatewayEvent.objects.filter(action=GatewayAction.UPLOAD).exists())
+    assert wait_for(lambda: GatewayEvent.objects.filter(action=GatewayAction.UPLOAD).exists())
     event = _event(GatewayAction.UPLOAD)
     assert (event.file_name, event.outcome) == ("/inbox/cut.7z", "failed")
     assert event.reason.startswith("cut off")
@@ -118,7 +118,7 @@ def test_a_download_of_an_outbox_file_leaves_an_event_with_its_size(gateway, bat
 @over_sftp
 def test_a_rename_and_a_delete_each_leave_one_event(gateway, tmp_path):
     transport, sftp = _session(gateway)
-    sftp.put(str(_batch_file(tmp_path)), "/inbox/x.7z.filepart")
+    sftp.put(str(seven_zip_batch(tmp_path)), "/inbox/x.7z.filepart")
     sftp.posix_rename("/inbox/x.7z.filepart", "/inbox/y.7z.filepart")
     sftp.remove("/inbox/y.7z.filepart")
     transport.close()
@@ -132,7 +132,7 @@ def test_a_rename_and_a_delete_each_leave_one_event(gateway, tmp_path):
 def test_an_over_long_file_name_is_stored_cut_to_its_column(gateway, tmp_path):
     old, new = "a" * 240 + ".part", "b" * 240 + ".part"
     transport, sftp = _session(gateway)
-    sftp.put(str(_batch_file(tmp_path)), f"/inbox/{old}")
+    sftp.put(str(seven_zip_batch(tmp_path)), f"/inbox/{old}")
     sftp.posix_rename(f"/inbox/{old}", f"/inbox/{new}")
     transport.close()
 

@@ -34,8 +34,15 @@ from batches.models import (
     GatewayScore,
 )
 from kokatto_site.local_secrets import new_ec_private_key_pem, self_signed_pem
-from tests.batches.conftest import line, seven_zip
-from tests.gateway.conftest import PASSWORD, REFUSED_LOGINS, refused_login, unpacked_result
+from tests.gateway.conftest import (
+    PASSWORD,
+    REFUSED_LOGINS,
+    inbox_names,
+    refused_login,
+    seven_zip_batch,
+    unpacked_result,
+    wait_for,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -105,22 +112,6 @@ def fetch(ftp, path: str) -> bytes:
     return b"".join(chunks)
 
 
-def _batch_file(tmp_path, name="may.7z", reference="REF-1"):
-    return seven_zip(tmp_path / name, line(reference) + "\n")
-
-
-def _inbox(batch_home):
-    folder = batch_home / "8002" / "inbox"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
-
-def _wait_for(condition, seconds=5.0):
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return condition()
-
-
 def curl_required() -> str:
     """Debian's curl: missing, these tests skip (in CI, where CI is set, they fail)."""
     path = shutil.which("curl")
@@ -143,7 +134,7 @@ def started(gateway: FtpsGateway):
 
 
 def test_ftplib_uploads_a_batch_received_at_once_and_downloads_its_result(gateway, tmp_path):
-    batch_file = _batch_file(tmp_path)
+    batch_file = seven_zip_batch(tmp_path)
     ftp = ftps_login(gateway)
     assert store(ftp, "/inbox/may.7z", batch_file.read_bytes()).startswith("226")
     batch = Batch.objects.get()  # no poll ran: the end of the upload received it
@@ -173,7 +164,7 @@ def test_curl_with_the_pinned_certificate_uploads_and_downloads(
     host, port = gateway.address
     base = f"ftp://acme-upload:{PASSWORD}@{host}:{port}"
     pinned = [curl, "--silent", "--show-error", "--ssl-reqd", "--cacert", str(certificate_file)]
-    batch_file = _batch_file(tmp_path, "june.7z")
+    batch_file = seven_zip_batch(tmp_path, "june.7z")
 
     put = subprocess.run([*pinned, "-T", str(batch_file), f"{base}/inbox/"], capture_output=True)
     assert put.returncode == 0, put.stderr
@@ -220,7 +211,7 @@ def test_plain_ftp_works_when_an_operator_allows_it(settings, ftps_account, tmp_
         ftp = ftplib.FTP(timeout=30)
         ftp.connect(*gateway.address)
         ftp.login("acme-upload", PASSWORD)
-        store(ftp, "/inbox/legacy.7z", _batch_file(tmp_path).read_bytes())
+        store(ftp, "/inbox/legacy.7z", seven_zip_batch(tmp_path).read_bytes())
         ftp.quit()
         ftps_login(gateway).quit()  # TLS is still offered
     assert Batch.objects.get().file_name == "legacy.7z"
@@ -289,7 +280,7 @@ def test_everything_outside_the_home_is_refused(gateway, batch_home, client_8003
     with pytest.raises((ftplib.error_perm, ftplib.error_temp)):
         attempt(ftp)
     ftp.quit()
-    assert _inbox(batch_home) == []
+    assert inbox_names(batch_home) == []
     assert (other_outbox / "theirs.csv").read_text() == "not yours"
 
 
@@ -298,7 +289,7 @@ def test_another_clients_account_sees_only_its_own_home(gateway, client_8003, tm
         client=client_8003, username="other", password="other-pass", protocols=["ftps"]
     )
     ftp = ftps_login(gateway)
-    store(ftp, "/inbox/a.7z", _batch_file(tmp_path).read_bytes())
+    store(ftp, "/inbox/a.7z", seven_zip_batch(tmp_path).read_bytes())
     ftp.quit()
     other = ftps_login(gateway, username="other", password="other-pass")
     assert other.nlst("/inbox") == []
@@ -353,7 +344,7 @@ def test_an_upload_cut_off_never_appears_and_is_never_ingested(gateway, batch_ho
     ftp = _cut_off(gateway, how)
     with pytest.raises(ftplib.error_temp, match="426"):
         ftp.voidresp()
-    assert _wait_for(lambda: _inbox(batch_home) == [])
+    assert wait_for(lambda: inbox_names(batch_home) == [])
     assert ftp.nlst("/inbox") == []
     ftp.quit()
     assert not Batch.objects.exists()
@@ -367,13 +358,13 @@ def test_an_upload_whose_control_connection_dies_is_removed(gateway, batch_home)
     data.sendall(b"x" * 100_000)
     ftp.sock.close()  # the whole client goes away mid-transfer
     data.close()
-    assert _wait_for(lambda: _inbox(batch_home) == [])
+    assert wait_for(lambda: inbox_names(batch_home) == [])
     assert not Batch.objects.exists()
 
 
 def test_the_rename_at_end_client_is_ingested_once(gateway, tmp_path):
     ftp = ftps_login(gateway)
-    store(ftp, "/inbox/x.7z.filepart", _batch_file(tmp_path).read_bytes())
+    store(ftp, "/inbox/x.7z.filepart", seven_zip_batch(tmp_path).read_bytes())
     assert not Batch.objects.exists()
     ftp.rename("/inbox/x.7z.filepart", "/inbox/x.7z")
     ftp.quit()
@@ -394,7 +385,7 @@ def test_an_upload_past_the_size_limit_is_refused_and_removed(gateway, batch_hom
     with pytest.raises(ftplib.error_temp, match="426 Files are limited to 100,000 bytes"):
         ftp.voidresp()
     ftp.quit()
-    assert _wait_for(lambda: _inbox(batch_home) == [])
+    assert wait_for(lambda: inbox_names(batch_home) == [])
     assert not Batch.objects.exists()
     refused = GatewayEvent.objects.get(action=GatewayAction.UPLOAD)
     assert refused.outcome == GatewayOutcome.FAILED and "limit" in refused.reason
@@ -440,7 +431,7 @@ def test_twenty_clients_uploading_ten_megabytes_at_once_are_each_ingested_once(
     for name in names[:3]:  # every byte landed, in order
         assert (batch_home / "8002" / "inbox" / name).read_bytes() == content
     assert set(Batch.objects.values_list("size_bytes", flat=True)) == {len(content)}
-    assert _inbox(batch_home) == names
+    assert inbox_names(batch_home) == names
 
 
 def test_the_login_and_idle_timeouts_close_silent_connections(settings, ftps_account):

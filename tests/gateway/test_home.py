@@ -8,14 +8,9 @@ from batches.file_storage import batch_storage, home_path
 from batches.ingest import batch_ingest
 from batches.models import Batch, BatchStatus
 from tests.batches.conftest import line, seven_zip
-from tests.gateway.conftest import put, unpacked_result
+from tests.gateway.conftest import inbox_names, put, unpacked_result
 
 pytestmark = pytest.mark.django_db
-
-
-def _inbox_names(batch_home):
-    folder = batch_home / "8002" / "inbox"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
 def test_the_home_shows_exactly_inbox_and_outbox(home_8002):
@@ -52,7 +47,7 @@ def test_names_differing_only_in_unicode_encoding_are_one_file(home_8002, batch_
     decomposed, composed = "/inbox/cafe\u0301.part", "/inbox/caf\u00e9.part"
     put(home_8002, decomposed, b"bytes")
     assert home_8002.stat(composed).size == 5
-    assert _inbox_names(batch_home) == ["caf\u00e9.part"]
+    assert inbox_names(batch_home) == ["caf\u00e9.part"]
 
 
 def test_another_clients_files_are_never_reached(home_8002, batch_home, client_8003):
@@ -76,7 +71,7 @@ def test_a_symlink_in_the_outbox_is_not_followed(home_8002, batch_home, tmp_path
 def test_a_complete_upload_gets_its_name_and_its_batch_at_once(home_8002, batch_home, tmp_path):
     content = seven_zip(tmp_path / "may.7z", line("REF-1") + "\n").read_bytes()
     batch = put(home_8002, "/inbox/may.7z", content, chunk=100)
-    assert _inbox_names(batch_home) == ["may.7z"]
+    assert inbox_names(batch_home) == ["may.7z"]
     assert (batch.file_name, batch.size_bytes, batch.status) == ("may.7z", len(content), "RECEIVED")
     batch_ingest(batch_id=batch.pk)
     batch.refresh_from_db()
@@ -93,7 +88,7 @@ def test_an_upload_in_progress_is_hidden_and_a_cut_off_one_never_appears(home_80
     assert home_8002.listdir("/inbox") == []
     home_8002.abort_open_uploads()
     assert upload.close() is None
-    assert _inbox_names(batch_home) == [] and not Batch.objects.exists()
+    assert inbox_names(batch_home) == [] and not Batch.objects.exists()
 
 
 def test_an_upload_past_the_limit_is_refused_and_removed(home_8002, batch_home, settings):
@@ -104,7 +99,7 @@ def test_an_upload_past_the_limit_is_refused_and_removed(home_8002, batch_home, 
         upload.write(b"x", 1000)
     assert refused.value.errno == errno.EFBIG
     assert upload.close() is None
-    assert _inbox_names(batch_home) == [] and not Batch.objects.exists()
+    assert inbox_names(batch_home) == [] and not Batch.objects.exists()
 
 
 def test_the_rename_at_end_client_is_ingested_once_on_the_rename(home_8002, batch_home, tmp_path):
@@ -125,7 +120,7 @@ def test_files_not_picked_up_may_be_deleted_and_picked_up_ones_not(home_8002, ba
     put(home_8002, "/inbox/sent.7z", b"sent")
     with pytest.raises(PermissionError):
         home_8002.remove("/inbox/sent.7z")
-    assert _inbox_names(batch_home) == ["sent.7z"]
+    assert inbox_names(batch_home) == ["sent.7z"]
 
 
 @pytest.mark.parametrize(

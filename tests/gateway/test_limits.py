@@ -11,9 +11,8 @@ import pytest
 
 from batches.models import GatewayAction, GatewayEvent, GatewayLoginFailure, GatewayScore
 from tests.gateway import test_sftp as sftp_tests
-from tests.gateway.conftest import PASSWORD
+from tests.gateway.conftest import PASSWORD, wait_for
 from tests.gateway.test_sftp import (
-    _wait_for,
     openssh_sftp,
     openssh_sftp_command,
     paramiko_login,
@@ -90,10 +89,10 @@ def test_a_connection_past_the_address_limit_is_closed_before_the_handshake(gate
     assert (event.address, event.outcome) == ("127.0.0.1", "refused")
 
     held.pop().close()
-    assert _wait_for(lambda: gateway.limits.open_connections("127.0.0.1") == 1)
+    assert wait_for(lambda: gateway.limits.open_connections("127.0.0.1") == 1)
     assert _banner(gateway.address).startswith(b"SSH-2.0-")
     held.pop().close()
-    assert _wait_for(lambda: _all_released(gateway))
+    assert wait_for(lambda: _all_released(gateway))
 
 
 def test_a_login_past_the_session_limit_is_refused_and_not_scored_as_a_wrong_password(
@@ -111,11 +110,11 @@ def test_a_login_past_the_session_limit_is_refused_and_not_scored_as_a_wrong_pas
     assert (event.username, event.account.username, event.outcome) == (USER, USER, "refused")
 
     sessions.pop().close()
-    assert _wait_for(lambda: gateway.limits.open_sessions(USER) == 1)
+    assert wait_for(lambda: gateway.limits.open_sessions(USER) == 1)
     sessions.append(paramiko_login(gateway))  # a slot came back
     for transport in sessions:
         transport.close()
-    assert _wait_for(lambda: _all_released(gateway))
+    assert wait_for(lambda: _all_released(gateway))
 
 
 def test_killed_clients_give_their_slots_back(gateway, known_hosts, ssh_key, settings):
@@ -125,7 +124,7 @@ def test_killed_clients_give_their_slots_back(gateway, known_hosts, ssh_key, set
     upload = paramiko.SFTPClient.from_transport(uploader).open("/inbox/cut.7z", "w")
     upload.write(b"x" * 100_000)
     upload.flush()
-    assert _wait_for(lambda: gateway.limits.open_sessions(USER) == 3)
+    assert wait_for(lambda: gateway.limits.open_sessions(USER) == 3)
     _refused_login(gateway)
 
     for process in openssh:
@@ -133,7 +132,7 @@ def test_killed_clients_give_their_slots_back(gateway, known_hosts, ssh_key, set
         process.wait(timeout=5)
     uploader.sock.close()  # a paramiko client whose connection drops mid-upload
 
-    assert _wait_for(lambda: _all_released(gateway))
+    assert wait_for(lambda: _all_released(gateway))
     fresh = [paramiko_login(gateway) for _ in range(3)]
     for transport in fresh:
         transport.close()
@@ -145,8 +144,8 @@ def test_a_silent_session_gives_its_slots_back_at_the_idle_timeout(gateway, sett
     transport = paramiko_login(gateway)
     paramiko.SFTPClient.from_transport(transport).listdir("/")
     assert gateway.limits.open_sessions(USER) == 1
-    assert _wait_for(lambda: not transport.is_active(), seconds=4)
-    assert _wait_for(lambda: _all_released(gateway))
+    assert wait_for(lambda: not transport.is_active(), seconds=4)
+    assert wait_for(lambda: _all_released(gateway))
 
 
 def test_a_connection_that_says_nothing_is_dropped_at_the_login_timeout(gateway, settings):
@@ -155,7 +154,7 @@ def test_a_connection_that_says_nothing_is_dropped_at_the_login_timeout(gateway,
         assert sock.recv(64).startswith(b"SSH-2.0-")
         assert gateway.limits.open_connections("127.0.0.1") == 1
         assert _closed(sock)
-    assert _wait_for(lambda: _all_released(gateway))
+    assert wait_for(lambda: _all_released(gateway))
 
 
 def test_a_login_that_never_asks_for_sftp_is_dropped_at_the_login_timeout(gateway, settings):
@@ -163,8 +162,8 @@ def test_a_login_that_never_asks_for_sftp_is_dropped_at_the_login_timeout(gatewa
     transport = paramiko_login(gateway)
     transport.open_session()  # a session channel, and then no subsystem request
     assert gateway.limits.open_sessions(USER) == 1
-    assert _wait_for(lambda: not transport.is_active(), seconds=4)
-    assert _wait_for(lambda: _all_released(gateway))
+    assert wait_for(lambda: not transport.is_active(), seconds=4)
+    assert wait_for(lambda: _all_released(gateway))
 
 
 def test_a_connection_speaking_garbage_gives_its_slot_back(gateway):
@@ -173,7 +172,7 @@ def test_a_connection_speaking_garbage_gives_its_slot_back(gateway):
         # A packet length that fits no cipher block: paramiko gives up on the connection.
         sock.sendall(b"SSH-2.0-x\r\n" + b"\x00\x00\x00\x05" + bytes(60))
         assert _closed(sock)
-    assert _wait_for(lambda: _all_released(gateway))
+    assert wait_for(lambda: _all_released(gateway))
 
 
 def test_another_accounts_sessions_are_counted_apart(gateway, client_8003, settings):

@@ -5,7 +5,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import paramiko
 import pytest
@@ -21,13 +20,15 @@ from batches.models import (
     GatewayLoginFailure,
     GatewayScore,
 )
-from tests.batches.conftest import line, seven_zip
 from tests.gateway.conftest import (
     PASSWORD,
     REFUSED_LOGINS,
+    inbox_names,
     refused_login,
+    seven_zip_batch,
     ssh_keygen,
     unpacked_result,
+    wait_for,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -94,26 +95,10 @@ def paramiko_login(gateway, username="acme-upload", password=PASSWORD):
     return transport
 
 
-def _batch_file(tmp_path, name="may.7z", reference="REF-1"):
-    return seven_zip(tmp_path / name, line(reference) + "\n")
-
-
-def _inbox(batch_home):
-    folder = batch_home / "8002" / "inbox"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
-
-def _wait_for(condition, seconds=5.0):
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return condition()
-
-
 def test_openssh_sftp_with_a_key_uploads_a_batch_received_at_once_and_gets_its_result(
     gateway, known_hosts, ssh_key, tmp_path
 ):
-    batch_file = _batch_file(tmp_path)
+    batch_file = seven_zip_batch(tmp_path)
     put = openssh_sftp(
         gateway, known_hosts, ssh_key, f"put {batch_file} /inbox/may.7z\nls /inbox\n"
     )
@@ -131,7 +116,7 @@ def test_openssh_sftp_with_a_key_uploads_a_batch_received_at_once_and_gets_its_r
 def test_paramiko_with_a_password_uploads_lists_and_downloads(gateway, tmp_path, batch_home):
     transport = paramiko_login(gateway)
     sftp = paramiko.SFTPClient.from_transport(transport)
-    sftp.put(str(_batch_file(tmp_path)), "/inbox/june.7z")
+    sftp.put(str(seven_zip_batch(tmp_path)), "/inbox/june.7z")
     assert sftp.listdir("/") == ["inbox", "outbox"]
     assert sftp.listdir("/inbox") == ["june.7z"]
     batch = Batch.objects.get()
@@ -200,7 +185,7 @@ def test_everything_outside_the_home_is_refused(gateway, batch_home, client_8003
     with pytest.raises(OSError):
         attempt(sftp)
     transport.close()
-    assert _inbox(batch_home) == []
+    assert inbox_names(batch_home) == []
 
 
 def test_an_upload_cut_off_never_appears_and_is_never_ingested(gateway, batch_home):
@@ -209,16 +194,16 @@ def test_an_upload_cut_off_never_appears_and_is_never_ingested(gateway, batch_ho
     upload = sftp.open("/inbox/cut.7z", "w")
     upload.write(b"x" * 100_000)
     upload.flush()
-    assert _wait_for(lambda: any(n.startswith(".upload-") for n in _inbox(batch_home)))
+    assert wait_for(lambda: any(n.startswith(".upload-") for n in inbox_names(batch_home)))
     transport.close()  # the client dies mid-transfer: no CLOSE is ever sent
-    assert _wait_for(lambda: _inbox(batch_home) == [])
+    assert wait_for(lambda: inbox_names(batch_home) == [])
     assert not Batch.objects.exists()
 
 
 def test_the_rename_at_end_client_is_ingested_once(gateway, batch_home, tmp_path):
     transport = paramiko_login(gateway)
     sftp = paramiko.SFTPClient.from_transport(transport)
-    sftp.put(str(_batch_file(tmp_path)), "/inbox/x.7z.filepart")
+    sftp.put(str(seven_zip_batch(tmp_path)), "/inbox/x.7z.filepart")
     assert not Batch.objects.exists()
     sftp.posix_rename("/inbox/x.7z.filepart", "/inbox/x.7z")
     transport.close()
@@ -241,7 +226,7 @@ def test_only_the_sftp_subsystem_may_be_opened(gateway):
 def test_another_clients_account_sees_only_its_own_home(gateway, client_8003, batch_home, tmp_path):
     gateway_account_create(client=client_8003, username="other", password="other-pass")
     transport = paramiko_login(gateway)
-    paramiko.SFTPClient.from_transport(transport).put(str(_batch_file(tmp_path)), "/inbox/a.7z")
+    paramiko.SFTPClient.from_transport(transport).put(str(seven_zip_batch(tmp_path)), "/inbox/a.7z")
     transport.close()
     other = paramiko_login(gateway, username="other", password="other-pass")
     assert paramiko.SFTPClient.from_transport(other).listdir("/inbox") == []
@@ -285,11 +270,11 @@ def test_a_silent_session_is_closed_after_the_idle_timeout(gateway, settings):
     settings.SFTP_IDLE_TIMEOUT = 1
     transport = paramiko_login(gateway)
     paramiko.SFTPClient.from_transport(transport).listdir("/")
-    assert _wait_for(lambda: not transport.is_active(), seconds=4)
+    assert wait_for(lambda: not transport.is_active(), seconds=4)
 
 
 def test_a_connection_that_never_logs_in_is_closed_after_the_login_timeout(gateway, settings):
     settings.SFTP_LOGIN_TIMEOUT = 1
     transport = paramiko.Transport(gateway.address)
     transport.start_client()  # the key exchange, then no login at all
-    assert _wait_for(lambda: not transport.is_active(), seconds=4)
+    assert wait_for(lambda: not transport.is_active(), seconds=4)

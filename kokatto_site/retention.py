@@ -15,7 +15,12 @@ from django.utils import timezone
 
 from batches.retention import batch_files_purge, gateway_logs_purge
 from notifications.models import RetentionRun
-from notifications.retention import Counts, notifications_purge, rows_delete_in_chunks
+from notifications.retention import (
+    Counts,
+    access_records_purge,
+    notifications_purge,
+    rows_delete_in_chunks,
+)
 
 SIGN_IN_LOGS = {
     "sign-in attempts": AccessAttempt,
@@ -36,6 +41,7 @@ def personal_data_purge(*, dry_run: bool = False, now: datetime | None = None) -
             **batch_files_purge(now=now, dry_run=True),
             **gateway_logs_purge(now=now, dry_run=True),
             **sign_in_logs_purge(now=now, dry_run=True),
+            **access_records_purge(now=now, dry_run=True),
         }
     run = RetentionRun.objects.create(started_at=now)
     counts: Counter[str] = Counter()
@@ -48,6 +54,7 @@ def personal_data_purge(*, dry_run: bool = False, now: datetime | None = None) -
     batch_files_purge(now=now, on_chunk=record)
     gateway_logs_purge(now=now, on_chunk=record)
     sign_in_logs_purge(now=now, on_chunk=record)
+    access_records_purge(now=now, on_chunk=record)
     RetentionRun.objects.filter(pk=run.pk).update(counts=dict(counts), finished_at=timezone.now())
     return dict(counts)
 

@@ -290,6 +290,9 @@ BATCH_RESULT_RETENTION_DAYS = env.int("BATCH_RESULT_RETENTION_DAYS", default=30)
 # failed logins: GATEWAY_DEFENDER_KEEP_SECONDS), and django-axes' sign-in attempts and logs.
 GATEWAY_EVENT_RETENTION_DAYS = env.int("GATEWAY_EVENT_RETENTION_DAYS", default=180)
 SIGN_IN_LOG_RETENTION_DAYS = env.int("SIGN_IN_LOG_RETENTION_DAYS", default=180)
+# Days the records of who read personal data (PersonalDataAccess: staff names and
+# addresses) are kept: long enough to answer for a reading long after it happened.
+PERSONAL_DATA_ACCESS_RETENTION_DAYS = env.int("PERSONAL_DATA_ACCESS_RETENTION_DAYS", default=730)
 # Rows purged (or deleted) per transaction: short locks, and a killed run loses one chunk.
 RETENTION_CHUNK_SIZE = env.int("RETENTION_CHUNK_SIZE", default=1000)
 # The key of the recipients' keyed hash (HMAC-SHA256) kept after the purge. Set it in

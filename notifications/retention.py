@@ -4,7 +4,8 @@ A finished notification (SENT, DELIVERED, FAILED or CANCELLED: nothing of it sti
 send) is purged once its client's retention period (Client.retention_days, or
 NOTIFICATION_RETENTION_DAYS) has passed since it was accepted: its parameters, its
 deliveries' recipients, rendered texts and error texts (a provider's error may quote the
-number), and its status events' details. What stays: the reference, client and
+number), its status events' details, and the answers its client's callback URL gave (a
+client's server may echo what it was sent). What stays: the reference, client and
 application, source and batch line, statuses, media, provider ids, attempts, every
 timestamp, and each recipient as a keyed hash (notifications/recipient_digest.py).
 A notification still pending delivery is never touched, whatever its age.
@@ -29,7 +30,14 @@ from django.utils import timezone
 
 from clients.models import Client
 from notifications.failures import failure_category
-from notifications.models import Delivery, DeliveryEvent, Notification, NotificationStatus
+from notifications.models import (
+    ClientCallback,
+    Delivery,
+    DeliveryEvent,
+    Notification,
+    NotificationStatus,
+    PersonalDataAccess,
+)
 from notifications.recipient_digest import recipient_digest
 
 FINISHED = [
@@ -83,7 +91,7 @@ def notifications_purge(
     (a run cut short, as a kill would).
     """
     now = now or timezone.now()
-    total: Counts = {"notifications": 0, "deliveries": 0, "events": 0}
+    total: Counts = {"notifications": 0, "deliveries": 0, "events": 0, "callback answers": 0}
     due = notifications_due(now=now)
     if dry_run:
         total["notifications"] = due.count()
@@ -131,8 +139,18 @@ def _purge_chunk(due: QuerySet[Notification], *, now: datetime) -> tuple[Counts 
     _deliveries_purge(deliveries)
     delivery_ids = [pk for pk, _digest, _error in deliveries]
     events = DeliveryEvent.objects.filter(delivery_id__in=delivery_ids).update(detail="")
+    answers = (
+        ClientCallback.objects.filter(notification_id__in=ids)
+        .exclude(last_response="")
+        .update(last_response="")
+    )
     Notification.objects.filter(pk__in=ids).update(params={}, purged_at=now)
-    counts = {"notifications": len(ids), "deliveries": len(deliveries), "events": events}
+    counts = {
+        "notifications": len(ids),
+        "deliveries": len(deliveries),
+        "events": events,
+        "callback answers": answers,
+    }
     return counts, ids[-1]
 
 
@@ -152,6 +170,20 @@ def _deliveries_purge(deliveries: list[tuple[int, str, str]]) -> None:
             f"FROM purged WHERE {table}.id = purged.id",
             [value for row in deliveries for value in row],
         )
+
+
+def access_records_purge(
+    *, now: datetime, dry_run: bool = False, on_chunk: Callable[[Counts], None] = lambda c: None
+) -> Counts:
+    """Delete the records of who read personal data older than
+    PERSONAL_DATA_ACCESS_RETENTION_DAYS: they name staff and their addresses."""
+    old = PersonalDataAccess.objects.filter(
+        at__lt=now - timedelta(days=settings.PERSONAL_DATA_ACCESS_RETENTION_DAYS)
+    )
+    if dry_run:
+        return {"access records": old.count()}
+    deleted = rows_delete_in_chunks(old, on_chunk=lambda n: on_chunk({"access records": n}))
+    return {"access records": deleted}
 
 
 def rows_delete_in_chunks(

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from notifications.models import Notification
+from notifications.models import CallbackState, ClientCallback, Notification
 from tests.factories import DeliveryEventFactory, DeliveryFactory, NotificationFactory
 
 
@@ -41,5 +41,12 @@ def finished(application, reference: str, *, days: int, status: str = "DELIVERED
     )
     DeliveryEventFactory(
         delivery=sms, old_status="SENDING", new_status="SENT", detail="to +6281234567890"
+    )
+    ClientCallback.objects.create(
+        notification=notification,
+        url="https://client.example.co.id/kokatto",
+        payload={"requestId": reference, "status": status},
+        state=CallbackState.DONE,
+        last_response="HTTP 400: unknown customer +6281234567890",
     )
     return aged(notification, days)

@@ -13,7 +13,7 @@ from batches.gateway.audit import gateway_event_record
 from batches.models import Batch, GatewayEvent, GatewayLoginFailure, RejectedLine
 from batches.retention import batch_files_purge, gateway_logs_purge
 from kokatto_site.retention import personal_data_purge, sign_in_logs_purge
-from notifications.models import RetentionRun
+from notifications.models import AccessKind, PersonalDataAccess, RetentionRun
 from tests.factories import BatchFactory
 
 
@@ -166,6 +166,23 @@ def test_sign_in_logs_past_their_period_are_deleted(settings, db):
     assert counts == {"sign-in attempts": 1, "sign-in failures": 1, "sign-in log": 1}
     for model in (AccessLog, AccessFailureLog, AccessAttempt):
         assert list(model.objects.values_list("username", flat=True)) == ["young"]
+
+
+def test_records_of_who_read_personal_data_are_kept_their_own_period(settings, db):
+    settings.PERSONAL_DATA_ACCESS_RETENTION_DAYS = 730
+    for username, days in (("old", 800), ("young", 700)):
+        PersonalDataAccess.objects.create(
+            at=timezone.now() - timedelta(days=days),
+            username=username,
+            kind=AccessKind.VIEW,
+            address="203.0.113.7",
+        )
+
+    assert personal_data_purge(dry_run=True)["access records"] == 1
+    assert personal_data_purge()["access records"] == 1
+
+    assert list(PersonalDataAccess.objects.values_list("username", flat=True)) == ["young"]
+    assert RetentionRun.objects.get().counts["access records"] == 1
 
 
 def test_one_run_purges_every_kind_and_records_it(batch_home, client_8002):

@@ -42,7 +42,7 @@ def test_a_finished_notification_past_the_period_loses_its_personal_data_only(ap
 
     counts = notifications_purge()
 
-    assert counts == {"notifications": 1, "deliveries": 2, "events": 1}
+    assert counts == {"notifications": 1, "deliveries": 2, "events": 1, "callback answers": 1}
     old.refresh_from_db()
     assert old.params == {}
     assert old.purged_at is not None
@@ -61,6 +61,8 @@ def test_a_finished_notification_past_the_period_loses_its_personal_data_only(ap
     assert Delivery.objects.filter(pk=sms.pk).values(*sms_before).get() == sms_before
     event = DeliveryEvent.objects.get(delivery=sms)
     assert (event.old_status, event.new_status, event.detail) == ("SENDING", "SENT", "")
+    callback = old.callbacks.get()
+    assert (callback.last_response, callback.payload["requestId"]) == ("", "REF-OLD")
 
 
 def test_the_recipient_is_still_answerable_by_its_keyed_hash(app_8002):
@@ -130,9 +132,9 @@ def test_a_run_stopped_after_a_chunk_is_resumed_with_nothing_done_twice(app_8002
     rest = notifications_purge(now=timezone.now() + timedelta(seconds=5))
     again = notifications_purge()
 
-    assert first == {"notifications": 2, "deliveries": 4, "events": 2}
-    assert rest == {"notifications": 3, "deliveries": 6, "events": 3}
-    assert again == {"notifications": 0, "deliveries": 0, "events": 0}
+    assert first == {"notifications": 2, "deliveries": 4, "events": 2, "callback answers": 2}
+    assert rest == {"notifications": 3, "deliveries": 6, "events": 3, "callback answers": 3}
+    assert again == {"notifications": 0, "deliveries": 0, "events": 0, "callback answers": 0}
     # The oldest first, and the rows of the first chunk were not purged again.
     assert set(purged_first) == {olds[0].pk, olds[1].pk}
     for pk, at in purged_first.items():

@@ -41,6 +41,22 @@ def task_queue_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMe
     return problems
 
 
+@checks.register(checks.Tags.security, deploy=True)
+def metrics_access_deploy_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Without a token or networks, /metrics trusts loopback: right for a scraper on the
+    machine, wrong behind a reverse proxy on it that adds no forwarding header."""
+    if settings.DEBUG or settings.METRICS_TOKEN or settings.METRICS_ALLOWED_NETWORKS:
+        return []
+    return [
+        checks.Warning(
+            "/metrics is served to any request from loopback, including what a reverse "
+            "proxy on this machine relays without an X-Forwarded-For header.",
+            hint="Set METRICS_TOKEN (and/or METRICS_ALLOWED_NETWORKS).",
+            id="kokatto_site.W001",
+        )
+    ]
+
+
 @checks.register(checks.Tags.security)
 def metrics_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """/metrics refuses every scraper when METRICS_ALLOWED_NETWORKS holds a value that is

@@ -50,7 +50,9 @@ def metrics_access_check(request) -> None:
     """Raise Refusal unless the request may read /metrics."""
     token, networks = settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS
     address = _address(request)
-    if networks and not _within(address, parse_networks(networks)):
+    # A request a proxy relayed came from wherever the proxy's clients are, not from the
+    # proxy's address: scrapers connect directly.
+    if networks and (_relayed(request) or not _within(address, parse_networks(networks))):
         raise Refusal(403, "Metrics are not served to this address.")
     if token:
         given = request.headers.get("Authorization", "")

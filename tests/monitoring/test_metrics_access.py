@@ -3,7 +3,7 @@ with neither, DEBUG or a loopback address only."""
 
 import pytest
 
-from kokatto_site.checks import metrics_settings_check
+from kokatto_site.checks import metrics_access_deploy_check, metrics_settings_check
 
 TOKEN = "a-long-random-scrape-token-0123456789"
 SCRAPER = "10.20.0.9"
@@ -49,6 +49,21 @@ def test_allowed_networks_let_their_scrapers_in_and_no_one_else(client, settings
     assert get(client, address="10.20.1.9").status_code == 403
     # Loopback is no exception once networks are named.
     assert get(client, address="127.0.0.1").status_code == 403
+
+
+def test_a_load_balancer_in_the_allowed_networks_does_not_let_its_clients_in(client, settings):
+    settings.METRICS_ALLOWED_NETWORKS = ["10.20.0.0/24"]
+
+    relayed = get(client, address=SCRAPER, HTTP_X_FORWARDED_FOR="203.0.113.9")
+
+    assert relayed.status_code == 403
+
+
+def test_production_without_a_token_or_networks_is_warned_about(settings):
+    settings.DEBUG, settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = False, "", []
+    assert [w.id for w in metrics_access_deploy_check()] == ["kokatto_site.W001"]
+    settings.METRICS_TOKEN = TOKEN
+    assert metrics_access_deploy_check() == []
 
 
 @pytest.mark.django_db

@@ -29,6 +29,7 @@ def production_env(var_dir: Path, **overrides) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "RECIPIENT_HASH_KEY": secrets.token_urlsafe(50),
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": HOST,
         "CSRF_TRUSTED_ORIGINS": f"https://{HOST}",
         **gateway_identity_env(),

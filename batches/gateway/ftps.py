@@ -349,7 +349,10 @@ class GatewayDTPHandler(TLS_DTPHandler):
                     )
             else:
                 upload.close()
-        super().close()
+        try:
+            super().close()
+        finally:
+            connections.close_all()
 
 
 class GatewayFTPHandler(TLS_FTPHandler):
@@ -381,7 +384,12 @@ class GatewayFTPHandler(TLS_FTPHandler):
             self.respond(f"421 Log in within {self.login_timeout} seconds; closing.")
             self.close_when_done()
             return
-        super().pre_process_command(line, cmd, arg)
+        try:
+            super().pre_process_command(line, cmd, arg)
+        finally:
+            # A database connection per command, never one per open FTP connection: a
+            # crowd of idle or failed logins must not use up the database's connections.
+            connections.close_all()
 
     def handle_auth_success(self, home, password, msg_login):
         super().handle_auth_success(home, password, msg_login)

@@ -85,12 +85,16 @@ class GatewayServer(paramiko.ServerInterface):
             public_key=blob,
             protocol=PROTOCOL,
             address=self.address,
-        ) and self.limits.session_room(protocol=PROTOCOL, username=username, address=self.address):
+        ) and _in_own_connection(
+            self.limits.session_room, protocol=PROTOCOL, username=username, address=self.address
+        ):
             self.offered_key = blob
             return paramiko.AUTH_SUCCESSFUL
         return paramiko.AUTH_FAILED
 
     def _take_session(self, account) -> bool:
+        if self.session is not None:  # taken by an earlier attempt whose login then failed
+            return True
         self.session = self.limits.session_acquire(
             protocol=PROTOCOL, account=account, address=self.address
         )

@@ -461,6 +461,29 @@ def test_connections_past_the_limit_per_address_are_refused(settings, ftps_accou
         second.quit()
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="counts PostgreSQL's backends")
+def test_open_connections_after_failed_logins_hold_no_database_connection(gateway):
+    def backends() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            return cursor.fetchone()[0]
+
+    before = backends()
+    waiting = []
+    for _ in range(5):
+        ftp = ftplib.FTP_TLS(context=tls_context(), timeout=30)
+        ftp.connect(*gateway.address)
+        with pytest.raises(ftplib.error_perm, match="530"):
+            ftp.login("acme-upload", "not-the-password")
+        waiting.append(ftp)  # still connected, saying nothing
+
+    assert backends() <= before
+    for ftp in waiting:
+        ftp.close()
+
+
 def test_sessions_past_the_limit_per_account_are_refused_and_never_scored(gateway, settings):
     settings.GATEWAY_MAX_SESSIONS_PER_ACCOUNT = 1
     settings.GATEWAY_BAN_THRESHOLD = 2

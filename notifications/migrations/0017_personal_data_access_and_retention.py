@@ -114,14 +114,6 @@ class Migration(migrations.Migration):
                 null=True,
             ),
         ),
-        migrations.AddIndex(
-            model_name="delivery",
-            index=models.Index(
-                condition=models.Q(("recipient_digest", ""), _negated=True),
-                fields=["recipient_digest"],
-                name="delivery_recipient_digest_idx",
-            ),
-        ),
         migrations.AddField(
             model_name="personaldataaccess",
             name="client",

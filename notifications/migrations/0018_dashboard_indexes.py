@@ -6,7 +6,9 @@ from notifications.migration_operations import AddIndexOnline
 
 
 class Migration(migrations.Migration):
-    """The dashboard's two covering indexes (kokatto_site/dashboard.py)."""
+    """The dashboard's two covering indexes (kokatto_site/dashboard.py), and the purged
+    recipients' digest index (notifications/recipient_digest.py): built here, without a
+    transaction, so that 0017's new columns hold no lock on the tables while they build."""
 
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
 
@@ -15,6 +17,14 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        AddIndexOnline(
+            model_name="delivery",
+            index=models.Index(
+                condition=models.Q(("recipient_digest", ""), _negated=True),
+                fields=["recipient_digest"],
+                name="delivery_recipient_digest_idx",
+            ),
+        ),
         AddIndexOnline(
             model_name="delivery",
             index=models.Index(

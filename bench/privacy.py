@@ -111,7 +111,10 @@ def run(count: int) -> None:
 
     table = Notification._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET created_at = created_at - interval '400 days'")  # noqa: S608
+        cursor.execute(
+            f"UPDATE {table} SET created_at = created_at - interval '400 days',"  # noqa: S608
+            " updated_at = updated_at - interval '400 days'"
+        )
         cursor.execute("VACUUM ANALYZE")
     for label in ("purge", "second purge (nothing left)"):
         started = time.perf_counter()

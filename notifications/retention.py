@@ -63,7 +63,9 @@ def notification_purge_due(*, notification: Notification) -> datetime:
 
 
 def notifications_due(*, now: datetime) -> QuerySet[Notification]:
-    """Every client's notifications past its period, finished and not purged yet.
+    """Every client's notifications past its period, finished, settled (unchanged for
+    RECEIPT_WAIT_HOURS: a SENT one may still get its receipt, which would lock its delivery
+    and then the notification, the purge's order reversed) and not purged yet.
 
     One condition a distinct period (clients are few), so that one pass in id order serves
     every client: a pass per client would walk the other clients' rows each time.
@@ -74,7 +76,10 @@ def notifications_due(*, now: datetime) -> QuerySet[Notification]:
     past = Q(pk__in=[])
     for days, clients in periods.items():
         past |= Q(client_id__in=clients, created_at__lt=now - timedelta(days=days))
-    return Notification.objects.filter(past, status__in=FINISHED, purged_at__isnull=True)
+    settled = now - timedelta(hours=settings.RECEIPT_WAIT_HOURS)
+    return Notification.objects.filter(
+        past, status__in=FINISHED, updated_at__lt=settled, purged_at__isnull=True
+    )
 
 
 def notifications_purge(

@@ -9,9 +9,8 @@ from tests.factories import DeliveryEventFactory, DeliveryFactory, NotificationF
 
 
 def aged(notification: Notification, days: int) -> Notification:
-    Notification.objects.filter(pk=notification.pk).update(
-        created_at=timezone.now() - timedelta(days=days)
-    )
+    then = timezone.now() - timedelta(days=days)
+    Notification.objects.filter(pk=notification.pk).update(created_at=then, updated_at=then)
     notification.refresh_from_db()
     return notification
 

@@ -106,6 +106,16 @@ def test_a_notification_still_pending_delivery_is_never_touched(app_8002, status
     assert pending.deliveries.get(medium="sms").recipient == "+6281234567890"
 
 
+def test_a_notification_changed_within_the_receipt_wait_is_left_for_a_later_run(app_8002, settings):
+    settings.RECEIPT_WAIT_HOURS = 24
+    recent = finished(app_8002, "REF-RECEIPT", days=4000, status="SENT")
+    Notification.objects.filter(pk=recent.pk).update(updated_at=timezone.now())  # a receipt
+
+    assert notifications_purge()["notifications"] == 0
+    later = notifications_purge(now=timezone.now() + timedelta(hours=25))
+    assert later["notifications"] == 1
+
+
 def test_the_clients_own_period_overrides_the_default(app_8002, app_8003, settings):
     settings.NOTIFICATION_RETENTION_DAYS = 365
     app_8002.client.retention_days = 30

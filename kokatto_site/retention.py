@@ -6,11 +6,13 @@ chunks and records its progress in the run's RetentionRun row after each chunk, 
 killed run says what it did, and the next run takes up where it stopped.
 """
 
+import logging
 from collections import Counter
 from datetime import datetime, timedelta
 
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from batches.retention import batch_files_purge, gateway_logs_purge
@@ -21,6 +23,8 @@ from notifications.retention import (
     notifications_purge,
     rows_delete_in_chunks,
 )
+
+logger = logging.getLogger(__name__)
 
 SIGN_IN_LOGS = {
     "sign-in attempts": AccessAttempt,
@@ -36,13 +40,7 @@ def personal_data_purge(*, dry_run: bool = False, now: datetime | None = None) -
     """
     now = now or timezone.now()
     if dry_run:
-        return {
-            **notifications_purge(now=now, dry_run=True),
-            **batch_files_purge(now=now, dry_run=True),
-            **gateway_logs_purge(now=now, dry_run=True),
-            **sign_in_logs_purge(now=now, dry_run=True),
-            **access_records_purge(now=now, dry_run=True),
-        }
+        return {kind: n for part in PARTS for kind, n in part(now=now, dry_run=True).items()}
     run = RetentionRun.objects.create(started_at=now)
     counts: Counter[str] = Counter()
 
@@ -50,11 +48,14 @@ def personal_data_purge(*, dry_run: bool = False, now: datetime | None = None) -
         counts.update(chunk)
         RetentionRun.objects.filter(pk=run.pk).update(counts=dict(counts))
 
-    notifications_purge(now=now, on_chunk=record)
-    batch_files_purge(now=now, on_chunk=record)
-    gateway_logs_purge(now=now, on_chunk=record)
-    sign_in_logs_purge(now=now, on_chunk=record)
-    access_records_purge(now=now, on_chunk=record)
+    for part in PARTS:
+        try:
+            part(now=now, on_chunk=record)
+        except DatabaseError:
+            # One part's failure (a lock timeout, say) must not keep the others from their
+            # day's work: its finished chunks stay done, the rest waits for the next run.
+            logger.exception("Retention: %s stopped", part.__name__)
+            record({"parts stopped by an error": 1})
     RetentionRun.objects.filter(pk=run.pk).update(counts=dict(counts), finished_at=timezone.now())
     return dict(counts)
 
@@ -74,3 +75,13 @@ def sign_in_logs_purge(*, now: datetime, dry_run: bool = False, on_chunk=lambda 
             else rows_delete_in_chunks(old, on_chunk=lambda n, kind=kind: on_chunk({kind: n}))
         )
     return total
+
+
+# The parts of a run, in order; each works in chunks of its own.
+PARTS = (
+    notifications_purge,
+    batch_files_purge,
+    gateway_logs_purge,
+    sign_in_logs_purge,
+    access_records_purge,
+)

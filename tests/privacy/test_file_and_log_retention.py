@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.core.files.base import ContentFile
+from django.db import connection
 from django.utils import timezone
 
 from batches.file_storage import batch_storage, home_path
@@ -183,6 +184,27 @@ def test_records_of_who_read_personal_data_are_kept_their_own_period(settings, d
 
     assert list(PersonalDataAccess.objects.values_list("username", flat=True)) == ["young"]
     assert RetentionRun.objects.get().counts["access records"] == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_part_stopped_by_a_database_error_keeps_no_other_part_from_its_work(settings):
+    settings.PERSONAL_DATA_ACCESS_RETENTION_DAYS = 730
+    PersonalDataAccess.objects.create(
+        at=timezone.now() - timedelta(days=800), username="old", kind=AccessKind.VIEW
+    )
+    table = AccessLog._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} RENAME TO gone_for_a_moment")
+    try:
+        counts = personal_data_purge()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE gone_for_a_moment RENAME TO {table}")
+
+    assert counts["parts stopped by an error"] == 1  # the sign-in logs' part
+    assert counts["access records"] == 1  # the part after it still ran
+    assert not PersonalDataAccess.objects.exists()
+    assert RetentionRun.objects.get().finished_at is not None
 
 
 def test_one_run_purges_every_kind_and_records_it(batch_home, client_8002):

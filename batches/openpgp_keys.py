@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import gnupg
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,7 +32,6 @@ HOME_PREFIX = "kokatto-gnupg-"
 # OpenPGP public-key algorithm numbers (RFC 4880 9.1, RFC 6637, RFC 9580).
 _RSA = {"1", "2", "3"}
 _ECC = {"18", "19", "22", "25", "26", "27", "28"}
-_MIN_RSA_BITS = 2048
 _PRIVATE_BLOCK = re.compile(r"-----BEGIN PGP PRIVATE KEY BLOCK-----")
 
 
@@ -86,9 +86,14 @@ def generate_key_pair(user_id: str) -> tuple[str, str, str]:
 def check_client_public_key(armoured: str) -> str:
     """The fingerprint of a client's public key; OpenPGPKeyError (one line) if unusable.
 
-    Exactly one public key, no secret material, able to encrypt, RSA of 2048 bits or more or
-    elliptic-curve keys throughout.
+    Exactly one public key, no secret material, able to encrypt, RSA of OPENPGP_MIN_RSA_BITS
+    (2048) or more or elliptic-curve keys throughout.
     """
+    if len(armoured.encode()) > settings.OPENPGP_MAX_KEY_BYTES:
+        raise OpenPGPKeyError(
+            f"The key file is larger than {settings.OPENPGP_MAX_KEY_BYTES} bytes: "
+            "send only the public key."
+        )
     if _PRIVATE_BLOCK.search(armoured):
         raise OpenPGPKeyError("This is a secret key: send only the public key.")
     with gnupg_home() as gpg:
@@ -106,8 +111,10 @@ def check_client_public_key(armoured: str) -> str:
         raise OpenPGPKeyError("The key cannot encrypt (no valid encryption subkey).")
     for part in [key, *key["subkey_info"].values()]:
         algo, bits = part["algo"], int(part["length"] or 0)
-        if algo in _RSA and bits < _MIN_RSA_BITS:
-            raise OpenPGPKeyError(f"RSA keys need at least {_MIN_RSA_BITS} bits; this has {bits}.")
+        if algo in _RSA and bits < settings.OPENPGP_MIN_RSA_BITS:
+            raise OpenPGPKeyError(
+                f"RSA keys need at least {settings.OPENPGP_MIN_RSA_BITS} bits; this has {bits}."
+            )
         if algo not in _RSA | _ECC:
             raise OpenPGPKeyError(f"Unsupported key algorithm {algo}: use RSA or ECC keys.")
     return key["fingerprint"]

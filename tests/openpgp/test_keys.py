@@ -126,3 +126,16 @@ def test_a_key_that_cannot_encrypt_is_refused(client_gpg):
     client_gpg.new_key("signer <sign@bank.example>", "ed25519", "sign")
     with pytest.raises(OpenPGPKeyError, match="cannot encrypt"):
         check_client_public_key(client_gpg.export("signer <sign@bank.example>"))
+
+
+def test_a_key_file_past_the_size_limit_is_refused(settings):
+    settings.OPENPGP_MAX_KEY_BYTES = 100
+    with pytest.raises(OpenPGPKeyError, match="larger than 100 bytes"):
+        check_client_public_key("x" * 101)
+
+
+def test_the_minimum_rsa_size_is_a_setting(client_gpg, settings):
+    settings.OPENPGP_MIN_RSA_BITS = 4096
+    client_gpg.new_key("bank <ops@bank.example>", "rsa3072", "sign")
+    with pytest.raises(OpenPGPKeyError, match="at least 4096 bits; this has 3072"):
+        check_client_public_key(client_gpg.export("bank <ops@bank.example>"))

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from batches.openpgp_keys import OpenPGPKeyError, client_key_set, platform_key_ensure
@@ -28,7 +29,9 @@ class Command(BaseCommand):
             self.stdout.write(platform_key_ensure(client).public_key, ending="")
             return
         try:
-            armoured = Path(import_client_key).read_text(encoding="utf-8")
+            # Read one byte past the limit, so a huge file is refused without reading it all.
+            with Path(import_client_key).open(encoding="utf-8") as key_file:
+                armoured = key_file.read(settings.OPENPGP_MAX_KEY_BYTES + 1)
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or "not an ASCII-armoured key"
             raise CommandError(f"Cannot read {import_client_key}: {reason}.") from None

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test test-pg chromium sevenzip openssh curl bench-tools static-vendor screenshots lint format clean
+.PHONY: run test test-pg chromium sevenzip openssh gnupg curl bench-tools static-vendor screenshots lint format clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed, found " + sys.version.split()[0] if sys.version_info < (3, 11) else 0)'
@@ -33,7 +33,7 @@ run: $(VENV)/.installed-run
 	DEBUG=true PROMETHEUS_MULTIPROC_DIR="$(CURDIR)/var/metrics" PATH="$(CURDIR)/$(BIN):$$PATH" \
 	  $(BIN)/honcho start --port $(PORT)
 
-test: $(VENV)/.installed-dev chromium sevenzip openssh curl
+test: $(VENV)/.installed-dev chromium sevenzip openssh gnupg curl
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -53,7 +53,7 @@ PG_REDIS_URL ?= redis://127.0.0.1:6379/12
 PYTEST_ARGS ?=
 PG_ENV := DATABASE_URL="$(PG_SERVER)/$(PG_DATABASE)" REDIS_URL="$(PG_REDIS_URL)"
 
-test-pg: $(VENV)/.installed-dev chromium sevenzip openssh curl
+test-pg: $(VENV)/.installed-dev chromium sevenzip openssh gnupg curl
 	psql "$(PG_SERVER)/postgres" -v ON_ERROR_STOP=1 -q \
 	  -c "DROP DATABASE IF EXISTS $(PG_DATABASE)" -c "CREATE DATABASE $(PG_DATABASE)"
 	$(PG_ENV) $(BIN)/python manage.py migrate --noinput --verbosity 0
@@ -107,6 +107,22 @@ openssh:
 	  else \
 	    echo "sftp is missing and installing it needs root and apt-get: the SFTP gateway"; \
 	    echo "tests will be skipped. To run them: sudo apt-get install openssh-client"; \
+	  fi; \
+	fi
+
+# The OpenPGP keys are made and checked by Debian's gpg (gnupg), which python-gnupg drives,
+# and the tests play the client's side with it. Installed when missing and possible;
+# otherwise those tests skip (in CI they fail instead).
+gnupg:
+	@if ! command -v gpg >/dev/null 2>&1 || ! command -v gpgconf >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's gnupg for the OpenPGP keys and their tests (apt-get)..."; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends gnupg >/dev/null; } \
+	      || echo "Could not install gnupg: the OpenPGP tests will be skipped."; \
+	  else \
+	    echo "gpg is missing and installing it needs root and apt-get: the OpenPGP tests"; \
+	    echo "will be skipped. To run them: sudo apt-get install gnupg"; \
 	  fi; \
 	fi
 

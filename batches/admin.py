@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from batches import openpgp_admin  # noqa: F401 (OpenPGP keys)
 from batches.file_storage import batch_storage
 from batches.gateway import audit_admin, defender_admin  # noqa: F401 (events, bans)
 from batches.gateway.identity import gateway_identity

@@ -1,11 +1,13 @@
 import ipaddress
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
 from batches.gateway.protocols import GatewayProtocol
 from batches.gateway.public_keys import public_key_parse
+from clients.encryption import EncryptedTextField, decrypt_text, encrypt_text
 from clients.models import Client
 
 
@@ -271,4 +273,58 @@ class GatewayEvent(models.Model):
 
 
 # The file-transfer gateway's brute-force defence (batches/gateway/defender.py).
+class OpenPGPPlatformKey(models.Model):
+    """The platform's OpenPGP key pair for one client: clients encrypt batch files to it.
+
+    Several per client (rotation): the current one is the newest not retired. The private key
+    is armoured and encrypted at rest, never shown.
+    """
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="openpgp_keys")
+    private_key_encrypted = EncryptedTextField(editable=False)
+    public_key = models.TextField(editable=False, help_text="ASCII-armoured.")
+    fingerprint = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["client", "-created_at"]
+        verbose_name = "platform OpenPGP key"
+
+    def __str__(self) -> str:
+        return f"{self.client.client_id} · {self.fingerprint}"
+
+    def set_private_key(self, armoured: str) -> None:
+        self.private_key_encrypted = encrypt_text(armoured)
+
+    def private_key(self) -> str:
+        return decrypt_text(self.private_key_encrypted)
+
+
+class OpenPGPClientKey(models.Model):
+    """The client's own OpenPGP public key (one per client): result files go back to it."""
+
+    client = models.OneToOneField(
+        Client, on_delete=models.CASCADE, related_name="openpgp_client_key"
+    )
+    public_key = models.TextField(editable=False, help_text="ASCII-armoured.")
+    fingerprint = models.CharField(max_length=64, editable=False)
+    uploaded_at = models.DateTimeField(editable=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+        help_text="Empty when set by a command.",
+    )
+
+    class Meta:
+        verbose_name = "client OpenPGP key"
+
+    def __str__(self) -> str:
+        return f"{self.client.client_id} · {self.fingerprint}"
+
+
 from batches.gateway.ban_models import GatewayLoginFailure, GatewayScore  # noqa: E402, F401

@@ -38,6 +38,9 @@ CLIENT_STAFF_PERMISSIONS = {
     "batches.gatewaypublickey": ("view", "add", "delete"),
     # Their own client's gateway audit trail (logins and file operations).
     "batches.gatewayevent": ("view",),
+    # Their own client's OpenPGP keys: fingerprints and the platform's public key, to download.
+    "batches.openpgpplatformkey": ("view",),
+    "batches.openpgpclientkey": ("view",),
 }
 
 SUPPORT_PERMISSIONS = dict.fromkeys(CLIENT_STAFF_PERMISSIONS, ("view",))

@@ -215,6 +215,11 @@ BATCH_MAX_LINES = env.int("BATCH_MAX_LINES", default=1_000_000)
 BATCH_MAX_REJECTED_LINES = env.int("BATCH_MAX_REJECTED_LINES", default=100_000)
 # Local scratch space for a batch being ingested (the storage itself may be remote).
 BATCH_WORK_DIR = env.str("BATCH_WORK_DIR", default=str(VAR_DIR / "batch-work"))
+# A client's OpenPGP public key (batches/openpgp_keys.py): RSA keys need at least this many
+# bits (elliptic-curve keys are always accepted), and a key file may be at most this large
+# (an armoured RSA-4096 key with a few signatures is under 10 KB).
+OPENPGP_MIN_RSA_BITS = env.int("OPENPGP_MIN_RSA_BITS", default=2048)
+OPENPGP_MAX_KEY_BYTES = env.int("OPENPGP_MAX_KEY_BYTES", default=64 * 1024)
 
 # File-transfer gateway (batches/gateway/): clients upload batch files over SFTP.
 # Largest file one upload may write; past it the upload is refused and removed.

@@ -605,6 +605,8 @@ def test_client_staff_admin_index_lists_only_its_allowed_models(staff_client, cl
         ("batches", "RejectedLine"),
         ("batches", "GatewayAccount"),
         ("batches", "GatewayEvent"),
+        ("batches", "OpenPGPPlatformKey"),
+        ("batches", "OpenPGPClientKey"),
     }
 
 

@@ -10,6 +10,7 @@ from django.apps import apps
 from django.db import DatabaseError, connection, transaction
 
 from batches.ingest import batch_ingest
+from batches.openpgp_keys import platform_key_current, platform_key_ensure
 from clients.encryption import EncryptedTextField, decrypt_text, encrypted_columns
 from clients.models import Client, SecretKey
 from notifications.client_callbacks import client_callbacks_send_due
@@ -22,6 +23,7 @@ from tests.delivery.test_client_callbacks import expected_signature, pending_cal
 from tests.factories import ClientFactory, issue_key
 
 SECRET_KEYS = "clients_secretkey.secret_encrypted"
+OPENPGP_KEYS = "batches_openpgpplatformkey.private_key_encrypted"
 BATCH_PASSWORDS = "clients_client.batch_password_encrypted"
 
 
@@ -47,6 +49,7 @@ def test_after_rotation_the_old_key_can_be_dropped_and_api_batches_callbacks_sti
     encryption_keys, secrets_under_old_key, tmp_path, callbacks_to_loopback
 ):
     client = secrets_under_old_key
+    private_key = platform_key_ensure(client).private_key()
     encryption_keys.configure(encryption_keys.new, encryption_keys.old)
 
     output = rotate("--batch-size", "1")
@@ -54,6 +57,8 @@ def test_after_rotation_the_old_key_can_be_dropped_and_api_batches_callbacks_sti
 
     assert summary(output, SECRET_KEYS) == "1 re-encrypted, 0 already current, 0 unreadable"
     assert summary(output, BATCH_PASSWORDS) == "1 re-encrypted, 0 already current, 0 unreadable"
+    assert summary(output, OPENPGP_KEYS) == "1 re-encrypted, 0 already current, 0 unreadable"
+    assert platform_key_current(client).private_key() == private_key
     answer = NotifApi("8002", SECRET_8002).create(**demo_fields())
     assert (answer.status_code, answer.code) == (201, "OK")
     batch = receive(client, tmp_path, "reminders.7z", line("BATCH-1") + "\n")
@@ -201,7 +206,7 @@ def test_every_column_holding_tokens_is_an_encrypted_field_that_rotation_finds()
         for field in model._meta.local_fields
         if field.name.endswith("_encrypted")
     }
-    assert token_columns == {SECRET_KEYS, BATCH_PASSWORDS}
+    assert token_columns == {SECRET_KEYS, BATCH_PASSWORDS, OPENPGP_KEYS}
     assert {column.label for column in encrypted_columns()} == token_columns
     assert all(isinstance(column.field, EncryptedTextField) for column in encrypted_columns())
 

@@ -1,0 +1,32 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from batches.decryption import METHODS
+from clients.onboarding import OnboardingError, client_get
+
+CHOICES = ("openpgp", "7z", "none")
+
+
+class Command(BaseCommand):
+    help = "Choose how a client's batch files are encrypted: openpgp, 7z or none."
+
+    def add_arguments(self, parser):
+        parser.add_argument("client_id")
+        parser.add_argument("method", choices=CHOICES)
+        parser.add_argument(
+            "--require-signature",
+            action="store_true",
+            help="openpgp only: refuse files not signed by the client's key.",
+        )
+
+    def handle(self, *args, client_id, method, require_signature, **options):
+        try:
+            client = client_get(client_id=client_id)
+        except OnboardingError as exc:
+            raise CommandError(str(exc)) from None
+        if method not in METHODS:
+            raise CommandError(f"{method} batch files are not available yet.")
+        if require_signature:
+            raise CommandError("--require-signature applies to openpgp batch files only.")
+        client.batch_encryption = method
+        client.save(update_fields=["batch_encryption", "updated_at"])
+        self.stdout.write(f"Client {client_id}'s batch files: {method}.")

@@ -1,0 +1,169 @@
+"""OpenPGP keys per client: the platform's key pair and the client's own public key.
+
+Every gpg operation runs in a throwaway GNUPGHOME (a fresh 0700 temporary directory, its
+gpg-agent stopped and the directory deleted when the operation ends): no key ring outlives an
+operation, so the database is the only place keys are kept. The platform's private key is
+generated without a passphrase inside that home because a passphrase would have to be stored
+next to it anyway; it is exported armoured and kept encrypted at rest (EncryptedTextField),
+like every other secret of the platform.
+
+Batch files themselves are not decrypted with these keys yet (issue #19, next step).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+import gnupg
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from batches.models import OpenPGPClientKey, OpenPGPPlatformKey
+from clients.models import Client
+
+HOME_PREFIX = "kokatto-gnupg-"
+# OpenPGP public-key algorithm numbers (RFC 4880 9.1, RFC 6637, RFC 9580).
+_RSA = {"1", "2", "3"}
+_ECC = {"18", "19", "22", "25", "26", "27", "28"}
+_PRIVATE_BLOCK = re.compile(r"-----BEGIN PGP PRIVATE KEY BLOCK-----")
+
+
+class OpenPGPKeyError(Exception):
+    """A key we refuse; the message is one line saying why."""
+
+
+@contextmanager
+def gnupg_home() -> Iterator[gnupg.GPG]:
+    """A GPG driver on a fresh, private key ring, deleted (agent included) on exit."""
+    with tempfile.TemporaryDirectory(prefix=HOME_PREFIX) as home:
+        Path(home).chmod(0o700)
+        try:
+            gpg = gnupg.GPG(gnupghome=home)
+            gpg.encoding = "utf-8"  # python-gnupg's default is latin-1
+            yield gpg
+        finally:
+            # gpg starts an agent per home; stop it before its sockets' directory goes.
+            subprocess.run(  # noqa: S603
+                ["gpgconf", "--homedir", home, "--kill", "gpg-agent"],  # noqa: S607
+                capture_output=True,
+                check=False,
+            )
+
+
+def generate_key_pair(user_id: str) -> tuple[str, str, str]:
+    """A new Ed25519 (signing) + Curve25519 (encryption) key pair, no expiry.
+
+    Returns (armoured private key, armoured public key, fingerprint).
+    """
+    with gnupg_home() as gpg:
+        key_input = gpg.gen_key_input(
+            key_type="EDDSA",
+            key_curve="ed25519",
+            key_usage="sign",
+            subkey_type="ECDH",
+            subkey_curve="cv25519",
+            subkey_usage="encrypt",
+            name_real=user_id,
+            name_email="batches@kokatto.invalid",
+            expire_date=0,
+            no_protection=True,
+        )
+        key = gpg.gen_key(key_input)
+        if not key.fingerprint:
+            raise RuntimeError(f"gpg could not generate a key: {key.stderr[-500:]}")
+        private = gpg.export_keys(key.fingerprint, secret=True, expect_passphrase=False)
+        public = gpg.export_keys(key.fingerprint)
+        return private, public, key.fingerprint
+
+
+def check_client_public_key(armoured: str) -> str:
+    """The fingerprint of a client's public key; OpenPGPKeyError (one line) if unusable.
+
+    Exactly one public key, no secret material, able to encrypt, RSA of OPENPGP_MIN_RSA_BITS
+    (2048) or more or elliptic-curve keys throughout.
+    """
+    if len(armoured.encode()) > settings.OPENPGP_MAX_KEY_BYTES:
+        raise OpenPGPKeyError(
+            f"The key file is larger than {settings.OPENPGP_MAX_KEY_BYTES} bytes: "
+            "send only the public key."
+        )
+    if _PRIVATE_BLOCK.search(armoured):
+        raise OpenPGPKeyError("This is a secret key: send only the public key.")
+    with gnupg_home() as gpg:
+        keys = list(gpg.scan_keys_mem(armoured))
+    if not keys:
+        raise OpenPGPKeyError("No OpenPGP public key found in the file.")
+    if any(key["type"] == "sec" for key in keys):
+        raise OpenPGPKeyError("This is a secret key: send only the public key.")
+    if len(keys) > 1:
+        raise OpenPGPKeyError(f"The file holds {len(keys)} keys: send exactly one.")
+    key = keys[0]
+    # The primary key's capital letters are the whole key's usable capabilities (gpg leaves
+    # out expired and revoked subkeys).
+    if "E" not in key["cap"]:
+        raise OpenPGPKeyError("The key cannot encrypt (no valid encryption subkey).")
+    for part in [key, *key["subkey_info"].values()]:
+        algo, bits = part["algo"], int(part["length"] or 0)
+        if algo in _RSA and bits < settings.OPENPGP_MIN_RSA_BITS:
+            raise OpenPGPKeyError(
+                f"RSA keys need at least {settings.OPENPGP_MIN_RSA_BITS} bits; this has {bits}."
+            )
+        if algo not in _RSA | _ECC:
+            raise OpenPGPKeyError(f"Unsupported key algorithm {algo}: use RSA or ECC keys.")
+    return key["fingerprint"]
+
+
+def decrypt_with(private_armoured: str, source: BinaryIO, output: Path) -> None:
+    """Decrypt the OpenPGP message `source` with this private key into `output`."""
+    with gnupg_home() as gpg:
+        gpg.import_keys(private_armoured)
+        result = gpg.decrypt_file(source, output=str(output), always_trust=True)
+        if not result.ok:
+            raise OpenPGPKeyError(f"Could not decrypt: {result.status or 'unknown error'}.")
+
+
+def platform_key_current(client: Client) -> OpenPGPPlatformKey | None:
+    """The client's current platform key: the newest one not retired."""
+    return (
+        OpenPGPPlatformKey.objects.filter(client=client, retired_at__isnull=True)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+@transaction.atomic
+def platform_key_ensure(client: Client) -> OpenPGPPlatformKey:
+    """The client's current platform key, generated when there is none."""
+    Client.objects.select_for_update().filter(pk=client.pk).first()  # one generator at a time
+    key = platform_key_current(client)
+    if key is not None:
+        return key
+    private, public, fingerprint = generate_key_pair(
+        f"Kokatto batches for client {client.client_id}"
+    )
+    key = OpenPGPPlatformKey(client=client, public_key=public, fingerprint=fingerprint)
+    key.set_private_key(private)
+    key.save()
+    return key
+
+
+def client_key_set(client: Client, armoured: str, *, uploaded_by=None) -> OpenPGPClientKey:
+    """Check and store the client's own public key, replacing the previous one."""
+    fingerprint = check_client_public_key(armoured)
+    key, _ = OpenPGPClientKey.objects.update_or_create(
+        client=client,
+        defaults={
+            "public_key": armoured,
+            "fingerprint": fingerprint,
+            "uploaded_at": timezone.now(),
+            "uploaded_by": uploaded_by,
+        },
+    )
+    return key

@@ -1,0 +1,90 @@
+"""openpgp_keys and set_batch_encryption: one line (or the key) out, one-line reasons on error."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from batches.management.commands.openpgp_keys import Command as OpenPGPKeysCommand
+from batches.models import OpenPGPPlatformKey
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_export_prints_the_public_key_creating_the_pair_once(client_8002, client_gpg):
+    first = run("openpgp_keys", "8002", "--export")
+    assert first.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+    assert "PRIVATE" not in first
+    assert run("openpgp_keys", "8002", "--export") == first
+    assert OpenPGPPlatformKey.objects.filter(client=client_8002).count() == 1
+    imported = client_gpg.run("--import", input=first.encode())
+    assert imported.returncode == 0
+
+
+def test_import_client_key_prints_its_fingerprint(client_8002, client_gpg, tmp_path):
+    fingerprint = client_gpg.new_key("bank <ops@bank.example>")
+    key_file = tmp_path / "bank.asc"
+    key_file.write_text(client_gpg.export("bank <ops@bank.example>"))
+    out = run("openpgp_keys", "8002", "--import-client-key", str(key_file))
+    assert out == f"Client 8002's OpenPGP key set: {fingerprint}\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["9999", "--export"], "Unknown client '9999'."),
+        (["8002", "--import-client-key", "/nonexistent.asc"], "Cannot read /nonexistent.asc: "),
+    ],
+)
+def test_bad_input_exits_with_a_one_line_reason(client_8002, args, reason):
+    with pytest.raises(CommandError) as failure:
+        run("openpgp_keys", *args)
+    assert str(failure.value).startswith(reason)
+    assert "\n" not in str(failure.value)
+
+
+def test_a_binary_or_invalid_key_file_is_refused(client_8002, tmp_path):
+    binary = tmp_path / "key.gpg"
+    binary.write_bytes(b"\x99\x01\xff\xfe")
+    with pytest.raises(CommandError, match="not an ASCII-armoured key"):
+        run("openpgp_keys", "8002", "--import-client-key", str(binary))
+    garbage = tmp_path / "key.asc"
+    garbage.write_text("hello")
+    with pytest.raises(CommandError, match=r"No OpenPGP public key found in the file\."):
+        run("openpgp_keys", "8002", "--import-client-key", str(garbage))
+
+
+def test_a_command_failure_exits_non_zero_with_one_line_on_stderr(client_8002, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        OpenPGPKeysCommand().run_from_argv(["manage.py", "openpgp_keys", "9999", "--export"])
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == "CommandError: Unknown client '9999'.\n"
+
+
+@pytest.mark.parametrize("method", ["none", "7z"])
+def test_set_batch_encryption_to_7z_or_none(client_8002, method):
+    assert run("set_batch_encryption", "8002", method) == f"Client 8002's batch files: {method}.\n"
+    client_8002.refresh_from_db()
+    assert client_8002.batch_encryption == method
+
+
+def test_openpgp_is_refused_until_its_batch_files_can_be_read(client_8002):
+    with pytest.raises(CommandError, match=r"^openpgp batch files are not available yet\.$"):
+        run("set_batch_encryption", "8002", "openpgp", "--require-signature")
+    client_8002.refresh_from_db()
+    assert client_8002.batch_encryption == "7z"
+
+
+def test_a_signature_cannot_be_required_of_7z_files(client_8002):
+    with pytest.raises(CommandError, match="applies to openpgp batch files only"):
+        run("set_batch_encryption", "8002", "7z", "--require-signature")
+
+
+def test_set_batch_encryption_of_an_unknown_client(db):
+    with pytest.raises(CommandError, match=r"Unknown client '9999'\."):
+        run("set_batch_encryption", "9999", "none")

@@ -34,6 +34,14 @@ def access_record_export(*, request: HttpRequest) -> PersonalDataAccess:
     )
 
 
+def access_record_search(*, request: HttpRequest) -> PersonalDataAccess:
+    """Record a search of a notification or delivery list: the term (a phone number, say)
+    and the recipients the list then shows are personal data read."""
+    return PersonalDataAccess.objects.create(
+        kind=AccessKind.SEARCH, filters=request.META.get("QUERY_STRING", ""), **_reader(request)
+    )
+
+
 def access_record_export_done(*, record: PersonalDataAccess, rows: int) -> None:
     PersonalDataAccess.objects.filter(pk=record.pk).update(row_count=rows)
 

@@ -19,6 +19,7 @@ from clients.roles import is_operator, visible_clients
 from notifications.access_records import (
     access_record_export,
     access_record_export_done,
+    access_record_search,
     access_record_view,
 )
 from notifications.export import notifications_csv
@@ -27,7 +28,8 @@ from notifications.retention import notification_purge_due
 
 
 class AccessRecordedMixin:
-    """Record every view of a change page (a notification's, or a delivery's).
+    """Record every view of a change page (a notification's, or a delivery's), and every
+    search of the list.
 
     `notification_of(obj)` gives the notification the page shows. Only a page the user
     may see is recorded: `get_object` goes through the admin's client scoping.
@@ -42,6 +44,13 @@ class AccessRecordedMixin:
             obj = self.get_object(request, unquote(object_id))
             if obj is not None:
                 access_record_view(request=request, notification=self.notification_of(obj))
+        return response
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        searched = request.GET.get("q", "").strip()
+        if request.method == "GET" and response.status_code == 200 and searched:
+            access_record_search(request=request)
         return response
 
 

@@ -335,6 +335,7 @@ class EarlyReceipt(models.Model):
 class AccessKind(models.TextChoices):
     VIEW = "VIEW", "Page viewed"
     EXPORT = "EXPORT", "CSV export"
+    SEARCH = "SEARCH", "List searched"
 
 
 class PersonalDataAccess(models.Model):

@@ -31,6 +31,20 @@ def test_support_viewing_a_notification_page_leaves_one_record(
     assert record.at >= before
 
 
+@pytest.mark.parametrize("listing", ["notification", "delivery"])
+def test_a_search_of_a_list_leaves_one_record_with_what_was_searched(
+    support_client, support_user, two_clients, listing
+):
+    url = f"/admin/notifications/{listing}/"
+
+    assert support_client.get(url, {"q": "0813-9999-0000"}).status_code == 200
+    assert support_client.get(url).status_code == 200  # browsing, no search: no record
+
+    record = PersonalDataAccess.objects.get()
+    assert (record.user, record.kind, record.page) == (support_user, AccessKind.SEARCH, url)
+    assert record.filters == "q=0813-9999-0000"
+
+
 def test_behind_a_trusted_proxy_the_address_is_the_one_the_proxy_saw(
     settings, support_client, two_clients
 ):

@@ -35,6 +35,8 @@ CACHE_PROBE_KEY = "kokatto:readyz"
 # The checks being run in this process, by name and the settings checked: see readiness().
 _running: dict[tuple[str, str], Future] = {}
 _running_lock = threading.Lock()
+# The last answer in this process, by the settings checked: see readiness().
+_last_answer: dict[tuple[str, ...], tuple[float, bool, dict]] = {}
 # django-q2's ORM broker keeps its queue in this table (django_q.models.OrmQ).
 ORM_QUEUE_PROBE = "SELECT 1 FROM django_q_ormq LIMIT 1"
 
@@ -52,6 +54,21 @@ def readiness() -> tuple[bool, dict]:
     """
     deadline = settings.READYZ_TIMEOUT_SECONDS
     checks = readiness_checks(deadline)
+    configured = tuple(setting for setting, _check in checks.values())
+    with _running_lock:
+        # Answered again for READYZ_CACHE_SECONDS: a flood of probes (anyone may send them)
+        # opens no more connections to the peers than one probe a second does.
+        at, ready, answer = _last_answer.get(configured, (-math.inf, False, {}))
+        if time.monotonic() - at < settings.READYZ_CACHE_SECONDS:
+            return ready, copy.deepcopy(answer)
+    ready, answer = _readiness_now(checks, deadline)
+    with _running_lock:
+        _last_answer.clear()
+        _last_answer[configured] = (time.monotonic(), ready, answer)
+    return ready, copy.deepcopy(answer)
+
+
+def _readiness_now(checks, deadline: float) -> tuple[bool, dict]:
     started = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="kokatto-readyz")
     with _running_lock:

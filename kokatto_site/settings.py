@@ -594,6 +594,9 @@ LOGGING = {
 # the platform"). /readyz answers within this many seconds whatever hangs: its checks run
 # side by side, each with timeouts of about this length.
 READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=0.5)
+# ... and gives the same answer again for this many seconds, so that a flood of probes
+# (they need no sign-in) opens no more connections to the peers than one a second does.
+READYZ_CACHE_SECONDS = env.float("READYZ_CACHE_SECONDS", default=1.0)
 # Who may read /metrics: a bearer token (Authorization: Bearer <token>) and/or the
 # scrapers' networks (comma-separated CIDRs); with both set, both are required. With
 # neither, /metrics answers only with DEBUG on or to a loopback address.

@@ -2,6 +2,7 @@
 time; 503 naming what fails, within READYZ_TIMEOUT_SECONDS even when a peer hangs."""
 
 import socket
+import time
 
 import pytest
 
@@ -20,6 +21,7 @@ def patient_deadline(settings):
     """A deadline no check reaches on a busy test machine, but where a test is about one
     that hangs: then the others may miss a short one too, and only the hung one is asserted."""
     settings.READYZ_TIMEOUT_SECONDS = 5
+    settings.READYZ_CACHE_SECONDS = 0  # each probe checks afresh, except where a test says
 
 
 @pytest.fixture
@@ -167,3 +169,23 @@ def test_a_batch_storage_whose_root_is_missing_is_named(client, settings, tmp_pa
     assert status == 503
     assert answer["failing"] == ["storage"]
     assert answer["checks"]["storage"]["error"] == "unreachable"
+
+
+def test_a_flood_of_probes_is_answered_from_the_last_check_for_a_second(client, settings, tmp_path):
+    settings.READYZ_CACHE_SECONDS = 1
+    root = tmp_path / "batches"
+    root.mkdir()
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "batches": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root)},
+        },
+    }
+    assert readyz(client)[0] == 200
+    root.rmdir()  # the storage goes away: the next probes within the second are not checked
+
+    assert readyz(client)[0] == 200
+    time.sleep(1.1)
+    status, answer = readyz(client)
+    assert (status, answer["failing"]) == (503, ["storage"])

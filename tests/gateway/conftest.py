@@ -10,6 +10,7 @@ from pathlib import Path
 
 import py7zr
 import pytest
+from django.db import OperationalError
 
 from batches.gateway.accounts import gateway_account_create
 from batches.gateway.home import ClientHome
@@ -112,8 +113,19 @@ def inbox_names(batch_home):
 
 
 def wait_for(condition, seconds=5.0):
-    """Whether `condition()` comes true within `seconds` (the gateways work in threads)."""
+    """Whether `condition()` comes true within `seconds` (the gateways work in threads).
+
+    On SQLite's shared-cache test database a read while a gateway thread writes fails at
+    once with "table is locked" instead of waiting: that poll counts as not yet.
+    """
     deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
+    while True:
+        try:
+            if condition():
+                return True
+        except OperationalError as error:
+            if "locked" not in str(error):
+                raise
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.05)
-    return condition()

@@ -7,10 +7,8 @@ bodies were read whole before anything was checked.
 
 import contextlib
 import json
-import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,38 +19,21 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from cryptography.fernet import Fernet
+
+from tests.project_processes import HOST, free_port, project_env
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
 REQUESTS = 10_000
 WARM_UP = 1_000
 CLIENT_THREADS = 4
 MAX_GROWTH_BYTES = 10 * 1024 * 1024
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def gunicorn_worker(tmp_path):
     """A one-worker gunicorn serving the project on a migrated SQLite file: (port, worker pid)."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
-    }
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'kokatto.sqlite3'}",
-        KOKATTO_VAR_DIR=str(tmp_path),
-        SECRET_KEY=secrets.token_urlsafe(32),
-        FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-        DEBUG="false",
-        # Plain http, as behind a TLS-terminating proxy: no redirect to https.
-        SECURE_SSL_REDIRECT="false",
+    env = project_env(
+        tmp_path,
         ALLOWED_HOSTS=HOST,
         LOG_LEVEL="ERROR",  # one warning a refused signature would fill the log
         API_CONFIG_CACHE_SECONDS="3600",  # nothing leaves the cache by age during the test

@@ -4,10 +4,7 @@ workers, all writing to one PROMETHEUS_MULTIPROC_DIR; /metrics, whichever worker
 sums them all, the exited processes' counters included."""
 
 import contextlib
-import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +12,11 @@ from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
 from tests.monitoring.conftest import samples, value
+from tests.project_processes import HOST, free_port, project_env
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
 PROBES = 30
 # What a task-queue worker does when it accepts a batch's notifications (outside any
 # transaction, the counter moves at once).
@@ -32,34 +28,17 @@ accepted_count(client_id="8002", source="batch", count=int(sys.argv[1]))
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def machine(tmp_path):
     """The environment of one machine's processes, sharing a PROMETHEUS_MULTIPROC_DIR."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
-    }
-    env.update(
-        # Never migrated: /healthz and /metrics need no table (the queue's figures are
-        # left out when the database cannot give them).
-        DATABASE_URL=f"sqlite:///{tmp_path / 'kokatto.sqlite3'}",
-        KOKATTO_VAR_DIR=str(tmp_path / "var"),
-        SECRET_KEY=secrets.token_urlsafe(32),
-        FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
-        DEBUG="false",
-        SECURE_SSL_REDIRECT="false",
+    # Never migrated: /healthz and /metrics need no table (the queue's figures are left
+    # out when the database cannot give them).
+    return project_env(
+        tmp_path,
         LOG_LEVEL="CRITICAL",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
         DJANGO_SETTINGS_MODULE="kokatto_site.settings",
     )
-    return env
 
 
 @pytest.fixture

@@ -38,9 +38,10 @@ CLIENT_STAFF_PERMISSIONS = {
     "batches.gatewaypublickey": ("view", "add", "delete"),
     # Their own client's gateway audit trail (logins and file operations).
     "batches.gatewayevent": ("view",),
-    # Their own client's OpenPGP keys: fingerprints and the platform's public key, to download.
+    # Their own client's OpenPGP keys: fingerprints and the platform's public key, to download;
+    # "change" to set their client's own public key (upload and confirm, batches/openpgp_admin.py).
     "batches.openpgpplatformkey": ("view",),
-    "batches.openpgpclientkey": ("view",),
+    "batches.openpgpclientkey": ("view", "change"),
 }
 
 SUPPORT_PERMISSIONS = dict.fromkeys(CLIENT_STAFF_PERMISSIONS, ("view",))

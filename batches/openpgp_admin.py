@@ -372,9 +372,10 @@ class OpenPGPClientKeyAdmin(OpenPGPPagesMixin, ReadOnlyAdminMixin, ClientScopedA
     def upload_view(self, request, client_pk: int):
         """GET: the form; POST: the key checked and described, to confirm (nothing stored yet)."""
         client = self._client_for_upload(request, client_pk)
-        form = ClientKeyUploadForm(request.POST or None, request.FILES or None)
         if request.method != "POST":
+            form = ClientKeyUploadForm()
             return self._client_key_page(request, "upload.html", client, form=form)
+        form = ClientKeyUploadForm(request.POST, request.FILES)
         if not form.is_valid():
             return self._client_key_page(request, "upload.html", client, form=form, status=400)
         token = upload_token(

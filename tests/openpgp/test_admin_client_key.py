@@ -148,6 +148,14 @@ def test_binary_garbage_is_not_a_key(staff_client, client_8002):
     ]
 
 
+def test_an_empty_post_asks_for_a_key(operator_client, client_8002):
+    refused = operator_client.post(upload_url(client_8002))
+    assert refused.status_code == 400
+    assert refused.context["form"].non_field_errors() == [
+        "Paste the key or choose a key file (one of them)."
+    ]
+
+
 @pytest.mark.parametrize("both", [False, True])
 def test_one_key_is_given_pasted_or_as_a_file_not_both_nor_none(
     operator_client, client_8002, client_gpg, bank_key, both

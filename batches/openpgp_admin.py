@@ -68,16 +68,14 @@ def _operators_only(request) -> None:
 class OpenPGPPagesMixin:
     """Fingerprint and link columns, and the pages of batches/templates/admin/batches/openpgp/."""
 
-    def _page(self, request, template: str, title: str, *, status: int = 200, **context):
+    def _page(self, request, template: str, title: str, **context):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": title,
             **context,
         }
-        return TemplateResponse(
-            request, f"admin/batches/openpgp/{template}", context, status=status
-        )
+        return TemplateResponse(request, f"admin/batches/openpgp/{template}", context)
 
     @admin.display(description="fingerprint", ordering="fingerprint")
     def fingerprint_shown(self, key):
@@ -377,7 +375,7 @@ class OpenPGPClientKeyAdmin(OpenPGPPagesMixin, ReadOnlyAdminMixin, ClientScopedA
             return self._client_key_page(request, "upload.html", client, form=form)
         form = ClientKeyUploadForm(request.POST, request.FILES)
         if not form.is_valid():
-            return self._client_key_page(request, "upload.html", client, form=form, status=400)
+            return self._client_key_page(request, "upload.html", client, form=form)
         token = upload_token(
             client=client, user=request.user, armoured=form.cleaned_data["armoured"]
         )
@@ -394,9 +392,7 @@ class OpenPGPClientKeyAdmin(OpenPGPPagesMixin, ReadOnlyAdminMixin, ClientScopedA
             key = client_key_set(client, armoured, uploaded_by=request.user)
         except OpenPGPKeyError as exc:
             form = ClientKeyUploadForm()
-            return self._client_key_page(
-                request, "upload.html", client, form=form, error=str(exc), status=400
-            )
+            return self._client_key_page(request, "upload.html", client, form=form, error=str(exc))
         self.log_change(request, key, "Set the client's public key.")
         self.message_user(request, f"Client key set: {fingerprint_grouped(key.fingerprint)}.")
         return redirect(keys_page_url(client.pk))

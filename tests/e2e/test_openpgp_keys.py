@@ -1,7 +1,8 @@
 """End to end, in a real browser: an operator sets a client's OpenPGP key and rotates the
 platform's key pair.
 
-They upload the bank's public key file, compare the fingerprint shown, confirm, then rotate
+They paste something that is not a key (refused with its reason), upload the bank's public
+key file, compare the fingerprint shown, confirm, then rotate
 the platform's key (through its confirmation page) and download the new public key, which the
 bank's gpg imports: its fingerprint is the one the page shows as current.
 """
@@ -56,6 +57,10 @@ def test_an_operator_sets_the_client_key_then_rotates_and_downloads_the_new_publ
     page.get_by_role("link", name="8002 · PT Bank Demo Nusantara").click()
 
     page.get_by_role("link", name="Set the client's key…").click()
+    page.fill("textarea[name=key_text]", "not a key")
+    page.get_by_role("button", name="Check the key").click()
+    expect(page.locator("#key-error")).to_have_text("No OpenPGP public key found in the file.")
+    page.fill("textarea[name=key_text]", "")
     page.set_input_files("input[name=key_file]", str(keys["file"]))
     page.get_by_role("button", name="Check the key").click()
     expect(page.locator("#fingerprint")).to_have_text(fingerprint_grouped(keys["bank"]))

@@ -14,11 +14,14 @@ from tests.openpgp.pgp_batches import (
     OTHER,
     RSA,
     files_kept,
+    gnupg1_required,
+    gpg1_encrypt_without_mdc,
     ingest,
     lines_csv,
     new_platform_key,
     require_signature,
     result_rows,
+    rsa_platform_key,
     stored,
 )
 
@@ -278,3 +281,15 @@ def test_an_unreadable_platform_key_fails_the_batch_and_keeps_it(pgp_client, ban
 )
 def test_result_base_name_strips_the_openpgp_and_csv_endings(name, base):
     assert result_base_name(name) == base
+
+
+def test_a_message_without_integrity_protection_is_refused_with_corrupt_archive(pgp_client, bank):
+    gnupg1_required()
+    key = rsa_platform_key(pgp_client, bank)
+    data = gpg1_encrypt_without_mdc(key.public_key, key.fingerprint, lines_csv("NOMDC-1"))
+
+    batch = ingest(pgp_client, "nomdc.pgp", data)
+
+    assert (batch.status, batch.failure_code) == ("FAILED", "CORRUPT_ARCHIVE")
+    assert batch.failure_message.startswith("the file has no integrity protection (no MDC or AEAD)")
+    assert not Notification.objects.exists()

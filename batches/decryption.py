@@ -355,11 +355,7 @@ class SevenZipDecryption(Decryption):
         self, source: BinaryIO, *, credentials: Credentials, limits: Limits, workdir: Path
     ) -> Iterator[BinaryIO]:
         with _scratch_dir(workdir) as scratch:
-            archive_path = _local_path(source)
-            if archive_path is None:  # a stream: copied, since 7z reads seek about
-                archive_path = scratch / "source.7z"
-                with archive_path.open("wb") as copy:
-                    shutil.copyfileobj(source, copy, _COPY_CHUNK)
+            archive_path = local_file(source, scratch / "source.7z")  # 7z reads seek about
             plaintext_path = scratch / "plaintext.csv"
             password = credentials.batch_password()
             _extract_csv(archive_path, plaintext_path, password=password, limits=limits)
@@ -394,6 +390,16 @@ def _scratch_dir(workdir: Path) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def local_file(source: BinaryIO, copy_path: Path) -> Path:
+    """The path of ``source`` if it is a local file, else of its copy made at ``copy_path``."""
+    path = _local_path(source)
+    if path is None:
+        path = copy_path
+        with path.open("wb") as copy:
+            shutil.copyfileobj(source, copy, _COPY_CHUNK)
+    return path
 
 
 def _local_path(source: BinaryIO) -> Path | None:

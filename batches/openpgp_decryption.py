@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,16 +32,15 @@ from typing import BinaryIO
 from django.conf import settings
 
 from batches.decryption import (
-    _COPY_CHUNK,
     BatchFileError,
     Credentials,
     Decryption,
     ErrorCode,
     Limits,
-    _local_path,
     _PlaintextSink,
     _safe_member_name,
     _scratch_dir,
+    local_file,
     register,
 )
 from batches.gpg_process import GpgRun, gpg_import, gpg_run
@@ -82,11 +80,7 @@ class OpenPGPDecryption(Decryption):
         self, source: BinaryIO, *, credentials: Credentials, limits: Limits, workdir: Path
     ) -> Iterator[BinaryIO]:
         with _scratch_dir(workdir) as scratch:
-            message = _local_path(source)
-            if message is None:  # a stream: copied, gpg reads a file
-                message = scratch / "source.pgp"
-                with message.open("wb") as copy:
-                    shutil.copyfileobj(source, copy, _COPY_CHUNK)
+            message = local_file(source, scratch / "source.pgp")  # gpg reads a file
             with message.open("rb") as head:
                 _check_first_packets(head.read(_HEAD_BYTES))
             plaintext_path = scratch / "plaintext.csv"

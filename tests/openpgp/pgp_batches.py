@@ -18,12 +18,11 @@ import pytest
 
 from batches.batch_encryption import batch_encryption_set
 from batches.file_storage import batch_storage
-from batches.inbox import batch_receive
-from batches.ingest import batch_ingest
 from batches.models import Batch, OpenPGPPlatformKey
 from batches.openpgp_keys import client_key_set, generate_key_pair
 from tests.batches import conftest as batch_fixtures
-from tests.batches.conftest import line, upload
+from tests.batches.conftest import line
+from tests.batches.test_ingest import ingest  # noqa: F401 (upload, receive, ingest, refresh)
 from tests.openpgp.conftest import ClientGpg, gnupg_required
 
 batch_home = batch_fixtures.batch_home
@@ -121,14 +120,6 @@ def new_platform_key(client, **fields) -> OpenPGPPlatformKey:
 
 def lines_csv(*references: str) -> str:
     return "".join(line(reference) + "\n" for reference in references)
-
-
-def ingest(client, name: str, content: bytes) -> Batch:
-    upload(client, name, content)
-    batch = batch_receive(client=client, name=name, queue=False)
-    batch_ingest(batch_id=batch.pk)
-    batch.refresh_from_db()
-    return batch
 
 
 def stored(path: str) -> bytes:

@@ -293,3 +293,24 @@ def test_a_message_without_integrity_protection_is_refused_with_corrupt_archive(
     assert (batch.status, batch.failure_code) == ("FAILED", "CORRUPT_ARCHIVE")
     assert batch.failure_message.startswith("the file has no integrity protection (no MDC or AEAD)")
     assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize("armour", [(), ("--armor",)], ids=["binary", "armoured"])
+def test_the_files_the_clients_gpg_commands_write_are_accepted_under_their_own_names(
+    pgp_client, bank, tmp_path, armour
+):
+    # The client checked the platform key's fingerprint and certified it locally, so its gpg
+    # encrypts to it in batch mode without --trust-model always.
+    bank.gpg.run("--quick-lsign-key", bank.platform)
+    csv_file = tmp_path / "june.csv"
+    csv_file.write_text(lines_csv("JUNE-1"))
+    signer = bank.fingerprints[ECC]
+    bank.gpg.run(*armour, "--encrypt", "--sign", "-r", bank.platform, "-u", signer, str(csv_file))
+    [written] = [p for p in tmp_path.iterdir() if p != csv_file]
+    assert written.name == ("june.csv.asc" if armour else "june.csv.gpg")
+
+    batch = ingest(pgp_client, written.name, written.read_bytes())
+
+    assert (batch.status, batch.lines_accepted) == ("DONE", 1)
+    ending = ".asc" if armour else ".pgp"
+    assert batch.result_path == f"8002/outbox/june.result.csv{ending}"

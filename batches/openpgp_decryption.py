@@ -34,6 +34,7 @@ from django.conf import settings
 from batches.decryption import (
     BatchFileError,
     Credentials,
+    CredentialUnavailable,
     Decryption,
     ErrorCode,
     Limits,
@@ -100,8 +101,12 @@ class OpenPGPDecryption(Decryption):
         """Encrypted to the client's key, signed by the platform's current key (the newest)."""
         client_key = credentials.openpgp_client_key()
         signing_key = credentials.openpgp_private_keys()[:1]
-        if not signing_key:
-            raise RuntimeError("the client has no platform key to sign its result with")
+        if not signing_key:  # all retired: nothing to sign with, no result rather than unsigned
+            raise CredentialUnavailable(
+                "OPENPGP_KEY_MISSING",
+                "The platform has no OpenPGP key in use for this client.",
+                detail="no platform OpenPGP key in use to sign the result with",
+            )
         armour = ["--armor"] if is_armoured(upload_head) else []
         seconds = settings.OPENPGP_GPG_SECONDS
         with gnupg_home() as gpg:

@@ -314,3 +314,16 @@ def test_the_files_the_clients_gpg_commands_write_are_accepted_under_their_own_n
     assert (batch.status, batch.lines_accepted) == ("DONE", 1)
     ending = ".asc" if armour else ".pgp"
     assert batch.result_path == f"8002/outbox/june.result.csv{ending}"
+
+
+def test_with_every_platform_key_retired_a_file_is_wrong_key_and_gets_no_unsigned_result(
+    pgp_client, bank, batch_home
+):
+    data = bank.encrypt(lines_csv("R-1"))
+    OpenPGPPlatformKey.objects.filter(client=pgp_client).update(retired_at=timezone.now())
+
+    batch = ingest(pgp_client, "retired.pgp", data)
+
+    assert (batch.status, batch.failure_code, batch.result_path) == ("FAILED", "WRONG_KEY", "")
+    assert "platform keys in use: none" in batch.failure_message
+    assert batch_storage().exists(f"8002/failed/{batch.pk}-retired.pgp")

@@ -330,8 +330,31 @@ class NoDecryption(Decryption):
             shutil.copyfileobj(plaintext, destination, _COPY_CHUNK)
 
 
+class ExtractingDecryption(Decryption):
+    """A method that reads the client's file from local disk (read in place when it is
+    local, else copied to the scratch space first) and extracts the CSV next to it."""
+
+    @abstractmethod
+    def extract(
+        self, packed: Path, plaintext_path: Path, *, credentials: Credentials, limits: Limits
+    ) -> None:
+        """Write the CSV held by the file at ``packed`` to ``plaintext_path``, checked in full,
+        or raise BatchFileError."""
+
+    @contextmanager
+    def open_plaintext(
+        self, source: BinaryIO, *, credentials: Credentials, limits: Limits, workdir: Path
+    ) -> Iterator[BinaryIO]:
+        with _scratch_dir(workdir) as scratch:
+            packed = _local_file(source, scratch / f"source.{self.name}")
+            plaintext_path = scratch / "plaintext.csv"
+            self.extract(packed, plaintext_path, credentials=credentials, limits=limits)
+            with plaintext_path.open("rb") as plaintext:
+                yield plaintext
+
+
 @register
-class SevenZipDecryption(Decryption):
+class SevenZipDecryption(ExtractingDecryption):
     """An AES-256 7-Zip archive holding exactly one CSV, headers encrypted or not.
 
     An archive whose CSV is not encrypted is refused (NOT_ENCRYPTED): the client agreed to
@@ -350,17 +373,11 @@ class SevenZipDecryption(Decryption):
     name = "7z"
     result_suffix = ".7z"
 
-    @contextmanager
-    def open_plaintext(
-        self, source: BinaryIO, *, credentials: Credentials, limits: Limits, workdir: Path
-    ) -> Iterator[BinaryIO]:
-        with _scratch_dir(workdir) as scratch:
-            archive_path = local_file(source, scratch / "source.7z")  # 7z reads seek about
-            plaintext_path = scratch / "plaintext.csv"
-            password = credentials.batch_password()
-            _extract_csv(archive_path, plaintext_path, password=password, limits=limits)
-            with plaintext_path.open("rb") as plaintext:
-                yield plaintext
+    def extract(
+        self, packed: Path, plaintext_path: Path, *, credentials: Credentials, limits: Limits
+    ) -> None:
+        password = credentials.batch_password()
+        _extract_csv(packed, plaintext_path, password=password, limits=limits)
 
     def wrap_result(
         self,
@@ -392,7 +409,7 @@ def _scratch_dir(workdir: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def local_file(source: BinaryIO, copy_path: Path) -> Path:
+def _local_file(source: BinaryIO, copy_path: Path) -> Path:
     """The path of ``source`` if it is a local file, else of its copy made at ``copy_path``."""
     path = _local_path(source)
     if path is None:

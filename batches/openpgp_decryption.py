@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -35,13 +33,11 @@ from batches.decryption import (
     BatchFileError,
     Credentials,
     CredentialUnavailable,
-    Decryption,
     ErrorCode,
+    ExtractingDecryption,
     Limits,
     _PlaintextSink,
     _safe_member_name,
-    _scratch_dir,
-    local_file,
     register,
 )
 from batches.gpg_process import GpgRun, gpg_import, gpg_run
@@ -70,24 +66,18 @@ class _NotOpenPGP(ValueError):
 
 
 @register
-class OpenPGPDecryption(Decryption):
+class OpenPGPDecryption(ExtractingDecryption):
     """An OpenPGP message encrypted to the client's platform key, signed by the client's."""
 
     name = "openpgp"
     result_suffix = ".csv.pgp"
 
-    @contextmanager
-    def open_plaintext(
-        self, source: BinaryIO, *, credentials: Credentials, limits: Limits, workdir: Path
-    ) -> Iterator[BinaryIO]:
-        with _scratch_dir(workdir) as scratch:
-            message = local_file(source, scratch / "source.pgp")  # gpg reads a file
-            with message.open("rb") as head:
-                _check_first_packets(head.read(_HEAD_BYTES))
-            plaintext_path = scratch / "plaintext.csv"
-            _decrypt(message, plaintext_path, credentials=credentials, limits=limits)
-            with plaintext_path.open("rb") as plaintext:
-                yield plaintext
+    def extract(
+        self, packed: Path, plaintext_path: Path, *, credentials: Credentials, limits: Limits
+    ) -> None:
+        with packed.open("rb") as head:
+            _check_first_packets(head.read(_HEAD_BYTES))
+        _decrypt(packed, plaintext_path, credentials=credentials, limits=limits)
 
     def wrap_result(
         self,

@@ -195,12 +195,9 @@ def _armour_body(armoured: bytes) -> bytes:
 
 
 def _reads_as_text(head: bytes) -> bool:
+    """No control characters but tab, CR and LF in the first bytes, in whatever encoding:
+    an OpenPGP packet's header holds some (its version, a length) within its first bytes."""
     sample = head[:512]
-    try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if exc.start < len(sample) - 3:  # not only a character cut at the end
-            return False
     return bool(sample) and len(sample.translate(None, _CONTROL_BYTES)) == len(sample)
 
 

@@ -100,3 +100,9 @@ def test_gpg_is_killed_at_its_deadline(tmp_path):
     with gnupg_home() as gpg, pytest.raises(TimeoutError):
         gpg_run(gpg.gnupghome, ["--decrypt", str(fifo)], seconds=0.5)
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "latin-1"])
+def test_a_plain_csv_in_any_encoding_is_not_encrypted(credentials, tmp_path, encoding):
+    data = '"clientId=8002", "customerName=José"\n'.encode(encoding)
+    assert refusal(data, credentials, tmp_path).code == ErrorCode.NOT_ENCRYPTED

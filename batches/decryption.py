@@ -1,10 +1,12 @@
 """Decryption methods for clients' batch files, chosen per client by name.
 
 A client's batch file reaches us wrapped by one method ("7z": an AES-256 7-Zip archive holding
-one CSV; "none": the CSV itself). ``get_decryption(name)`` returns the method, whose
-``open_plaintext`` yields the CSV as a local, seekable, fully checked file and whose
-``wrap_result`` wraps the result file the same way for the trip back. A new method (PGP, say) is
-one ``Decryption`` subclass decorated with ``@register``.
+one CSV; "openpgp": an OpenPGP message, batches/openpgp_decryption.py; "none": the CSV itself).
+``get_decryption(name)`` returns the method, whose ``open_plaintext`` yields the CSV as a local,
+seekable, fully checked file and whose ``wrap_result`` wraps the result file the same way for the
+trip back. A new method is one ``Decryption`` subclass decorated with ``@register``. What a method
+needs of the client (a password, keys) comes in one ``Credentials`` object, read only when the
+method asks for it.
 
 Everything the client did wrong surfaces as ``BatchFileError`` with a stable ``code``, so the
 caller can write it to the result file and the admin without knowing the method.
@@ -86,6 +88,8 @@ _UNDECODABLE = (
 
 class ErrorCode(StrEnum):
     WRONG_PASSWORD = "WRONG_PASSWORD"  # noqa: S105 (an error code, not a password)
+    WRONG_KEY = "WRONG_KEY"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
     CORRUPT_ARCHIVE = "CORRUPT_ARCHIVE"
     ARCHIVE_TOO_LARGE = "ARCHIVE_TOO_LARGE"
     FILE_TOO_LARGE = "FILE_TOO_LARGE"
@@ -108,6 +112,70 @@ class BatchFileError(Exception):
         self.message = message
         self.detail = detail
         super().__init__(f"{self.code}: {message}")
+
+
+class CredentialUnavailable(Exception):
+    """A secret of the client's that a method needs cannot be had: not set, or opened by no
+    FIELD_ENCRYPTION_KEY. Not the file's fault: the batch fails with ``code`` and ``message``
+    (fit for the client), is kept, and support can reprocess it once the cause is fixed."""
+
+    def __init__(self, code: str, message: str, *, detail: str = "") -> None:
+        self.code = code
+        self.message = message
+        self.detail = detail or message  # for the operators' log
+        super().__init__(f"{code}: {message}")
+
+
+class Credentials(ABC):
+    """What a method may need from the client, each read only when the method asks for it
+    (a 7z batch never reads the client's OpenPGP keys, nor an OpenPGP batch its password).
+
+    Each may raise ``CredentialUnavailable``.
+    """
+
+    @abstractmethod
+    def batch_password(self) -> str:
+        """The 7z batch password."""
+
+    @abstractmethod
+    def openpgp_private_keys(self) -> list[str]:
+        """The armoured private keys of the client's platform keys not retired, newest
+        (the current one, which signs results) first."""
+
+    @abstractmethod
+    def openpgp_client_key(self) -> str:
+        """The client's own armoured public key (results are encrypted to it, its signatures
+        checked with it)."""
+
+    @abstractmethod
+    def signature_required(self) -> bool:
+        """Whether an OpenPGP upload must carry a valid signature by the client's key."""
+
+
+@dataclass(frozen=True)
+class GivenCredentials(Credentials):
+    """Credentials given as values (scripts, tests): what is not given is unavailable."""
+
+    password: str | None = None
+    private_keys: tuple[str, ...] = ()
+    client_key: str | None = None
+    require_signature: bool = False
+
+    def batch_password(self) -> str:
+        if self.password is None:
+            raise CredentialUnavailable("PASSWORD_UNREADABLE", "no batch password given")
+        return self.password
+
+    def openpgp_private_keys(self) -> list[str]:
+        return list(self.private_keys)
+
+    def openpgp_client_key(self) -> str:
+        if self.client_key is None:
+            raise CredentialUnavailable("CLIENT_KEY_MISSING", "no client public key given")
+        return self.client_key
+
+    def signature_required(self) -> bool:
+        return self.require_signature
 
 
 @dataclass(frozen=True)
@@ -146,7 +214,7 @@ class Decryption(ABC):
 
     @abstractmethod
     def open_plaintext(
-        self, source: BinaryIO, *, password: str, limits: Limits, workdir: Path
+        self, source: BinaryIO, *, credentials: Credentials, limits: Limits, workdir: Path
     ) -> AbstractContextManager[BinaryIO]:
         """Yield the CSV as a local, seekable binary file, checked in full before it is yielded.
 
@@ -157,9 +225,23 @@ class Decryption(ABC):
 
     @abstractmethod
     def wrap_result(
-        self, plaintext_path: Path, member_name: str, *, password: str, destination: BinaryIO
+        self,
+        plaintext_path: Path,
+        member_name: str,
+        *,
+        credentials: Credentials,
+        destination: BinaryIO,
+        upload_head: bytes = b"",
     ) -> None:
-        """Write the file at ``plaintext_path`` to ``destination``, wrapped like the input."""
+        """Write the file at ``plaintext_path`` to ``destination``, wrapped like the input.
+
+        ``upload_head``: the first bytes of the client's upload (empty when it was never
+        read), for a method that answers in the same form (OpenPGP: armoured or binary).
+        """
+
+    def result_ending(self, upload_head: bytes = b"") -> str:
+        """The result file's name after ``.result`` (``.csv`` for a file left as it is)."""
+        return self.result_suffix or ".csv"
 
 
 METHODS: dict[str, type[Decryption]] = {}
@@ -226,7 +308,7 @@ class NoDecryption(Decryption):
 
     @contextmanager
     def open_plaintext(
-        self, source: BinaryIO, *, password: str, limits: Limits, workdir: Path
+        self, source: BinaryIO, *, credentials: Credentials, limits: Limits, workdir: Path
     ) -> Iterator[BinaryIO]:
         with _scratch_dir(workdir) as scratch:
             path = scratch / "plaintext.csv"
@@ -236,14 +318,43 @@ class NoDecryption(Decryption):
                 yield plaintext
 
     def wrap_result(
-        self, plaintext_path: Path, member_name: str, *, password: str, destination: BinaryIO
+        self,
+        plaintext_path: Path,
+        member_name: str,
+        *,
+        credentials: Credentials,
+        destination: BinaryIO,
+        upload_head: bytes = b"",
     ) -> None:
         with plaintext_path.open("rb") as plaintext:
             shutil.copyfileobj(plaintext, destination, _COPY_CHUNK)
 
 
+class ExtractingDecryption(Decryption):
+    """A method that reads the client's file from local disk (read in place when it is
+    local, else copied to the scratch space first) and extracts the CSV next to it."""
+
+    @abstractmethod
+    def extract(
+        self, packed: Path, plaintext_path: Path, *, credentials: Credentials, limits: Limits
+    ) -> None:
+        """Write the CSV held by the file at ``packed`` to ``plaintext_path``, checked in full,
+        or raise BatchFileError."""
+
+    @contextmanager
+    def open_plaintext(
+        self, source: BinaryIO, *, credentials: Credentials, limits: Limits, workdir: Path
+    ) -> Iterator[BinaryIO]:
+        with _scratch_dir(workdir) as scratch:
+            packed = _local_file(source, scratch / f"source.{self.name}")
+            plaintext_path = scratch / "plaintext.csv"
+            self.extract(packed, plaintext_path, credentials=credentials, limits=limits)
+            with plaintext_path.open("rb") as plaintext:
+                yield plaintext
+
+
 @register
-class SevenZipDecryption(Decryption):
+class SevenZipDecryption(ExtractingDecryption):
     """An AES-256 7-Zip archive holding exactly one CSV, headers encrypted or not.
 
     An archive whose CSV is not encrypted is refused (NOT_ENCRYPTED): the client agreed to
@@ -262,26 +373,24 @@ class SevenZipDecryption(Decryption):
     name = "7z"
     result_suffix = ".7z"
 
-    @contextmanager
-    def open_plaintext(
-        self, source: BinaryIO, *, password: str, limits: Limits, workdir: Path
-    ) -> Iterator[BinaryIO]:
-        with _scratch_dir(workdir) as scratch:
-            archive_path = _local_path(source)
-            if archive_path is None:  # a stream: copied, since 7z reads seek about
-                archive_path = scratch / "source.7z"
-                with archive_path.open("wb") as copy:
-                    shutil.copyfileobj(source, copy, _COPY_CHUNK)
-            plaintext_path = scratch / "plaintext.csv"
-            _extract_csv(archive_path, plaintext_path, password=password, limits=limits)
-            with plaintext_path.open("rb") as plaintext:
-                yield plaintext
+    def extract(
+        self, packed: Path, plaintext_path: Path, *, credentials: Credentials, limits: Limits
+    ) -> None:
+        password = credentials.batch_password()
+        _extract_csv(packed, plaintext_path, password=password, limits=limits)
 
     def wrap_result(
-        self, plaintext_path: Path, member_name: str, *, password: str, destination: BinaryIO
+        self,
+        plaintext_path: Path,
+        member_name: str,
+        *,
+        credentials: Credentials,
+        destination: BinaryIO,
+        upload_head: bytes = b"",
     ) -> None:
         """AES-256 with header encryption, spooled to a local file because 7z writes seek back."""
         arcname = _safe_member_name(member_name)
+        password = credentials.batch_password()
         with tempfile.TemporaryFile(dir=plaintext_path.parent) as spool:
             with py7zr.SevenZipFile(
                 spool, "w", filters=_RESULT_FILTERS, password=password, header_encryption=True
@@ -298,6 +407,16 @@ def _scratch_dir(workdir: Path) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _local_file(source: BinaryIO, copy_path: Path) -> Path:
+    """The path of ``source`` if it is a local file, else of its copy made at ``copy_path``."""
+    path = _local_path(source)
+    if path is None:
+        path = copy_path
+        with path.open("wb") as copy:
+            shutil.copyfileobj(source, copy, _COPY_CHUNK)
+    return path
 
 
 def _local_path(source: BinaryIO) -> Path | None:

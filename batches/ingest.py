@@ -26,15 +26,16 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.files import File
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from batches.client_credentials import ClientCredentials
 from batches.decryption import (
     BatchFileError,
+    CredentialUnavailable,
     ErrorCode,
     Limits,
     get_decryption,
@@ -159,10 +160,6 @@ def _ingest(run: IngestRun, progress) -> IngestResult:
     if batch.runs_since_progress > settings.BATCH_MAX_RUNS_WITHOUT_PROGRESS:
         return _give_up(run)
     try:
-        password = batch.client.batch_password()
-    except InvalidToken:
-        return _password_unreadable(run)
-    try:
         method = get_decryption(batch.encryption)
         limits = Limits(
             max_bytes=settings.BATCH_MAX_UNCOMPRESSED_BYTES,
@@ -172,10 +169,15 @@ def _ingest(run: IngestRun, progress) -> IngestResult:
         with (
             run.original.open("rb") as source,
             method.open_plaintext(
-                source, password=password, limits=limits, workdir=run.scratch
+                source,
+                credentials=ClientCredentials(batch.client),
+                limits=limits,
+                workdir=run.scratch,
             ) as plaintext,
         ):
             rows = _ingest_lines(run, plaintext, progress)
+    except CredentialUnavailable as exc:
+        return _credential_unavailable(run, exc)
     except BatchFileError as exc:
         if exc.code == ErrorCode.NOT_ENCRYPTED:
             # The client's customers' data in the clear: kept in no folder of ours.
@@ -188,20 +190,15 @@ def _ingest(run: IngestRun, progress) -> IngestResult:
     return _finish_done(run, rows)
 
 
-def _password_unreadable(run: IngestRun) -> IngestResult:
-    """FAILED: the client's batch password is opened by no FIELD_ENCRYPTION_KEY (one was
-    dropped before rotate_encryption_keys ran). The client's other batches fail alike;
-    no other client's."""
-    logger.error(
-        "Batch %s: the batch password of client %s is opened by no FIELD_ENCRYPTION_KEY",
-        run.batch.pk,
-        run.batch.client.client_id,
-    )
-    message = (
-        "The platform cannot read this client's batch password; its operators are "
-        "alerted. Support can reprocess the batch once it is fixed."
-    )
-    return _finish_failed(run, "PASSWORD_UNREADABLE", message)
+def _credential_unavailable(run: IngestRun, exc: CredentialUnavailable) -> IngestResult:
+    """FAILED, kept in failed/ for a reprocess: a secret the method needs cannot be had.
+
+    PASSWORD_UNREADABLE or OPENPGP_KEY_UNREADABLE: opened by no FIELD_ENCRYPTION_KEY (one
+    was dropped before rotate_encryption_keys ran); the client's other batches fail alike,
+    no other client's. CLIENT_KEY_MISSING: an openpgp client without its public key on file.
+    """
+    logger.error("Batch %s: %s", run.batch.pk, exc.detail)
+    return _finish_failed(run, exc.code, exc.message)
 
 
 def _too_many_rejections(batch: Batch) -> str:
@@ -572,7 +569,9 @@ def _commit_without_waiting_for_disk() -> None:
 
 
 def _finish_done(run: IngestRun, rows: Path) -> IngestResult:
-    _write_under_lease(run, result_path=result_write(run.batch, run.scratch, rows=rows))
+    _write_under_lease(
+        run, result_path=result_write(run.batch, run.scratch, rows=rows, upload=_fetched(run))
+    )
     _put_away(run, "archive")
     return _close(run, BatchStatus.DONE)
 
@@ -601,7 +600,7 @@ def _finish_failed(
     )
     _write_under_lease(run, failure_code=code, failure_message=message)
     with _step(batch, "writing its result file", best_effort=best_effort):
-        _write_under_lease(run, result_path=result_write(batch, run.scratch))
+        _write_under_lease(run, result_path=result_write(batch, run.scratch, upload=_fetched(run)))
     if put_away:
         with _step(batch, "moving its original to failed/", best_effort=best_effort):
             _put_away(run, "failed")
@@ -627,7 +626,7 @@ def _finish_duplicate(run: IngestRun, duplicate_of: Batch) -> IngestResult:
     _write_under_lease(
         run, duplicate_of=duplicate_of, failure_code="DUPLICATE_FILE", failure_message=message
     )
-    _write_under_lease(run, result_path=result_write(batch, run.scratch))
+    _write_under_lease(run, result_path=result_write(batch, run.scratch, upload=_fetched(run)))
     # The same bytes: kept on the row too (the uniqueness rule leaves duplicates out).
     batch.sha256 = duplicate_of.sha256
     if refused_clear:
@@ -635,6 +634,11 @@ def _finish_duplicate(run: IngestRun, duplicate_of: Batch) -> IngestResult:
     else:
         _put_away(run, "archive")
     return _close(run, BatchStatus.DUPLICATE, sha256=batch.sha256, size_bytes=batch.size_bytes)
+
+
+def _fetched(run: IngestRun) -> Path | None:
+    """The run's copy of the upload, if it was fetched (the result may answer in its form)."""
+    return run.original if run.original.is_file() else None
 
 
 def _keep_original(run: IngestRun) -> None:

@@ -1,8 +1,10 @@
 """The result file a client downloads from its outbox when a batch is finished.
 
 `<name>.result.csv` (or `<name>.result.7z`, encrypted like the input, with the
-same password), where <name> is the uploaded name without its .7z and .csv
-endings. A header row, then one row per non-blank line of the input, in order:
+same password; or `<name>.result.csv.pgp`, `.asc` when the upload was armoured,
+encrypted to the client's OpenPGP key and signed by the platform's), where <name>
+is the uploaded name without its .7z, .pgp, .gpg, .asc and then .csv endings.
+A header row, then one row per non-blank line of the input, in order:
 
     "line","clientNotifRefId","status","code","message"
     1,"UNIQ-1","ACCEPTED","",""
@@ -26,10 +28,10 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from cryptography.fernet import InvalidToken
 from django.core.files import File
 
-from batches.decryption import BatchFileError, get_decryption
+from batches.client_credentials import ClientCredentials
+from batches.decryption import BatchFileError, CredentialUnavailable, get_decryption
 from batches.file_storage import batch_storage, fitting_name, home_path
 from batches.models import Batch, RejectedLine
 from clients.spreadsheet_safe import spreadsheet_writer
@@ -40,36 +42,44 @@ HEADER = ["line", "clientNotifRefId", "status", "code", "message"]
 ACCEPTED, REJECTED = "ACCEPTED", "REJECTED"
 
 
-def result_write(batch: Batch, scratch: Path, *, rows: Path | None = None) -> str:
+def result_write(
+    batch: Batch, scratch: Path, *, rows: Path | None = None, upload: Path | None = None
+) -> str:
     """Write the batch's result file to the client's outbox; returns its storage path.
 
     `rows`: the CSV a run wrote as it stored the lines (ResultRows); without it,
     the batch failed as a whole (or duplicates another) and its result is the one
-    row saying why. Returns "" (no file, logged) when the client's batch password,
-    which encrypts the file, is opened by no FIELD_ENCRYPTION_KEY.
+    row saying why. `upload`: the run's copy of the client's file, when it was fetched
+    (an OpenPGP result is armoured when it was). Returns "" (no file, logged) when what
+    encrypts the file cannot be had: the client's batch password or OpenPGP key opened
+    by no FIELD_ENCRYPTION_KEY, or an openpgp client's public key missing (a result in
+    the clear would break the promise that the outbox holds only encrypted files).
     """
-    try:
-        password = batch.client.batch_password()
-    except InvalidToken:
-        logger.error(
-            "Batch %s: no result file: the batch password of client %s is opened by no "
-            "FIELD_ENCRYPTION_KEY",
-            batch.pk,
-            batch.client.client_id,
-        )
-        return ""
     plain = rows or _write_failure(batch, scratch / "result.csv")
     method = _wrapping(batch)
     base = result_base_name(batch.file_name)
+    upload_head = _head(upload)
     wrapped = scratch / "result.out"
-    with wrapped.open("wb") as destination:
-        method.wrap_result(
-            plain,
-            fitting_name(base, ".result.csv"),  # a name the client's disk can extract
-            password=password,
-            destination=destination,
-        )
-    return _save(batch, wrapped, base, f".result{method.result_suffix or '.csv'}")
+    try:
+        with wrapped.open("wb") as destination:
+            method.wrap_result(
+                plain,
+                fitting_name(base, ".result.csv"),  # a name the client's disk can extract
+                credentials=ClientCredentials(batch.client),
+                destination=destination,
+                upload_head=upload_head,
+            )
+    except CredentialUnavailable as exc:
+        logger.error("Batch %s: no result file: %s", batch.pk, exc.detail)
+        return ""
+    return _save(batch, wrapped, base, f".result{method.result_ending(upload_head)}")
+
+
+def _head(upload: Path | None) -> bytes:
+    if upload is None:
+        return b""
+    with upload.open("rb") as file:
+        return file.read(64)
 
 
 class ResultRows:
@@ -141,7 +151,7 @@ def _wrapping(batch: Batch):
 
 def result_base_name(file_name: str) -> str:
     base = file_name
-    for ending in (".7z", ".csv"):
+    for ending in (".7z", ".pgp", ".gpg", ".asc", ".csv"):
         if base.lower().endswith(ending):
             base = base[: -len(ending)]
     return base or "batch"

@@ -101,6 +101,8 @@ class ClientAdmin(ClientScopedAdmin):
                 "api_rate_per_minute",
                 "retention_days",
                 "staff",
+                "batch_encryption",
+                "batch_signature_required",
                 "batch_password_status",
                 "new_batch_password",
             ]
@@ -108,7 +110,8 @@ class ClientAdmin(ClientScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if is_operator(request.user):
-            return ["batch_password_status"]
+            # Chosen with set_batch_encryption, which checks the keys the choice needs.
+            return ["batch_encryption", "batch_signature_required", "batch_password_status"]
         return super().get_readonly_fields(request, obj)
 
     @admin.display(description="Batch password")

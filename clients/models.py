@@ -69,6 +69,12 @@ class Client(models.Model):
         default="7z",
         help_text="How the client encrypts its batch files (7z: with its batch password).",
     )
+    batch_signature_required = models.BooleanField(
+        "batch files must be signed",
+        default=False,
+        help_text="openpgp only: refuse (BAD_SIGNATURE) a batch file not signed by the "
+        "client's own OpenPGP key.",
+    )
     callback_url = models.URLField(
         "status callback URL",
         blank=True,

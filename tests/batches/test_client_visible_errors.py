@@ -9,7 +9,7 @@ import struct
 import py7zr
 import pytest
 
-from batches.decryption import BatchFileError, ErrorCode, Limits, get_decryption
+from batches.decryption import BatchFileError, ErrorCode, GivenCredentials, Limits, get_decryption
 from batches.ingest import batch_ingest
 from tests.admin.conftest import html
 from tests.batches.conftest import PASSWORD, line, receive
@@ -45,7 +45,10 @@ def archive_with_a_plain_header() -> bytes:
 def refusal(data: bytes, workdir) -> BatchFileError | None:
     try:
         with get_decryption("7z").open_plaintext(
-            io.BytesIO(data), password=PASSWORD, limits=LIMITS, workdir=workdir
+            io.BytesIO(data),
+            credentials=GivenCredentials(password=PASSWORD),
+            limits=LIMITS,
+            workdir=workdir,
         ) as plaintext:
             plaintext.read()
     except BatchFileError as refused:

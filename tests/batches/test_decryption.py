@@ -20,6 +20,7 @@ from batches.decryption import (
     BatchFileError,
     Decryption,
     ErrorCode,
+    GivenCredentials,
     Limits,
     get_decryption,
     register,
@@ -85,7 +86,10 @@ def noise_7z():
 
 def decrypt(data, workdir, *, method="7z", password=PASSWORD, limits=DEFAULT_LIMITS):
     with get_decryption(method).open_plaintext(
-        io.BytesIO(data), password=password, limits=limits, workdir=workdir
+        io.BytesIO(data),
+        credentials=GivenCredentials(password=password),
+        limits=limits,
+        workdir=workdir,
     ) as plaintext:
         return plaintext.read()
 
@@ -158,7 +162,10 @@ def test_archive_with_the_right_password_yields_the_csv(tmp_path, header_encrypt
 def test_plaintext_is_a_seekable_local_file_read_from_an_unseekable_source(tmp_path):
     method = get_decryption("7z")
     with method.open_plaintext(
-        ReadOnlyStream(csv_7z()), password=PASSWORD, limits=Limits(), workdir=tmp_path
+        ReadOnlyStream(csv_7z()),
+        credentials=GivenCredentials(password=PASSWORD),
+        limits=Limits(),
+        workdir=tmp_path,
     ) as plaintext:
         plaintext.seek(len(CSV) - 20)
         assert plaintext.read() == b'dueDate=09-09-2015"\n'
@@ -340,7 +347,7 @@ def test_member_named_outside_the_workdir_is_read_without_writing_there(tmp_path
 
 def test_none_method_yields_the_file_unchanged_from_an_unseekable_source(tmp_path):
     with get_decryption("none").open_plaintext(
-        ReadOnlyStream(CSV), password="", limits=Limits(), workdir=tmp_path
+        ReadOnlyStream(CSV), credentials=GivenCredentials(), limits=Limits(), workdir=tmp_path
     ) as plaintext:
         assert plaintext.read() == CSV
 
@@ -356,7 +363,9 @@ def test_none_method_writes_the_result_as_is(tmp_path):
     result.write_bytes(CSV)
     destination = io.BytesIO()
     method = get_decryption("none")
-    method.wrap_result(result, "result.csv", password="", destination=destination)
+    method.wrap_result(
+        result, "result.csv", credentials=GivenCredentials(), destination=destination
+    )
     assert (destination.getvalue(), method.result_suffix) == (CSV, "")
 
 
@@ -364,7 +373,7 @@ def test_unknown_method_is_reported():
     with pytest.raises(BatchFileError) as caught:
         get_decryption("pgp")
     assert caught.value.code == ErrorCode.UNKNOWN_METHOD
-    assert caught.value.message == "unknown decryption method 'pgp' (known: 7z, none)"
+    assert caught.value.message == "unknown decryption method 'pgp' (known: 7z, none, openpgp)"
 
 
 def test_a_registered_class_becomes_a_method(monkeypatch):
@@ -388,7 +397,12 @@ def test_result_is_an_encrypted_7z_with_encrypted_headers_and_a_bare_member_name
     result.write_bytes(CSV)
     destination = io.BytesIO()
     method = get_decryption("7z")
-    method.wrap_result(result, "../out/result.csv", password=PASSWORD, destination=destination)
+    method.wrap_result(
+        result,
+        "../out/result.csv",
+        credentials=GivenCredentials(password=PASSWORD),
+        destination=destination,
+    )
     assert method.result_suffix == ".7z"
     with pytest.raises(PasswordRequired):
         py7zr.SevenZipFile(io.BytesIO(destination.getvalue()))
@@ -449,7 +463,10 @@ def test_7zip_cli_extracts_our_result_with_the_password(tmp_path):
     result.write_bytes(CSV)
     with (tmp_path / "result.7z").open("wb") as destination:
         get_decryption("7z").wrap_result(
-            result, "result.csv", password=PASSWORD, destination=destination
+            result,
+            "result.csv",
+            credentials=GivenCredentials(password=PASSWORD),
+            destination=destination,
         )
     run_cli("x", f"-p{PASSWORD}", "-oextracted", "result.7z", cwd=tmp_path)
     assert (tmp_path / "extracted" / "result.csv").read_bytes() == CSV
@@ -470,7 +487,10 @@ def test_within_one_batch_a_password_is_derived_into_a_key_once(tmp_path, monkey
         assert decrypt(archive, tmp_path) == CSV  # an encrypted header, then the data
         with (tmp_path / "result.7z").open("wb") as destination:
             get_decryption("7z").wrap_result(
-                result, "result.csv", password=PASSWORD, destination=destination
+                result,
+                "result.csv",
+                credentials=GivenCredentials(password=PASSWORD),
+                destination=destination,
             )
 
     assert len(derivations) == 1

@@ -73,11 +73,46 @@ def test_set_batch_encryption_to_7z_or_none(client_8002, method):
     assert client_8002.batch_encryption == method
 
 
-def test_openpgp_is_refused_until_its_batch_files_can_be_read(client_8002):
-    with pytest.raises(CommandError, match=r"^openpgp batch files are not available yet\.$"):
-        run("set_batch_encryption", "8002", "openpgp", "--require-signature")
+def test_openpgp_makes_sure_the_platform_key_exists(client_8002):
+    assert run("set_batch_encryption", "8002", "openpgp") == "Client 8002's batch files: openpgp.\n"
     client_8002.refresh_from_db()
-    assert client_8002.batch_encryption == "7z"
+    assert (client_8002.batch_encryption, client_8002.batch_signature_required) == (
+        "openpgp",
+        False,
+    )
+    assert OpenPGPPlatformKey.objects.filter(client=client_8002).count() == 1
+    run("set_batch_encryption", "8002", "openpgp")
+    assert OpenPGPPlatformKey.objects.filter(client=client_8002).count() == 1
+
+
+def test_a_signature_cannot_be_required_before_the_client_key_is_on_file(client_8002):
+    with pytest.raises(CommandError) as failure:
+        run("set_batch_encryption", "8002", "openpgp", "--require-signature")
+    assert str(failure.value) == (
+        "Client 8002 has no OpenPGP public key to check signatures with: "
+        "import it first (openpgp_keys --import-client-key)."
+    )
+    client_8002.refresh_from_db()
+    assert (client_8002.batch_encryption, client_8002.batch_signature_required) == ("7z", False)
+    assert not OpenPGPPlatformKey.objects.filter(client=client_8002).exists()
+
+
+def test_requiring_a_signature_then_choosing_7z_clears_the_requirement(
+    client_8002, client_gpg, tmp_path
+):
+    client_gpg.new_key("bank <ops@bank.example>")
+    key_file = tmp_path / "bank.asc"
+    key_file.write_text(client_gpg.export("bank <ops@bank.example>"))
+    run("openpgp_keys", "8002", "--import-client-key", str(key_file))
+
+    out = run("set_batch_encryption", "8002", "openpgp", "--require-signature")
+
+    assert out == "Client 8002's batch files: openpgp, signature required.\n"
+    client_8002.refresh_from_db()
+    assert client_8002.batch_signature_required
+    run("set_batch_encryption", "8002", "7z")
+    client_8002.refresh_from_db()
+    assert (client_8002.batch_encryption, client_8002.batch_signature_required) == ("7z", False)
 
 
 def test_a_signature_cannot_be_required_of_7z_files(client_8002):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from batches.decryption import METHODS
+from batches.batch_encryption import BatchEncryptionError, batch_encryption_set
 from clients.onboarding import OnboardingError, client_get
 
 CHOICES = ("openpgp", "7z", "none")
@@ -21,12 +21,8 @@ class Command(BaseCommand):
     def handle(self, *args, client_id, method, require_signature, **options):
         try:
             client = client_get(client_id=client_id)
-        except OnboardingError as exc:
+            batch_encryption_set(client, method, require_signature=require_signature)
+        except (OnboardingError, BatchEncryptionError) as exc:
             raise CommandError(str(exc)) from None
-        if method not in METHODS:
-            raise CommandError(f"{method} batch files are not available yet.")
-        if require_signature:
-            raise CommandError("--require-signature applies to openpgp batch files only.")
-        client.batch_encryption = method
-        client.save(update_fields=["batch_encryption", "updated_at"])
-        self.stdout.write(f"Client {client_id}'s batch files: {method}.")
+        signed = ", signature required" if require_signature else ""
+        self.stdout.write(f"Client {client_id}'s batch files: {method}{signed}.")

@@ -1,0 +1,186 @@
+"""OpenPGP batch files made by the client's own gpg, and the client 8002 that receives them.
+
+The bank's key ring (a temporary GNUPGHOME) is made once a module: its Curve25519 and RSA-3072
+key pairs, and a key of somebody else's. Each test gets a fresh platform key for 8002, which
+the bank imports as a client would (``gpg --import platform.asc``).
+"""
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from batches.batch_encryption import batch_encryption_set
+from batches.file_storage import batch_storage
+from batches.models import Batch, OpenPGPPlatformKey
+from batches.openpgp_keys import client_key_set, generate_key_pair
+from tests.batches import conftest as batch_fixtures
+from tests.batches.conftest import line
+from tests.batches.test_ingest import ingest  # noqa: F401 (upload, receive, ingest, refresh)
+from tests.openpgp.conftest import ClientGpg, gnupg_required
+
+batch_home = batch_fixtures.batch_home
+
+ECC, RSA, OTHER = "bank-ecc <ops@bank.example>", "bank-rsa <rsa@bank.example>", "mallory <m@x>"
+
+
+@dataclass
+class Bank:
+    """The client's side: its gpg, its keys' fingerprints, the platform key it encrypts to."""
+
+    gpg: ClientGpg
+    fingerprints: dict[str, str]
+    platform: str = ""  # the fingerprint of the platform key imported last
+
+    def import_platform_key(self, key: OpenPGPPlatformKey) -> None:
+        self.gpg.run("--import", input=key.public_key.encode())
+        self.platform = key.fingerprint
+
+    def encrypt(
+        self,
+        text: str,
+        *,
+        signer: str | None = None,
+        armour: bool = False,
+        recipient: str | None = None,
+        options: tuple[str, ...] = (),
+    ) -> bytes:
+        """`gpg --encrypt [--sign -u signer] -r platform` of `text`, as a client runs it."""
+        args = ["--trust-model", "always", *options, "--encrypt"]
+        args += ["--recipient", recipient or self.platform]
+        if signer:
+            args += ["--sign", "--local-user", self.fingerprints[signer]]
+        if armour:
+            args.append("--armor")
+        return self.gpg.run(*args, "--output", "-", input=text.encode()).stdout
+
+    def open_result(self, data: bytes) -> tuple[str, list[str]]:
+        """Decrypt a result file with the bank's secret key: (the CSV, gpg's status lines)."""
+        run = self.gpg.run(
+            "--status-fd", "2", "--trust-model", "always", "--decrypt", input=data, check=False
+        )
+        assert run.returncode == 0, run.stderr.decode()
+        status = [
+            line.removeprefix("[GNUPG:] ")
+            for line in run.stderr.decode().splitlines()
+            if line.startswith("[GNUPG:] ")
+        ]
+        return run.stdout.decode(), status
+
+
+@pytest.fixture(scope="module")
+def bank():
+    gnupg_required()
+    home = Path(tempfile.mkdtemp(prefix="bank-gpg-"))
+    gpg = ClientGpg(home)
+    try:
+        fingerprints = {
+            ECC: gpg.new_key(ECC),  # gpg's default: Ed25519 signing, Curve25519 encryption
+            RSA: gpg.new_key(RSA, "rsa3072"),
+            OTHER: gpg.new_key(OTHER),
+        }
+        yield Bank(gpg, fingerprints)
+    finally:
+        subprocess.run(
+            ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def pgp_client(batch_home, client_8002, app_8002, bank):
+    """Client 8002 on openpgp, with the bank's Curve25519 key on file and a platform key the
+    bank has imported."""
+    client_key_set(client_8002, bank.gpg.export(ECC))
+    batch_encryption_set(client_8002, "openpgp")
+    bank.import_platform_key(OpenPGPPlatformKey.objects.get(client=client_8002))
+    return client_8002
+
+
+def require_signature(client) -> None:
+    batch_encryption_set(client, "openpgp", require_signature=True)
+
+
+def new_platform_key(client, **fields) -> OpenPGPPlatformKey:
+    """A further platform key row for the client (as a rotation makes)."""
+    private, public, fingerprint = generate_key_pair(f"Kokatto batches for {client.client_id}")
+    key = OpenPGPPlatformKey(client=client, public_key=public, fingerprint=fingerprint, **fields)
+    key.set_private_key(private)
+    key.save()
+    return key
+
+
+def lines_csv(*references: str) -> str:
+    return "".join(line(reference) + "\n" for reference in references)
+
+
+def stored(path: str) -> bytes:
+    with batch_storage().open(path, "rb") as file:
+        return file.read()
+
+
+def result_rows(bank: Bank, batch: Batch) -> list[list[str]]:
+    text, _ = bank.open_result(stored(batch.result_path))
+    return list(csv.reader(io.StringIO(text)))
+
+
+def files_kept(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def gnupg1_required() -> None:
+    """Debian's gnupg1 (gpg1), the only gpg that still writes messages without MDC."""
+    if shutil.which("gpg1"):
+        return
+    message = "GnuPG 1.4 (gpg1) is not installed: apt-get install gnupg1"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def rsa_platform_key(client, bank: Bank) -> OpenPGPPlatformKey:
+    """A newer RSA-2048 platform key for the client (gpg 1.4 knows no Curve25519), made by
+    gpg in the bank's home and stored as the platform's."""
+    uid = f"rsa-platform-{client.client_id}-{os.urandom(4).hex()} <p@kokatto.invalid>"
+    fingerprint = bank.gpg.new_key(uid, "rsa2048")
+    key = OpenPGPPlatformKey(
+        client=client, public_key=bank.gpg.export(uid), fingerprint=fingerprint
+    )
+    key.set_private_key(bank.gpg.export(uid, secret=True))
+    key.save()
+    return key
+
+
+def gpg1_encrypt_without_mdc(public_key: str, fingerprint: str, text: str) -> bytes:
+    """`gpg1 --disable-mdc --encrypt`: a message with no integrity protection (packet 9)."""
+    with tempfile.TemporaryDirectory(prefix="gpg1-") as home:
+        base = ["gpg1", "--homedir", home, "--batch", "--yes", "--quiet", "--no-tty"]
+        subprocess.run(
+            [*base, "--import"], input=public_key.encode(), check=True, capture_output=True
+        )
+        return subprocess.run(
+            [
+                *base,
+                "--trust-model",
+                "always",
+                "--disable-mdc",
+                "--cipher-algo",
+                "AES256",
+                "--encrypt",
+                "--recipient",
+                fingerprint,
+                "--output",
+                "-",
+            ],
+            input=text.encode(),
+            check=True,
+            capture_output=True,
+        ).stdout

@@ -77,6 +77,7 @@ import pstats
 import re
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -756,6 +757,43 @@ def run_floor(vendor, env, archive, lines, batch_id, sqlite_path, openpgp) -> fl
     return total
 
 
+def platform_decryption_seconds(client, archive: Path, workdir: Path) -> float:
+    """The platform's own decryption of the file (the `openpgp` method, limits checked,
+    plaintext written to a scratch file), in this process: its seconds."""
+    from django.conf import settings
+
+    from batches.client_credentials import ClientCredentials
+    from batches.decryption import Limits, get_decryption
+
+    limits = Limits(
+        max_bytes=settings.BATCH_MAX_UNCOMPRESSED_BYTES,
+        max_ratio=settings.BATCH_MAX_RATIO,
+        max_lines=settings.BATCH_MAX_LINES,
+    )
+    started = time.perf_counter()
+    with (
+        archive.open("rb") as source,
+        get_decryption("openpgp").open_plaintext(
+            source, credentials=ClientCredentials(client), limits=limits, workdir=workdir
+        ),
+    ):
+        return time.perf_counter() - started
+
+
+def print_decryption_ratio(client, archive: Path, openpgp, workdir: Path, rounds: int = 3):
+    """The platform's decryption against `gpg --decrypt` of the same file, in turns."""
+    ours, theirs = [], []
+    for _ in range(rounds):
+        ours.append(platform_decryption_seconds(client, archive, workdir))
+        theirs.append(openpgp.decrypt_floor(archive))
+    ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
+    print(
+        f"decryption: the platform's openpgp method {ours_median:.2f} s, gpg --decrypt "
+        f"{theirs_median:.2f} s (medians of {rounds}, in turns): ratio "
+        f"{ours_median / theirs_median:.2f} (aim ≤ 1.3); load average {load_average()}"
+    )
+
+
 # --- the in-process profile ---------------------------------------------------------------
 
 QUERY_TABLE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"(\w+)"')
@@ -764,6 +802,7 @@ QUERY_TABLE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"(\w+)"')
 STAGES = [
     ("batches/ingest.py", "_fetch", "fetch (storage → scratch)"),
     ("batches/decryption.py", "_extract_csv", "decrypt (py7zr → plaintext.csv)"),
+    ("batches/openpgp_decryption.py", "_decrypt", "decrypt (gpg → plaintext.csv)"),
     ("batches/line_checking.py", "checked_chunks", "waiting for checked chunks"),
     ("batches/ingest.py", "_store_chunk", "storing chunks"),
     ("notifications/intake.py", "notifications_insert", "  of which: notifications_insert"),

@@ -31,6 +31,15 @@ What it measures, in one run, with the production code path and DEBUG off:
    SQLite: `executemany` INSERTs into copies of the tables and their indexes. No
    parsing, no validation, no per-line Python: a floor, not a rival. It prints
    the ratio ingest ÷ floor.
+   With `--encryption openpgp` the file is what a bank's gpg writes instead: the CSV
+   `gpg --encrypt --sign`ed to the platform's key for the client (made by the platform,
+   platform_key_ensure) with a client key made by gpg (`--client-key`: Curve25519 or
+   RSA-3072, its public key set on the client), binary, gpg's default compression. The
+   floor's extraction is then `gpg --decrypt` of the same file to /dev/null on a key
+   ring holding the platform's private key (the signature checked too), and the bench
+   also prints the platform's own decryption (the `openpgp` method's open_plaintext, in
+   this process: gpg run by the platform, the limits checked, the plaintext written to
+   scratch) against that `gpg --decrypt`, each the median of three runs taken in turns.
 3. `--profile N`: then ingests an N-line file in this process under cProfile,
    with the SQL time by statement kind (a connection.execute_wrapper), the
    cumulative time of the ingest's stages (fetch, decrypt, parse, check,
@@ -58,6 +67,7 @@ Run it from the project root:
     .venv/bin/python bench/batch_ingest.py                        # 1,000,000 lines
     .venv/bin/python bench/batch_ingest.py --lines 100000 --profile 20000
     .venv/bin/python bench/batch_ingest.py --sqlite --lines 100000
+    .venv/bin/python bench/batch_ingest.py --encryption openpgp   # as banks send files
 
 Targets on this 2-core machine (the ingest and its database share the cores):
 PostgreSQL, 1,000,000 lines in at most 60 s with a peak RSS under 300 MB;

@@ -31,6 +31,15 @@ What it measures, in one run, with the production code path and DEBUG off:
    SQLite: `executemany` INSERTs into copies of the tables and their indexes. No
    parsing, no validation, no per-line Python: a floor, not a rival. It prints
    the ratio ingest ÷ floor.
+   With `--encryption openpgp` the file is what a bank's gpg writes instead: the CSV
+   `gpg --encrypt --sign`ed to the platform's key for the client (made by the platform,
+   platform_key_ensure) with a client key made by gpg (`--client-key`: Curve25519 or
+   RSA-3072, its public key set on the client), binary, gpg's default compression. The
+   floor's extraction is then `gpg --decrypt` of the same file to /dev/null on a key
+   ring holding the platform's private key (the signature checked too), and the bench
+   also prints the platform's own decryption (the `openpgp` method's open_plaintext, in
+   this process: gpg run by the platform, the limits checked, the plaintext written to
+   scratch) against that `gpg --decrypt`, each the median of three runs taken in turns.
 3. `--profile N`: then ingests an N-line file in this process under cProfile,
    with the SQL time by statement kind (a connection.execute_wrapper), the
    cumulative time of the ingest's stages (fetch, decrypt, parse, check,
@@ -58,6 +67,7 @@ Run it from the project root:
     .venv/bin/python bench/batch_ingest.py                        # 1,000,000 lines
     .venv/bin/python bench/batch_ingest.py --lines 100000 --profile 20000
     .venv/bin/python bench/batch_ingest.py --sqlite --lines 100000
+    .venv/bin/python bench/batch_ingest.py --encryption openpgp   # as banks send files
 
 Targets on this 2-core machine (the ingest and its database share the cores):
 PostgreSQL, 1,000,000 lines in at most 60 s with a peak RSS under 300 MB;
@@ -77,6 +87,7 @@ import pstats
 import re
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -193,23 +204,37 @@ def encrypt(csv_path: Path, archive_path: Path, preset: int) -> None:
         archive.write(csv_path, MEMBER)
 
 
-def make_batch(directory: Path, name: str, lines: int, bad_every: int, prefix: str, preset: int):
+def make_batch(
+    directory: Path,
+    name: str,
+    lines: int,
+    bad_every: int,
+    prefix: str,
+    preset: int,
+    openpgp: "OpenPGPClientSide | None" = None,
+):
     """Write and encrypt a batch; returns (archive path, CSV bytes, expected counts)."""
     csv_path = directory / f"{name}.csv"
     started = time.perf_counter()
     expected = write_batch(csv_path, lines, bad_every, prefix)
     size = csv_path.stat().st_size
     written = time.perf_counter() - started
-    archive = directory / f"{name}.7z"
     started = time.perf_counter()
-    encrypt(csv_path, archive, preset)
+    if openpgp is None:
+        archive = directory / f"{name}.7z"
+        encrypt(csv_path, archive, preset)
+        how = f"py7zr (AES-256, header encryption, LZMA2 preset {preset})"
+    else:
+        archive = directory / f"{name}.csv.gpg"
+        openpgp.encrypt(csv_path, archive)
+        how = f"gpg --encrypt --sign ({openpgp.algorithm} client key, gpg's default compression)"
     print(
         f"batch file: {lines:,} lines, {size / 1e6:,.1f} MB of CSV ({size / lines:.0f} bytes a "
         f"line; {lines - expected['ACCEPTED']:,} bad: "
         + ", ".join(f"{expected[kind]:,} {kind}" for kind in BAD_KINDS)
-        + f") written in {written:.1f} s; encrypted with py7zr (AES-256, header encryption, "
-        f"LZMA2 preset {preset}) to {archive.stat().st_size / 1e6:,.2f} MB in "
-        f"{time.perf_counter() - started:.1f} s (untimed)",
+        + f") written in {written:.1f} s; encrypted with {how} to "
+        f"{archive.stat().st_size / 1e6:,.2f} MB in {time.perf_counter() - started:.1f} s "
+        "(untimed)",
         flush=True,
     )
     csv_path.unlink()
@@ -504,6 +529,79 @@ def floor_extract(program: str, archive: Path) -> float:
     return time.perf_counter() - started
 
 
+class OpenPGPClientSide:
+    """The client's gpg, on a key ring of its own, and the platform's key for the floor.
+
+    The client's key pair (`--client-key`: RSA-3072 or Curve25519) is made with gpg and
+    its public key set on the client; the platform's key pair for the client is made by
+    the platform (platform_key_ensure). Batches are `gpg --encrypt --sign` to the platform's
+    key, as the README tells clients to. The floor decrypts with `gpg --decrypt` on a
+    key ring holding the platform's private key.
+    """
+
+    def __init__(self, directory: Path, algorithm: str) -> None:
+        self.algorithm = algorithm
+        self.home = Path(tempfile.mkdtemp(prefix="bench-client-gpg-"))  # short: agent socket
+        self.floor_home = Path(tempfile.mkdtemp(prefix="bench-floor-gpg-"))
+        self.client_fingerprint = ""
+        self.platform_fingerprint = ""
+
+    def gpg(self, *args: str, home: Path | None = None, **kwargs):
+        return subprocess.run(  # noqa: S603 (a fixed command line, no shell)
+            ["gpg", "--homedir", str(home or self.home), "--batch", "--yes", *args],  # noqa: S607
+            capture_output=True,
+            check=True,
+            **kwargs,
+        )
+
+    def set_up(self, client) -> None:
+        """Make the client's key, give the platform its public key, take the platform's."""
+        from batches.openpgp_keys import client_key_set, platform_key_ensure
+
+        algo = {"rsa3072": "rsa3072", "cv25519": "future-default"}[self.algorithm]
+        uid = "Bench client <batches@client.invalid>"
+        self.gpg("--passphrase", "", "--quick-gen-key", uid, algo, "default", "never")
+        listing = self.gpg("--with-colons", "--list-keys", uid).stdout.decode()
+        self.client_fingerprint = next(
+            line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr")
+        )
+        if algo == "rsa3072":
+            self.gpg("--passphrase", "", "--quick-add-key", self.client_fingerprint, algo, "encr")
+        client_key_set(client, self.gpg("--armor", "--export", uid).stdout.decode())
+        platform = platform_key_ensure(client)
+        self.platform_fingerprint = platform.fingerprint
+        self.gpg("--import", input=platform.public_key.encode())
+        self.gpg("--import", home=self.floor_home, input=platform.private_key().encode())
+
+    def encrypt(self, csv_path: Path, archive: Path) -> None:
+        self.gpg(
+            "--trust-model", "always", "--encrypt", "--sign",
+            "--recipient", self.platform_fingerprint, "--local-user", self.client_fingerprint,
+            "--output", str(archive), str(csv_path),
+        )  # fmt: skip
+
+    def decrypt_floor(self, archive: Path) -> float:
+        """`gpg --decrypt` of the file to /dev/null, verifying the signature: its seconds."""
+        started = time.perf_counter()
+        subprocess.run(  # noqa: S603 (a fixed command line, no shell)
+            ["gpg", "--homedir", str(self.floor_home), "--batch", "--decrypt",  # noqa: S607
+             "--output", "-", str(archive)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=True,
+        )  # fmt: skip
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        for home in (self.home, self.floor_home):
+            subprocess.run(  # noqa: S603 (a fixed command line, no shell)
+                ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],  # noqa: S607
+                capture_output=True,
+                check=False,
+            )
+            shutil.rmtree(home, ignore_errors=True)
+
+
 def floor_rows(prefix: str, batch_id: int) -> dict:
     """Per-table (model, values) for the floor's rows: what the ingest stores a line.
 
@@ -642,19 +740,20 @@ def floor_sqlite(path: Path, lines: int, batch_id: int) -> dict[str, float]:
     return seconds
 
 
-def run_floor(vendor, env, archive, lines, batch_id, sqlite_path) -> float | None:
-    program = seven_zip_program()
+def run_floor(vendor, env, archive, lines, batch_id, sqlite_path, openpgp) -> float | None:
     print()
-    if program is None:
+    if openpgp is not None:
+        idle_check()
+        extract = openpgp.decrypt_floor(archive)
+        what = "gpg --decrypt (to /dev/null)"
+    elif program := seven_zip_program():
+        idle_check()
+        extract = floor_extract(program, archive)
+        what = f"{Path(program).name} x -so (to /dev/null)"
+    else:
         print("floor: no 7z program (7z, 7zz or 7za) on PATH: apt-get install 7zip; floor skipped")
         return None
-    idle_check()
-    extract = floor_extract(program, archive)
-    print(
-        f"floor: {Path(program).name} x -so (to /dev/null): {extract:.2f} s "
-        f"({lines / extract:,.0f} lines/s)",
-        flush=True,
-    )
+    print(f"floor: {what}: {extract:.2f} s ({lines / extract:,.0f} lines/s)", flush=True)
     if vendor == "postgresql":
         stored = floor_postgresql(env["DATABASE_URL"], lines, batch_id)
         how = "COPY (text format, one transaction a table) into LIKE … INCLUDING ALL tables"
@@ -668,6 +767,43 @@ def run_floor(vendor, env, archive, lines, batch_id, sqlite_path) -> float | Non
     return total
 
 
+def platform_decryption_seconds(client, archive: Path, workdir: Path) -> float:
+    """The platform's own decryption of the file (the `openpgp` method, limits checked,
+    plaintext written to a scratch file), in this process: its seconds."""
+    from django.conf import settings
+
+    from batches.client_credentials import ClientCredentials
+    from batches.decryption import Limits, get_decryption
+
+    limits = Limits(
+        max_bytes=settings.BATCH_MAX_UNCOMPRESSED_BYTES,
+        max_ratio=settings.BATCH_MAX_RATIO,
+        max_lines=settings.BATCH_MAX_LINES,
+    )
+    started = time.perf_counter()
+    with (
+        archive.open("rb") as source,
+        get_decryption("openpgp").open_plaintext(
+            source, credentials=ClientCredentials(client), limits=limits, workdir=workdir
+        ),
+    ):
+        return time.perf_counter() - started
+
+
+def print_decryption_ratio(client, archive: Path, openpgp, workdir: Path, rounds: int = 3):
+    """The platform's decryption against `gpg --decrypt` of the same file, in turns."""
+    ours, theirs = [], []
+    for _ in range(rounds):
+        ours.append(platform_decryption_seconds(client, archive, workdir))
+        theirs.append(openpgp.decrypt_floor(archive))
+    ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
+    print(
+        f"decryption: the platform's openpgp method {ours_median:.2f} s, gpg --decrypt "
+        f"{theirs_median:.2f} s (medians of {rounds}, in turns): ratio "
+        f"{ours_median / theirs_median:.2f} (aim ≤ 1.3); load average {load_average()}"
+    )
+
+
 # --- the in-process profile ---------------------------------------------------------------
 
 QUERY_TABLE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"(\w+)"')
@@ -676,6 +812,7 @@ QUERY_TABLE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"(\w+)"')
 STAGES = [
     ("batches/ingest.py", "_fetch", "fetch (storage → scratch)"),
     ("batches/decryption.py", "_extract_csv", "decrypt (py7zr → plaintext.csv)"),
+    ("batches/openpgp_decryption.py", "_decrypt", "decrypt (gpg → plaintext.csv)"),
     ("batches/line_checking.py", "checked_chunks", "waiting for checked chunks"),
     ("batches/ingest.py", "_store_chunk", "storing chunks"),
     ("notifications/intake.py", "notifications_insert", "  of which: notifications_insert"),
@@ -705,7 +842,7 @@ class SqlTimer:
             self.count[kind] += 1
 
 
-def profile_in_process(arguments, temporary: Path) -> None:
+def profile_in_process(arguments, temporary: Path, openpgp) -> None:
     from django.db import connection
 
     from batches.inbox import batch_receive
@@ -716,7 +853,7 @@ def profile_in_process(arguments, temporary: Path) -> None:
     print()
     print(f"profile: {lines:,} lines ingested in this process under cProfile")
     archive, _, expected = make_batch(
-        temporary, "profile", lines, arguments.bad_every, "PROF", arguments.preset
+        temporary, "profile", lines, arguments.bad_every, "PROF", arguments.preset, openpgp
     )
     client = Client.objects.get(client_id=CLIENT_ID)
     name = copy_into_inbox(client, archive)
@@ -764,6 +901,18 @@ def parse_arguments() -> argparse.Namespace:
         "--bad-every", type=int, default=1000, help="one bad line in this many (0: none)"
     )
     parser.add_argument("--preset", type=int, default=5, help="LZMA2 preset of the archive")
+    parser.add_argument(
+        "--encryption",
+        choices=("7z", "openpgp"),
+        default="7z",
+        help="how the client encrypts the batch file",
+    )
+    parser.add_argument(
+        "--client-key",
+        choices=("cv25519", "rsa3072"),
+        default="cv25519",
+        help="openpgp: the client's key (signs the file)",
+    )
     parser.add_argument("--chunk", type=int, default=0, help="BATCH_CHUNK_LINES (0: the default)")
     parser.add_argument(
         "--profile", type=int, default=0, help="then profile N lines in-process (0: no)"
@@ -836,7 +985,7 @@ def main() -> int:
     (temporary / "var").mkdir()
     sqlite_path = temporary / "bench.sqlite3" if arguments.sqlite else None
     print(f"machine: {os.cpu_count()} CPUs, load average {load_average()}", flush=True)
-    created_database, poll, ok = False, None, False
+    created_database, poll, ok, openpgp = False, None, False, None
     try:
         env = bench_environment(arguments, temporary)
         broker = env.get("REDIS_URL") or "the ORM broker"
@@ -864,8 +1013,11 @@ def main() -> int:
         from clients.models import Client
 
         client = Client.objects.get(client_id=CLIENT_ID)
+        if arguments.encryption == "openpgp":
+            openpgp = OpenPGPClientSide(temporary, arguments.client_key)
+            openpgp.set_up(client)
         client.set_batch_password(BATCH_PASSWORD)
-        client.batch_encryption = "7z"
+        client.batch_encryption = arguments.encryption
         client.save()
         if vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -888,7 +1040,13 @@ def main() -> int:
         connection.close()
 
         archive, size, expected = make_batch(
-            temporary, "reminders", arguments.lines, arguments.bad_every, "REF", arguments.preset
+            temporary,
+            "reminders",
+            arguments.lines,
+            arguments.bad_every,
+            "REF",
+            arguments.preset,
+            openpgp,
         )
 
         # --- the ingest
@@ -904,7 +1062,11 @@ def main() -> int:
         connection.close()
 
         # --- the floor
-        floor = run_floor(vendor, env, archive, arguments.lines, outcome["batch"].pk, sqlite_path)
+        floor = run_floor(
+            vendor, env, archive, arguments.lines, outcome["batch"].pk, sqlite_path, openpgp
+        )
+        if openpgp is not None:
+            print_decryption_ratio(client, archive, openpgp, temporary)
         print()
         if floor:
             print(f"ratio ingest ÷ floor: {seconds / floor:.1f} ({seconds:.2f} s ÷ {floor:.2f} s)")
@@ -929,11 +1091,13 @@ def main() -> int:
             )
 
         if arguments.profile:
-            profile_in_process(arguments, temporary)
+            profile_in_process(arguments, temporary, openpgp)
         return 0 if ok else 1
     finally:
         if poll is not None:
             poll.close()
+        if openpgp is not None:
+            openpgp.close()
         if "django" in sys.modules:
             from django.db import connections
 

@@ -3,7 +3,8 @@
 from cryptography.fernet import InvalidToken
 
 from batches.decryption import Credentials, CredentialUnavailable
-from batches.models import OpenPGPClientKey, OpenPGPPlatformKey
+from batches.models import OpenPGPClientKey
+from batches.openpgp_keys import platform_keys_active
 from clients.models import Client
 
 SEVEN_ZIP_KEY_UNREADABLE = (
@@ -40,9 +41,7 @@ class ClientCredentials(Credentials):
     def openpgp_private_keys(self) -> list[str]:
         """All the platform keys not retired, newest first: a key rotated out still decrypts
         the uploads encrypted to it until an operator retires it."""
-        keys = OpenPGPPlatformKey.objects.filter(
-            client=self.client, retired_at__isnull=True
-        ).order_by("-created_at", "-pk")
+        keys = platform_keys_active(self.client)
         try:
             return [key.private_key() for key in keys]
         except InvalidToken:

@@ -7,7 +7,8 @@ generated without a passphrase inside that home because a passphrase would have 
 next to it anyway; it is exported armoured and kept encrypted at rest (EncryptedTextField),
 like every other secret of the platform.
 
-Batch files themselves are not decrypted with these keys yet (issue #19, next step).
+Batch files are decrypted and their results encrypted with these keys by the `openpgp`
+method (batches/openpgp_decryption.py, through batches/gpg_process.py).
 """
 
 from __future__ import annotations

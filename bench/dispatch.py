@@ -888,7 +888,7 @@ def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--deliveries", type=int, default=100_000, help="SMS deliveries to send")
     parser.add_argument("--workers", type=int, default=4, help="qcluster workers (Q_WORKERS)")
-    parser.add_argument("--chunk", type=int, default=100, help="DELIVERY_CHUNK_SIZE")
+    parser.add_argument("--chunk", type=int, default=50, help="DELIVERY_CHUNK_SIZE")
     parser.add_argument("--backend", choices=("http", "twilio"), default="http")
     parser.add_argument("--sink", choices=("asyncio", "threading"), default="asyncio")
     parser.add_argument(

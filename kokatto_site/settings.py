@@ -451,7 +451,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
 }
 
 # Delivery pipeline (notifications/dispatch.py).
-DELIVERY_CHUNK_SIZE = env.int("DELIVERY_CHUNK_SIZE", default=100)
+DELIVERY_CHUNK_SIZE = env.int("DELIVERY_CHUNK_SIZE", default=50)
 # A chunk goes out in groups: one statement renews a group's leases, one
 # transaction records its outcomes; HTTP backends send a group's messages over
 # up to DELIVERY_SEND_CONCURRENCY connections at once per worker process.

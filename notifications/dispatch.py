@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from clients.config_cache import cached
 from clients.media import get_medium
+from clients.models import Application, Client
 from notifications.backends import backends_for
 from notifications.backends.base import ChannelBackend, SendOutcome, SendResult
 from notifications.backoff import retry_delay
@@ -106,8 +107,7 @@ def dispatch_due(*, limit: int | None = None, sending_ends: float | None = None)
     )
     claims = deliveries_claim(limit=limit or settings.DELIVERY_CHUNK_SIZE)
     # One read for the whole chunk; each group still checks its claims.
-    deliveries = _with_notification(Delivery.objects.filter(pk__in=[c.delivery_id for c in claims]))
-    by_id = {delivery.pk: delivery for delivery in deliveries}
+    by_id = {delivery.pk: delivery for delivery in _chunk_read([c.delivery_id for c in claims])}
     group = settings.DELIVERY_SEND_GROUP
     # A group renews its own leases as it goes; those of the groups after it run from
     # the claim. A group that would start with less than half of that lease left (the
@@ -154,6 +154,24 @@ def claims_put_back(claims: list[Claim], *, attempts: dict[int, int] | None = No
         new_status=DeliveryStatus.PENDING,
         detail=PUT_BACK,
     )
+
+
+def _chunk_read(delivery_ids: list[int]) -> list[Delivery]:
+    """The deliveries with their notifications, each notification's application and
+    client loaded once for the chunk (a chunk has few of them) rather than joined to
+    every row."""
+    if not delivery_ids:
+        return []
+    deliveries = list(
+        Delivery.objects.filter(pk__in=delivery_ids).select_related("notification").order_by()
+    )
+    notifications = [delivery.notification for delivery in deliveries]
+    applications = Application.objects.in_bulk({n.application_id for n in notifications})
+    clients = Client.objects.in_bulk({n.client_id for n in notifications})
+    for notification in notifications:
+        notification.application = applications[notification.application_id]
+        notification.client = clients[notification.client_id]
+    return deliveries
 
 
 def _with_notification(queryset):

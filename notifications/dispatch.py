@@ -166,8 +166,9 @@ def _chunk_read(delivery_ids: list[int]) -> list[Delivery]:
         Delivery.objects.filter(pk__in=delivery_ids).select_related("notification").order_by()
     )
     notifications = [delivery.notification for delivery in deliveries]
-    applications = Application.objects.in_bulk({n.application_id for n in notifications})
-    clients = Client.objects.in_bulk({n.client_id for n in notifications})
+    # order_by(): their default orderings would sort (and join, for applications) for nothing.
+    applications = Application.objects.order_by().in_bulk({n.application_id for n in notifications})
+    clients = Client.objects.order_by().in_bulk({n.client_id for n in notifications})
     for notification in notifications:
         notification.application = applications[notification.application_id]
         notification.client = clients[notification.client_id]

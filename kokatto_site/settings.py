@@ -454,7 +454,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
 }
 
 # Delivery pipeline (notifications/dispatch.py).
-DELIVERY_CHUNK_SIZE = env.int("DELIVERY_CHUNK_SIZE", default=100)
+DELIVERY_CHUNK_SIZE = env.int("DELIVERY_CHUNK_SIZE", default=50)
 # A chunk goes out in groups: one statement renews a group's leases, one
 # transaction records its outcomes; HTTP backends send a group's messages over
 # up to DELIVERY_SEND_CONCURRENCY connections at once per worker process.
@@ -471,6 +471,10 @@ DELIVERY_SEND_TIMEOUT_SECONDS = env.float("DELIVERY_SEND_TIMEOUT_SECONDS", defau
 # with the send timeout, well under Q_TIMEOUT, which kills a task between a send and
 # its record (manage.py check says so).
 DELIVERY_CHUNK_SECONDS = env.float("DELIVERY_CHUNK_SECONDS", default=300)
+# A dispatch task claims chunk after chunk while they come back full, for this long,
+# before it queues its successor: fewer round trips through the task queue, while
+# other tasks wait at most about this long for a worker that dispatches.
+DELIVERY_TASK_SECONDS = env.float("DELIVERY_TASK_SECONDS", default=5)
 DELIVERY_MAX_ATTEMPTS = env.int("DELIVERY_MAX_ATTEMPTS", default=5)
 DELIVERY_RETRY_BASE_SECONDS = env.int("DELIVERY_RETRY_BASE_SECONDS", default=30)
 DELIVERY_RETRY_MAX_SECONDS = env.int("DELIVERY_RETRY_MAX_SECONDS", default=3600)

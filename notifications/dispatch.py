@@ -25,25 +25,24 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from clients.config_cache import cached
 from clients.media import get_medium
+from clients.models import Application, Client
 from notifications.backends import backends_for
 from notifications.backends.base import ChannelBackend, SendOutcome, SendResult
 from notifications.backoff import retry_delay
-from notifications.events import event_record, events_record_for_ids
+from notifications.events import event_record, events_insert, events_record_for_ids
 from notifications.metrics import SEND_SECONDS, deliveries_count
 from notifications.models import (
     Delivery,
-    DeliveryEvent,
     DeliveryStatus,
     Notification,
     NotificationStatus,
 )
 from notifications.receipts import PROVIDER_ID_MAX_LENGTH, early_receipts_apply
-from notifications.row_updates import rows_update
+from notifications.row_updates import ids_in, rows_update
 from notifications.status import notification_refresh_status, notifications_refresh_statuses
 from templates_app.models import ContentTemplate
 from templates_app.template_checks import PART_ESCAPES_HTML, field_formats
@@ -67,26 +66,53 @@ class Claim(NamedTuple):
     claim: int  # the delivery's claim counter under this claim: proof the claim is still ours
 
 
-def dispatch_due(*, limit: int | None = None) -> int:
+class DispatchRun(NamedTuple):
+    claimed: int
+    more: bool  # the last chunk came back full: more may be due
+
+
+def dispatch_run(*, seconds: float | None = None) -> DispatchRun:
+    """Dispatch chunk after chunk, while they come back full, for up to `seconds`
+    (DELIVERY_TASK_SECONDS): a task that keeps its worker busy saves a round trip
+    through the task queue per chunk.
+
+    No chunk is claimed after `seconds`, and no send starts after DELIVERY_CHUNK_SECONDS
+    from the start of the run, as for a single chunk: the run ends within the task
+    queue's timeout (manage.py check says so).
+    """
+    started = time.monotonic()
+    claiming_ends = started + (settings.DELIVERY_TASK_SECONDS if seconds is None else seconds)
+    sending_ends = started + settings.DELIVERY_CHUNK_SECONDS
+    total = 0
+    while True:
+        claimed = dispatch_due(sending_ends=sending_ends)
+        total += claimed
+        more = claimed >= settings.DELIVERY_CHUNK_SIZE
+        if not more or time.monotonic() >= min(claiming_ends, sending_ends):
+            return DispatchRun(total, more)
+
+
+def dispatch_due(*, limit: int | None = None, sending_ends: float | None = None) -> int:
     """Claim up to `limit` due deliveries and send them. Returns how many were claimed.
 
-    A chunk stops sending after DELIVERY_CHUNK_SECONDS (what it has not sent by
-    then is put back, due now): a slow provider cannot keep a task running past
-    the task queue's timeout, which would kill it between a send and its record.
+    A chunk stops sending after DELIVERY_CHUNK_SECONDS, or at `sending_ends` (a
+    time.monotonic() value) if sooner (what it has not sent by then is put back,
+    due now): a slow provider cannot keep a task running past the task queue's
+    timeout, which would kill it between a send and its record.
     """
     claimed_at = time.monotonic()
-    sending_ends = claimed_at + settings.DELIVERY_CHUNK_SECONDS
+    sending_ends = min(
+        claimed_at + settings.DELIVERY_CHUNK_SECONDS,
+        math.inf if sending_ends is None else sending_ends,
+    )
     claims = deliveries_claim(limit=limit or settings.DELIVERY_CHUNK_SIZE)
     # One read for the whole chunk; each group still checks its claims.
-    deliveries = _with_notification(Delivery.objects.filter(pk__in=[c.delivery_id for c in claims]))
-    by_id = {delivery.pk: delivery for delivery in deliveries}
+    by_id = {delivery.pk: delivery for delivery in _chunk_read([c.delivery_id for c in claims])}
     group = settings.DELIVERY_SEND_GROUP
     # A group renews its own leases as it goes; those of the groups after it run from
     # the claim. A group that would start with less than half of that lease left (the
     # ones before it were slow) is put back instead, with the rest of the chunk.
-    starts_until = claimed_at + min(
-        settings.DELIVERY_LEASE_SECONDS / 2, settings.DELIVERY_CHUNK_SECONDS
-    )
+    starts_until = min(claimed_at + settings.DELIVERY_LEASE_SECONDS / 2, sending_ends)
     for start in range(0, len(claims), group):
         if time.monotonic() >= starts_until:
             claims_put_back(claims[start:])
@@ -130,64 +156,115 @@ def claims_put_back(claims: list[Claim], *, attempts: dict[int, int] | None = No
     )
 
 
+def _chunk_read(delivery_ids: list[int]) -> list[Delivery]:
+    """The deliveries with their notifications, each notification's application and
+    client loaded once for the chunk (a chunk has few of them) rather than joined to
+    every row."""
+    if not delivery_ids:
+        return []
+    deliveries = list(
+        Delivery.objects.filter(pk__in=delivery_ids).select_related("notification").order_by()
+    )
+    notifications = [delivery.notification for delivery in deliveries]
+    # order_by(): their default orderings would sort (and join, for applications) for nothing.
+    applications = Application.objects.order_by().in_bulk({n.application_id for n in notifications})
+    clients = Client.objects.order_by().in_bulk({n.client_id for n in notifications})
+    for notification in notifications:
+        notification.application = applications[notification.application_id]
+        notification.client = clients[notification.client_id]
+    return deliveries
+
+
 def _with_notification(queryset):
     return queryset.select_related("notification__application", "notification__client").order_by()
 
 
 def deliveries_claim(*, limit: int) -> list[Claim]:
-    """Lease up to `limit` deliveries that are due, or whose lease expired."""
+    """Lease up to `limit` deliveries that are due, or whose lease expired.
+
+    One statement claims the due ones (UPDATE … WHERE id IN (SELECT … FOR UPDATE
+    SKIP LOCKED) RETURNING), one more those whose lease expired if that leaves room,
+    one writes their events and one moves their notifications to PROCESSING.
+    """
     now = timezone.now()
     with transaction.atomic():
-        due = _lock_ids(
-            Delivery.objects.filter(
-                status=DeliveryStatus.PENDING, next_attempt_at__lte=now
-            ).order_by("next_attempt_at", "id"),
-            limit,
-        )
+        due = _claim_rows(DeliveryStatus.PENDING, "next_attempt_at", "<=", now=now, limit=limit)
         stale = []
         if len(due) < limit:
-            stale = _lock_ids(
-                Delivery.objects.filter(
-                    status=DeliveryStatus.SENDING, lease_expires_at__lt=now
-                ).order_by("lease_expires_at", "id"),
-                limit - len(due),
+            stale = _claim_rows(
+                DeliveryStatus.SENDING, "lease_expires_at", "<", now=now, limit=limit - len(due)
             )
-        claimed = due + stale
-        if not claimed:
+        if not due and not stale:
             return []
-        Delivery.objects.filter(pk__in=claimed).update(
-            status=DeliveryStatus.SENDING,
-            lease_expires_at=now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS),
-            claims=F("claims") + 1,
-            updated_at=now,
+        events_insert(
+            [(pk, DeliveryStatus.PENDING, DeliveryStatus.SENDING, "claimed") for pk, _, _ in due]
+            + [
+                (pk, DeliveryStatus.SENDING, DeliveryStatus.SENDING, CLAIMED_AGAIN)
+                for pk, _, _ in stale
+            ]
         )
-        events_record_for_ids(
-            delivery_ids=due,
-            old_status=DeliveryStatus.PENDING,
-            new_status=DeliveryStatus.SENDING,
-            detail="claimed",
-        )
-        events_record_for_ids(
-            delivery_ids=stale,
-            old_status=DeliveryStatus.SENDING,
-            new_status=DeliveryStatus.SENDING,
-            detail="claimed again: the previous worker's lease expired",
-        )
-        Notification.objects.filter(
-            deliveries__pk__in=claimed, status=NotificationStatus.ACCEPTED
-        ).update(status=NotificationStatus.PROCESSING, updated_at=now)
-        return [
-            Claim(*row)
-            for row in Delivery.objects.filter(pk__in=claimed)
-            .order_by("id")
-            .values_list("id", "claims")
-        ]
+        notification_ids = sorted({notification_id for _, _, notification_id in due + stale})
+        _notifications_processing(notification_ids, now=now)
+        return sorted(Claim(pk, claim) for pk, claim, _ in due + stale)
 
 
-def _lock_ids(queryset, limit: int) -> list[int]:
-    if connection.features.has_select_for_update_skip_locked:
-        queryset = queryset.select_for_update(skip_locked=True, of=("self",))
-    return list(queryset.values_list("id", flat=True)[:limit])
+# The event of a delivery claimed after its worker's lease ran out.
+CLAIMED_AGAIN = "claimed again: the previous worker's lease expired"
+
+
+def _claim_rows(
+    status: str, column: str, operator: str, *, now, limit: int
+) -> list[tuple[int, int, int]]:
+    """Claim up to `limit` deliveries in `status` whose `column` is `operator` `now`, oldest
+    first, in one statement; returns (id, claim number, notification id) of each.
+
+    On PostgreSQL the rows are locked with SKIP LOCKED, so workers never wait for
+    each other or take the same delivery; SQLite runs one writer at a time.
+    """
+    field = Delivery._meta.get_field
+    lock = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
+    lease_ends = now + timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    # Fixed names and operators; the values are parameters.
+    sql = (
+        "UPDATE notifications_delivery SET status = %s, lease_expires_at = %s,"  # noqa: S608
+        " claims = claims + 1, updated_at = %s"
+        " WHERE id IN (SELECT id FROM notifications_delivery"
+        f" WHERE status = %s AND {column} {operator} %s ORDER BY {column}, id LIMIT %s{lock})"
+        " RETURNING id, claims, notification_id"
+    )
+    stamp = field("updated_at").get_db_prep_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                str(DeliveryStatus.SENDING),
+                stamp(lease_ends, connection),
+                stamp(now, connection),
+                str(status),
+                stamp(now, connection),
+                limit,
+            ],
+        )
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def _notifications_processing(notification_ids: list[int], *, now) -> None:
+    """The claimed deliveries' notifications still ACCEPTED turn PROCESSING."""
+    ids_sql, ids_params = ids_in("id", notification_ids)
+    stamp = Notification._meta.get_field("updated_at").get_db_prep_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE notifications_notification SET status = %s, updated_at = %s"  # noqa: S608
+            f" WHERE status = %s AND {ids_sql}",
+            [
+                str(NotificationStatus.PROCESSING),
+                stamp(now, connection),
+                str(NotificationStatus.ACCEPTED),
+                *ids_params,
+            ],
+        )
 
 
 def delivery_send(*, delivery_id: int, claim: int) -> SendOutcome:
@@ -501,15 +578,12 @@ def _record_many(outcomes: list[Outcome]) -> dict[int, SendOutcome]:
                 if o.delivery.pk in recorded
             ]
         )
-        DeliveryEvent.objects.bulk_create(
-            DeliveryEvent(
-                delivery_id=o.delivery.pk,
-                old_status=DeliveryStatus.SENDING,
-                new_status=o.delivery.status,
-                detail=details[o.delivery.pk],
-            )
-            for o in outcomes
-            if o.delivery.pk in recorded
+        events_insert(
+            [
+                (o.delivery.pk, DeliveryStatus.SENDING, o.delivery.status, details[o.delivery.pk])
+                for o in outcomes
+                if o.delivery.pk in recorded
+            ]
         )
         # A held delivery waits as it was: its notification's status does not move.
         wants_callbacks = {

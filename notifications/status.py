@@ -57,14 +57,17 @@ def notification_refresh_status(*, notification_id: int, client=None) -> str:
     )[notification_id]
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def notifications_refresh_statuses(
     *, notification_ids: list[int], wants_callbacks: dict[int, bool] | None = None
 ) -> dict[int, str]:
     """notification_refresh_status for many notifications in a few queries; returns the statuses.
 
     `wants_callbacks` (notification id -> whether its client has a callback URL)
-    saves the lookup when the caller knows.
+    saves the lookup when the caller knows. Within a caller's transaction (the
+    dispatcher records a group in one) it takes no savepoint of its own: a failure
+    here fails the caller's whole transaction, which is what every caller wants, and
+    a savepoint is two more round trips a group.
     """
     # Lock the notifications first (in id order, so two workers cannot deadlock):
     # two deliveries of one notification recorded at once would otherwise each

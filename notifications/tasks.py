@@ -1,28 +1,28 @@
 """django-q2 tasks: thin wrappers over notifications.dispatch, safe to run twice."""
 
-from django.conf import settings
 from django_q.tasks import async_task
 
 from notifications.client_callbacks import client_callbacks_send_due
-from notifications.dispatch import dispatch_due
+from notifications.dispatch import dispatch_run
 from notifications.dispatch_queue import DISPATCH_TASK
 from notifications.receipts import early_receipts_apply_recorded
 
 
 def dispatch_deliveries() -> int:
-    """Send one chunk of due deliveries; while chunks come back full, queue the next run.
+    """Send chunks of due deliveries for up to DELIVERY_TASK_SECONDS; if they still came
+    back full then, queue the next run (behind the tasks already waiting).
 
     Queued after every accepted notification and run every minute by the
     "dispatch due deliveries" schedule (the sweeper), so a lost queue message
     or a crashed worker delays deliveries but loses none.
     """
-    claimed = dispatch_due()
-    if claimed >= settings.DELIVERY_CHUNK_SIZE:
+    run = dispatch_run()
+    if run.more:
         async_task(DISPATCH_TASK)
     else:
         # At the end of a burst, and at every sweep: receipts a dead worker left unapplied.
         early_receipts_apply_recorded()
-    return claimed
+    return run.claimed
 
 
 def send_client_callbacks() -> int:

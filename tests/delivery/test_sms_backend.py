@@ -1,7 +1,10 @@
 """The HTTP SMS backends against a real HTTP server on loopback (tests/delivery/peers.py)."""
 
+import contextlib
 import gzip
 import re
+import socket
+import threading
 import time
 import tracemalloc
 
@@ -392,3 +395,67 @@ def test_a_huge_error_answer_is_classified_by_its_status(short_deadline, status,
     assert result.outcome == outcome
     assert result.error == f"HTTP {status}: answer over 4096 bytes, not read"
     assert not exchange.finished
+
+
+class FirstReadServer:
+    """An HTTP server on loopback that records what its first read of each request got:
+    the request's head and body written at once arrive together; written in two, the
+    read wakes on the head. It answers 201, then closes the connection."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/api/v1/sms"
+        self.first_reads: list[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.listener.accept()
+                with connection:
+                    connection.settimeout(5)
+                    data = connection.recv(65536)
+                    self.first_reads.append(data)
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                    while len(body) < length:
+                        body += connection.recv(65536)
+                    answer = b'{"message_id": "gw-1"}'
+                    connection.sendall(
+                        b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+                        b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(answer), answer)
+                    )
+
+    def stop(self) -> None:
+        self.listener.close()
+        self.thread.join(timeout=5)
+
+
+def test_a_requests_head_and_body_go_out_in_one_write():
+    # One system call and one TCP segment a message instead of two: what the gateway reads
+    # first is the whole request.
+    server = FirstReadServer()
+    try:
+        backend = HttpSmsBackend(url=server.url, message_id_field="message_id")
+        results = [backend.send(sms_delivery()) for _ in range(5)]
+    finally:
+        server.stop()
+
+    assert [result.provider_message_id for result in results] == ["gw-1"] * 5
+    assert len(server.first_reads) == 5
+    for first in server.first_reads:
+        head, _, body = first.partition(b"\r\n\r\n")
+        assert head.startswith(b"POST /api/v1/sms HTTP/1.1")
+        assert b"Dear+Mr.+John+Doe" in body
+
+
+def test_a_redirect_is_the_gateways_answer_and_is_not_followed():
+    answer = Answer(status=302, body=b"", headers={"Location": "/elsewhere"})
+    with slow_http_server(answer) as server:
+        result = gateway_at(server).send(sms_delivery())
+        exchanges = server.wait_for_exchanges(1)
+
+    assert result.outcome == SendOutcome.PERMANENT
+    assert result.error.startswith("HTTP 302")
+    assert [exchange.path for exchange in exchanges] == ["/api/v1/sms"]

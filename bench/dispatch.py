@@ -886,6 +886,12 @@ def profile_one_worker(arguments, env) -> None:
             example = example[:100] + " … " + example[-47:]
         print(f"    {number / queried:6.2f}  {kind:<40} {example}")
 
+    if arguments.medium == "email":
+        from django.conf import settings
+
+        # One connection: the sends run in turn on this thread, where cProfile sees them.
+        settings.EMAIL_MAX_CONNECTIONS = 1
+        print("  (cProfile with EMAIL_MAX_CONNECTIONS=1: the sends on this thread)")
     profiler = cProfile.Profile()
     profiler.enable()
     done = drain(chunk, count)
@@ -992,7 +998,8 @@ def bench_environment(arguments, temporary: Path, sink_port: int) -> dict[str, s
     else:
         env["SMS_GATEWAY_URL"] = f"http://{HOST}:{sink_port}{GATEWAY_PATH}"
     if arguments.medium == "email":
-        env["EMAIL_URL"] = f"smtp://{HOST}:{sink_port}"
+        # The demo data's SMS deliveries go to the console, not to the SMTP sink.
+        env.update(EMAIL_URL=f"smtp://{HOST}:{sink_port}", SMS_BACKENDS="console")
     return env
 
 
@@ -1009,8 +1016,8 @@ def main() -> int:
         env = bench_environment(arguments, temporary, sink.port)
         print(
             f"sink: {'aiosmtpd' if arguments.medium == 'email' else arguments.sink} server on "
-            f"{HOST}:{sink.port} (pid {sink.process.pid}); medium {arguments.medium}, "
-            f"SMS backend {arguments.backend}",
+            f"{HOST}:{sink.port} (pid {sink.process.pid}); medium {arguments.medium}"
+            + ("" if arguments.medium == "email" else f", backend {arguments.backend}"),
             flush=True,
         )
         print(f"database {arguments.database}: create, migrate, seed_demo --force …", flush=True)

@@ -16,6 +16,7 @@ import random
 import re
 import sys
 from email.utils import formatdate
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -81,7 +82,13 @@ def envelope_address(address: str) -> str:
     """The address as Django's SMTP backend gives it to smtplib (punycode, encoded names)."""
     if _PLAIN_ADDRESS.fullmatch(address):
         return address
-    return sanitize_address(address, settings.DEFAULT_CHARSET)
+    return _sanitized(address, settings.DEFAULT_CHARSET)
+
+
+@lru_cache(maxsize=256)
+def _sanitized(address: str, charset: str) -> str:
+    # The sender's address, mostly ("Name <address>"): the same for every message.
+    return sanitize_address(address, charset)
 
 
 def _part(text: str) -> tuple[str, bytes] | None:

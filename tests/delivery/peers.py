@@ -93,12 +93,13 @@ class _LoopbackController(Controller):
 class SmtpServer:
     """A real SMTP server on 127.0.0.1. `messages` holds what it accepted, in order.
 
+    `idle_timeout`: the server closes a connection idle that long (421, then hangs up).
     `refuse(address)` makes RCPT TO of that address fail with 550 (permanent),
     `defer(address)` with 451 (transient). `slow_down(seconds)` makes it take that
     long over each message before accepting it (other connections go on meanwhile).
     """
 
-    def __init__(self):
+    def __init__(self, idle_timeout: float = 300):
         self.handler = SmtpHandler()
         self.controller = _LoopbackController(
             self.handler,
@@ -106,6 +107,9 @@ class SmtpServer:
             port=0,
             server_hostname="smtp.test.local",
             ready_timeout=5,
+            # A connection idle this long is closed by the server (421 first), as real
+            # servers do.
+            timeout=idle_timeout,
         )
         self.host = LOOPBACK
         self.port = 0

@@ -21,6 +21,7 @@ hold a worker past the lease of the delivery it is sending.
 import smtplib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from email.utils import parseaddr
@@ -166,32 +167,39 @@ def _transmit(pool: SmtpPool, envelope: tuple, message: bytes, identifier: str) 
 
     A connection the pool had kept open that turns out closed by the server (it
     answers 421 or hangs up at the first command) gets the message sent once more
-    over a new one: it never took the message. A failure that may have broken a
-    connection discards it.
+    over a new one, in what is left of the deadline: it never took the message. A
+    failure that may have broken a connection discards it. Connections are given
+    back (a worn-out one closed) after the deadline's block: a slow QUIT never eats
+    into a send's time.
     """
-    using = [None]  # the backend whose socket the deadline shuts down
-    with deadline(settings.DELIVERY_SEND_TIMEOUT_SECONDS, lambda: _shut_down(using[0])) as cut:
-        while True:
-            connection = pool.take()
-            using[0], reused = connection.backend, connection.opened_at is not None
-            try:
-                if not reused:
-                    connection.open()
-                connection.client.sendmail(*envelope, message)
-            except smtplib.SMTPRecipientsRefused as exc:
-                using[0] = None
-                pool.give_back(connection, broken=False)
-                return _refused(exc)
-            except (smtplib.SMTPException, OSError) as exc:  # OSError covers timeouts
-                using[0] = None
-                pool.give_back(connection, broken=True)
-                if reused and not cut.expired and _closed_by_server(exc):
-                    continue
-                return _failure(exc, timed_out=cut.expired)
-            using[0] = None
-            connection.messages += 1
-            pool.give_back(connection, broken=False)
-            return SendResult.sent(identifier)
+    ends = time.monotonic() + settings.DELIVERY_SEND_TIMEOUT_SECONDS
+    while True:
+        connection = pool.take()  # never waits: the caller holds one of the pool's places
+        reused = connection.opened_at is not None
+        result, broken, timed_out = _attempt(connection, envelope, message, ends, identifier)
+        pool.give_back(connection, broken=broken is not None)
+        if result is not None:
+            return result
+        if not (reused and not timed_out and _closed_by_server(broken)):
+            return _failure(broken, timed_out=timed_out)
+
+
+def _attempt(connection, envelope: tuple, message: bytes, ends: float, identifier: str):
+    """One try over `connection`, cut at `ends`: (result, None, False) when the server
+    answered the message, or (None, the exception, whether the deadline cut it)."""
+    cut = None
+    try:
+        with deadline(ends - time.monotonic(), lambda: _shut_down(connection.backend)) as cut:
+            if connection.opened_at is None:
+                connection.open()
+            connection.client.sendmail(*envelope, message)
+    except smtplib.SMTPRecipientsRefused as exc:
+        # smtplib reset the transaction: the connection serves the next message.
+        return _refused(exc), None, False
+    except (smtplib.SMTPException, OSError) as exc:  # OSError covers timeouts
+        return None, exc, bool(cut and cut.expired)
+    connection.messages += 1
+    return SendResult.sent(identifier), None, False
 
 
 def _closed_by_server(exc: Exception) -> bool:

@@ -63,6 +63,7 @@ class SmtpPool:
         self._slots = threading.BoundedSemaphore(size)
         self._holders = threading.local()
         self._idle: list[PooledConnection] = []
+        self._retiring: list[PooledConnection] = []  # worn out, to close after a send
         self._lock = threading.Lock()
         self.opened = 0  # connections handed out unopened so far (each opens once)
 
@@ -90,25 +91,21 @@ class SmtpPool:
 
     def take(self) -> PooledConnection:
         """An idle connection (the most recently used one), or a new, unopened one. Call
-        within `slot()`: the slots bound how many are out at once."""
-        now, worn = time.monotonic(), []
+        within `slot()`: the slots bound how many are out at once. Never waits: worn-out
+        idle connections are closed at the next `give_back`, after the send."""
+        now = time.monotonic()
         with self._lock:
             while self._idle:
                 connection = self._idle.pop()
                 if not connection.worn_out(now):
-                    break
-                worn.append(connection)
-            else:
-                connection = None
-        for old in worn:
-            self._close(old.backend, quit=True)
-        if connection is None:
-            connection = PooledConnection(self._make_backend())
-            self.opened += 1
-        return connection
+                    return connection
+                self._retiring.append(connection)
+        self.opened += 1
+        return PooledConnection(self._make_backend())
 
     def give_back(self, connection: PooledConnection, *, broken: bool) -> None:
-        """Return a connection after a send; a broken or worn-out one is closed instead."""
+        """Return a connection after a send; a broken or worn-out one is closed instead,
+        as are the worn-out ones `take` passed over."""
         if broken or connection.opened_at is None:
             self._close(connection.backend, quit=False)
         elif connection.worn_out(time.monotonic()):
@@ -116,11 +113,16 @@ class SmtpPool:
         else:
             with self._lock:
                 self._idle.append(connection)
+        with self._lock:
+            retiring, self._retiring = self._retiring, []
+        for old in retiring:
+            self._close(old.backend, quit=True)
 
     def close_all(self) -> None:
         """Close the idle connections (QUIT): at the worker's exit, or when replaced."""
         with self._lock:
-            idle, self._idle = self._idle, []
+            idle, self._idle = self._idle + self._retiring, []
+            self._retiring = []
         for connection in idle:
             self._close(connection.backend, quit=True)
 

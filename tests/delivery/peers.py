@@ -54,7 +54,13 @@ class SmtpHandler:
         self.messages: list[ReceivedEmail] = []
         self.rcpt_replies: dict[str, str] = {}  # lower-cased address -> SMTP reply line
         self.data_delay_seconds = 0.0  # how long the server takes over each message
+        self.quits = 0  # connections the client ended with QUIT
         self._lock = threading.Lock()
+
+    async def handle_QUIT(self, server, session, envelope):
+        with self._lock:
+            self.quits += 1
+        return "221 Bye"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.rcpt_replies.get(address.lower())
@@ -130,6 +136,11 @@ class SmtpServer:
     def connections(self) -> int:
         """How many SMTP connections brought the messages accepted."""
         return len({message.peer for message in self.handler.messages})
+
+    @property
+    def quits(self) -> int:
+        """How many connections the client ended politely, with QUIT."""
+        return self.handler.quits
 
     def slow_down(self, seconds: float) -> None:
         self.handler.data_delay_seconds = seconds

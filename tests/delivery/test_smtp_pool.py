@@ -13,6 +13,7 @@ import pytest
 
 from notifications.backends.base import SendOutcome
 from notifications.backends.email import DjangoEmailBackend
+from notifications.backends.smtp_pool import close_process_pools
 from notifications.dispatch import dispatch_due
 from notifications.models import Delivery
 from tests.delivery import peers
@@ -160,6 +161,35 @@ def test_a_connection_is_replaced_after_its_message_allowance(smtp_server, setti
 
     assert [result.outcome for result in results] == [SendOutcome.SENT] * 5
     assert list(Counter(peers_of(smtp_server)).values()) == [2, 2, 1]
+
+
+def test_a_connection_past_its_lifetime_is_ended_with_quit_and_replaced(smtp_server, settings):
+    settings.EMAIL_MAX_CONNECTIONS = 1
+    settings.EMAIL_CONNECTION_MAX_SECONDS = 0.3
+    backend = DjangoEmailBackend()
+    backend.send(email_delivery())
+    time.sleep(0.5)
+
+    result = backend.send(email_delivery(recipient="jane@example.co.id"))
+
+    assert result.outcome == SendOutcome.SENT
+    assert smtp_server.connections == 2
+    assert smtp_server.quits == 1
+
+
+def test_a_worker_ends_its_open_connections_with_quit_when_it_exits(
+    client_8002, email_template, smtp_server, settings
+):
+    settings.EMAIL_MAX_CONNECTIONS = 2
+    smtp_server.slow_down(0.2)
+    accept_emails(client_8002, "c", 4)
+    dispatch_due()
+    assert smtp_server.quits == 0
+
+    close_process_pools()  # what the worker process's exit runs
+
+    assert smtp_server.connections == 2
+    assert smtp_server.quits == 2
 
 
 def test_a_pooled_connection_whose_server_stalls_is_cut_at_the_deadline_and_not_reused(

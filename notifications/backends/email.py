@@ -146,9 +146,8 @@ class DjangoEmailBackend(ChannelBackend):
     def _connection(self):
         connection = getattr(self._local, "connection", None)
         if connection is None:
+            # Not Django's SMTP backend (that one goes through the pool).
             path = self.backend or settings.EMAIL_BACKEND
-            if path == DJANGO_SMTP_BACKEND:
-                path = f"{__name__}.{DeadlineSmtpBackend.__name__}"
             connection = get_connection(path, timeout=settings.EMAIL_TIMEOUT)
             self._local.connection = connection
         return connection

@@ -46,6 +46,12 @@ Run it from the project root:
     .venv/bin/python bench/dispatch.py                       # 100,000 deliveries
     .venv/bin/python bench/dispatch.py --deliveries 10000    # a quick look
     .venv/bin/python bench/dispatch.py --deliveries 10000 --profile 2000 --workers 2
+    .venv/bin/python bench/dispatch.py --medium email --deliveries 10000
+
+`--medium email` sends email deliveries over SMTP to an aiosmtpd sink instead
+(bench/dispatch_email.py): the ceiling is one kept-alive smtplib connection, the
+sink counts messages, connections and distinct Message-IDs, and the target is
+0.7 x that ceiling (django-post_office's best: bench/dispatch_post_office.py).
 
 Target on this 2-core machine (cluster, PostgreSQL, Redis and the sink share the
 cores): at least 1,000 messages/s through the pipeline. Past runs: bench/RESULTS.md.

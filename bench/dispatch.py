@@ -47,6 +47,12 @@ Run it from the project root:
     .venv/bin/python bench/dispatch.py                       # 100,000 deliveries
     .venv/bin/python bench/dispatch.py --deliveries 10000    # a quick look
     .venv/bin/python bench/dispatch.py --deliveries 10000 --profile 2000 --workers 2
+    .venv/bin/python bench/dispatch.py --medium email --deliveries 10000
+
+`--medium email` sends email deliveries over SMTP to an aiosmtpd sink instead
+(bench/dispatch_email.py): the ceiling is one kept-alive smtplib connection, the
+sink counts messages, connections and distinct Message-IDs, and the target is
+0.7 x that ceiling (django-post_office's best: bench/dispatch_post_office.py).
 
 Target on this 2-core machine (cluster, PostgreSQL, Redis and the sink share the
 cores): at least 1,000 messages/s through the pipeline. Past runs: bench/RESULTS.md.
@@ -82,6 +88,14 @@ import requests
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from dispatch_email import (  # noqa: E402
+    RECIPIENT_EMAIL,
+    ceiling_message,
+    ceiling_smtplib,
+    demo_email,
+    print_email_verdict,
+    smtp_sink,
+)
 from support import (  # noqa: E402
     CpuMeter,
     drop_database,
@@ -301,6 +315,8 @@ def _sink_main(kind: str, control) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the benchmark stops it
     if kind == "threading":
         _threading_sink(control)
+    elif kind == "smtp":
+        asyncio.run(smtp_sink(SinkState(), control))
     else:
         asyncio.run(_asyncio_sink(control))
 
@@ -513,8 +529,9 @@ def stop_cluster(cluster: subprocess.Popen) -> None:
 # --- the deliveries (this process, Django set up) ----------------------------------------
 
 
-def queue_deliveries(count: int, prefix: str, *, chunk: int = 5000) -> float:
-    """Insert `count` notifications with one due SMS delivery each, as intake would leave them."""
+def queue_deliveries(count: int, prefix: str, *, chunk: int = 5000, medium: str = "sms") -> float:
+    """Insert `count` notifications with one due delivery of `medium` each, as intake would
+    leave them."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -538,8 +555,9 @@ def queue_deliveries(count: int, prefix: str, *, chunk: int = 5000) -> float:
                 )
                 for number in range(first, min(count, first + chunk))
             )
+            recipient = RECIPIENT_EMAIL if medium == "email" else RECIPIENT
             Delivery.objects.bulk_create(
-                Delivery(notification=n, medium="sms", recipient=RECIPIENT, next_attempt_at=now)
+                Delivery(notification=n, medium=medium, recipient=recipient, next_attempt_at=now)
                 for n in notifications
             )
     analyse_tables()
@@ -833,7 +851,9 @@ def profile_one_worker(arguments, env) -> None:
     count, chunk = arguments.profile, arguments.chunk
     print()
     print(f"profile: one worker in this process, no queue, chunks of {chunk} (cluster stopped)")
-    queue_deliveries(2 * count + 3 * chunk, f"profile-{uuid.uuid4().hex[:6]}")
+    queue_deliveries(
+        2 * count + 3 * chunk, f"profile-{uuid.uuid4().hex[:6]}", medium=arguments.medium
+    )
     drain(chunk, chunk)  # warm: connection, backend session, template cache
     connection.close()
     time.sleep(0.5)
@@ -873,6 +893,12 @@ def profile_one_worker(arguments, env) -> None:
             example = example[:100] + " … " + example[-47:]
         print(f"    {number / queried:6.2f}  {kind:<40} {example}")
 
+    if arguments.medium == "email":
+        from django.conf import settings
+
+        # One connection: the sends run in turn on this thread, where cProfile sees them.
+        settings.EMAIL_MAX_CONNECTIONS = 1
+        print("  (cProfile with EMAIL_MAX_CONNECTIONS=1: the sends on this thread)")
     profiler = cProfile.Profile()
     profiler.enable()
     done = drain(chunk, count)
@@ -885,6 +911,26 @@ def profile_one_worker(arguments, env) -> None:
 # --- main -------------------------------------------------------------------------------
 
 
+def email_ceiling(arguments, settings, sink) -> float:
+    """The SMTP sink's ceiling: one kept-alive smtplib connection, the pipeline's message."""
+    from email.utils import parseaddr
+
+    subject, text, html = demo_email(CLIENT_ID, APP_CODE, PARAMS)
+    message = ceiling_message(settings.DEFAULT_FROM_EMAIL, subject, text, html)
+    print(f"message: {len(message)} bytes, multipart/alternative (text and HTML)")
+    idle_check()
+    envelope_from = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    rate, refused = ceiling_smtplib(sink.port, envelope_from, message, arguments.ceiling_messages)
+    print(
+        f"sink ceiling: {rate:.0f} messages/s ({arguments.ceiling_messages} messages, one "
+        f"process, smtplib, one kept-alive connection"
+        + (f"; !! {refused} refused" if refused else "")
+        + ")",
+        flush=True,
+    )
+    return rate
+
+
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--deliveries", type=int, default=100_000, help="SMS deliveries to send")
@@ -892,6 +938,12 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--chunk", type=int, default=50, help="DELIVERY_CHUNK_SIZE")
     parser.add_argument("--backend", choices=("http", "twilio"), default="http")
     parser.add_argument("--sink", choices=("asyncio", "threading"), default="asyncio")
+    parser.add_argument(
+        "--medium",
+        choices=("sms", "email"),
+        default="sms",
+        help="email: deliveries by SMTP to an aiosmtpd sink (bench/dispatch_email.py)",
+    )
     parser.add_argument(
         "--ceiling-messages", type=int, default=20_000, help="messages of the ceiling phase"
     )
@@ -952,6 +1004,9 @@ def bench_environment(arguments, temporary: Path, sink_port: int) -> dict[str, s
         )
     else:
         env["SMS_GATEWAY_URL"] = f"http://{HOST}:{sink_port}{GATEWAY_PATH}"
+    if arguments.medium == "email":
+        # The demo data's SMS deliveries go to the console, not to the SMTP sink.
+        env.update(EMAIL_URL=f"smtp://{HOST}:{sink_port}", SMS_BACKENDS="console")
     return env
 
 
@@ -962,12 +1017,14 @@ def main() -> int:
     cluster, cluster_log, ok = None, None, False
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    sink = Sink(arguments.sink)  # forked before Django is set up in this process
+    # Forked before Django is set up in this process.
+    sink = Sink("smtp" if arguments.medium == "email" else arguments.sink)
     try:
         env = bench_environment(arguments, temporary, sink.port)
         print(
-            f"sink: {arguments.sink} server on {HOST}:{sink.port} (pid {sink.process.pid}); "
-            f"backend {arguments.backend}",
+            f"sink: {'aiosmtpd' if arguments.medium == 'email' else arguments.sink} server on "
+            f"{HOST}:{sink.port} (pid {sink.process.pid}); medium {arguments.medium}"
+            + ("" if arguments.medium == "email" else f", backend {arguments.backend}"),
             flush=True,
         )
         print(f"database {arguments.database}: create, migrate, seed_demo --force …", flush=True)
@@ -989,61 +1046,67 @@ def main() -> int:
         redis.Redis.from_url(arguments.redis_url).flushdb()
         # Held back until the clock starts: the cluster would run it at once.
         Schedule.objects.filter(name=SWEEPER).update(next_run=timezone.now() + timedelta(days=1))
-        seconds = queue_deliveries(arguments.deliveries, "bench")
+        seconds = queue_deliveries(arguments.deliveries, "bench", medium=arguments.medium)
         with connection.cursor() as cursor:
             cursor.execute("SHOW synchronous_commit")
             synchronous_commit = cursor.fetchone()[0]
         print(
-            f"queued {arguments.deliveries} SMS deliveries in {seconds:.1f} s (untimed, bulk "
-            f"inserts); PostgreSQL synchronous_commit={synchronous_commit}",
+            f"queued {arguments.deliveries} {arguments.medium} deliveries in {seconds:.1f} s "
+            f"(untimed, bulk inserts); PostgreSQL synchronous_commit={synchronous_commit}",
             flush=True,
         )
 
         # --- the sink's ceiling
-        backend = settings.KOKATTO_CHANNEL_BACKENDS["sms"][0]["OPTIONS"]
-        text = demo_message()
-        if arguments.backend == "twilio":
-            path = f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
-            payload = {"To": RECIPIENT, "From": "KOKATTO", "Body": text}
-            key_header, auth = "I-Twilio-Idempotency-Token", (TWILIO_SID, TWILIO_TOKEN)
+        if arguments.medium == "email":
+            ceiling_rate = email_ceiling(arguments, settings, sink)
         else:
-            path = GATEWAY_PATH
-            payload = {"to": RECIPIENT, "from": backend["sender_id"], "text": text}
-            key_header, auth = "Idempotency-Key", None
-        body = urlencode(payload).encode()
-        headers = requests_like_headers(body, auth)
-        print(f"message: {len(body)} bytes form-encoded, headers {sorted(headers)} + {key_header}")
-        idle_check()
-        ceiling_rate, failures = ceiling_http_client(
-            sink.port, path, body, headers, key_header, arguments.ceiling_messages
-        )
-        print(
-            f"sink ceiling: {ceiling_rate:.0f} messages/s ({arguments.ceiling_messages} messages, "
-            f"one process, http.client, one kept-alive connection"
-            + (f"; !! {failures} answers not 201" if failures else "")
-            + ")",
-            flush=True,
-        )
-        client_count = max(1, arguments.ceiling_messages // 4)
-        client_rate, failures = ceiling_backend_client(
-            f"http://{HOST}:{sink.port}{path}", payload, key_header, auth, client_count
-        )
-        print(
-            f"             {client_rate:.0f} messages/s with the backends' client, a urllib3 "
-            f"pool ({client_count} messages)"
-            + (f"; !! {failures} answers not 201" if failures else ""),
-            flush=True,
-        )
-        requests_count = client_count
-        requests_rate, failures = ceiling_requests(
-            f"http://{HOST}:{sink.port}{path}", payload, key_header, auth, requests_count
-        )
-        print(
-            f"             {requests_rate:.0f} messages/s with a requests.Session, for "
-            f"comparison ({requests_count} messages)"
-            + (f"; !! {failures} answers not 201" if failures else ""),
-            flush=True,
-        )
+            backend = settings.KOKATTO_CHANNEL_BACKENDS["sms"][0]["OPTIONS"]
+            text = demo_message()
+            if arguments.backend == "twilio":
+                path = f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+                payload = {"To": RECIPIENT, "From": "KOKATTO", "Body": text}
+                key_header, auth = "I-Twilio-Idempotency-Token", (TWILIO_SID, TWILIO_TOKEN)
+            else:
+                path = GATEWAY_PATH
+                payload = {"to": RECIPIENT, "from": backend["sender_id"], "text": text}
+                key_header, auth = "Idempotency-Key", None
+            body = urlencode(payload).encode()
+            headers = requests_like_headers(body, auth)
+            print(
+                f"message: {len(body)} bytes form-encoded, headers {sorted(headers)} + {key_header}"
+            )
+            idle_check()
+            ceiling_rate, failures = ceiling_http_client(
+                sink.port, path, body, headers, key_header, arguments.ceiling_messages
+            )
+            print(
+                f"sink ceiling: {ceiling_rate:.0f} messages/s "
+                f"({arguments.ceiling_messages} messages, one process, http.client, "
+                f"one kept-alive connection"
+                + (f"; !! {failures} answers not 201" if failures else "")
+                + ")",
+                flush=True,
+            )
+            client_count = max(1, arguments.ceiling_messages // 4)
+            client_rate, failures = ceiling_backend_client(
+                f"http://{HOST}:{sink.port}{path}", payload, key_header, auth, client_count
+            )
+            print(
+                f"             {client_rate:.0f} messages/s with the backends' client, a urllib3 "
+                f"pool ({client_count} messages)"
+                + (f"; !! {failures} answers not 201" if failures else ""),
+                flush=True,
+            )
+            requests_count = client_count
+            requests_rate, failures = ceiling_requests(
+                f"http://{HOST}:{sink.port}{path}", payload, key_header, auth, requests_count
+            )
+            print(
+                f"             {requests_rate:.0f} messages/s with a requests.Session, for "
+                f"comparison ({requests_count} messages)"
+                + (f"; !! {failures} answers not 201" if failures else ""),
+                flush=True,
+            )
         sink.ask("reset")
 
         # --- the pipeline
@@ -1060,6 +1123,12 @@ def main() -> int:
         )
         result = run_pipeline(arguments, env, sink, cluster, cluster_log_path)  # stops it
         ok = print_pipeline(arguments, result, ceiling_rate)
+        if arguments.medium == "email":
+            rate = result["counts"]["SENT"] / result["seconds"]
+            exactly_once = print_email_verdict(
+                arguments.deliveries, result["sink"], rate, ceiling_rate
+            )
+            ok = ok and exactly_once
         succeeded, failed, last_failure = task_failures()
         print(f"django-q tasks: {succeeded} succeeded, {failed} failed")
         if failed:

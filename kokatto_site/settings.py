@@ -523,6 +523,14 @@ RECEIPT_WAIT_HOURS = env.int("RECEIPT_WAIT_HOURS", default=24)
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 # Each SMTP operation's timeout; a whole send is also cut at DELIVERY_SEND_TIMEOUT_SECONDS.
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10)
+# SMTP (notifications/backends/smtp_pool.py): a worker process keeps up to
+# EMAIL_MAX_CONNECTIONS connections open and sends over them side by side (the SMTP
+# server sees up to Q_WORKERS times that: keep it within the server's limit per
+# client); each is closed after EMAIL_CONNECTION_MAX_MESSAGES messages or
+# EMAIL_CONNECTION_MAX_SECONDS, and when the worker exits.
+EMAIL_MAX_CONNECTIONS = env.int("EMAIL_MAX_CONNECTIONS", default=4)
+EMAIL_CONNECTION_MAX_MESSAGES = env.int("EMAIL_CONNECTION_MAX_MESSAGES", default=100)
+EMAIL_CONNECTION_MAX_SECONDS = env.float("EMAIL_CONNECTION_MAX_SECONDS", default=60)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kokatto <no-reply@kokatto.local>")
 
 # Channel backends per medium, in failover order (notifications/backends/).

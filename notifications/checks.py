@@ -143,3 +143,28 @@ def recipient_hash_key_check(app_configs=None, **kwargs) -> list[checks.CheckMes
             id="notifications.W001",
         )
     ]
+
+
+@checks.register(checks.Tags.compatibility)
+def smtp_pool_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A worker sends email over at most EMAIL_MAX_CONNECTIONS pooled connections: with
+    none, every send would wait for one forever."""
+    errors = []
+    for name in ("EMAIL_MAX_CONNECTIONS", "EMAIL_CONNECTION_MAX_MESSAGES"):
+        if getattr(settings, name) < 1:
+            errors.append(
+                checks.Error(
+                    f"{name} is {getattr(settings, name)}: it must be at least 1.",
+                    hint="EMAIL_MAX_CONNECTIONS: the SMTP connections a worker process "
+                    "keeps open (4 by default), within the SMTP server's limit per client.",
+                    id="notifications.E007",
+                )
+            )
+    if settings.EMAIL_CONNECTION_MAX_SECONDS <= 0:
+        errors.append(
+            checks.Error(
+                "EMAIL_CONNECTION_MAX_SECONDS must be more than 0.",
+                id="notifications.E007",
+            )
+        )
+    return errors

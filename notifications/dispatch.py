@@ -486,6 +486,11 @@ def _send_one(send: _Send, leases: GroupLeases) -> "Outcome | None":
 
     Returns None, sending nothing, when the group no longer holds the delivery's lease.
     """
+    with send.backend.send_slot():
+        return _send_holding_slot(send, leases)
+
+
+def _send_holding_slot(send: _Send, leases: GroupLeases) -> "Outcome | None":
     delivery, backend = send.delivery, send.backend
     if not leases.holds(delivery):
         return None

@@ -52,6 +52,12 @@ class ChannelBackend:
     def send(self, delivery) -> SendResult:
         raise NotImplementedError
 
+    def send_slot(self) -> AbstractContextManager:
+        """Held around a send, taken before the dispatcher checks the delivery's lease: a
+        backend with fewer connections than the dispatcher has send threads (email) makes
+        the other threads wait here, outside the time the lease leaves for the send."""
+        return nullcontext()
+
     def session(self) -> AbstractContextManager:
         """The dispatcher sends a group's deliveries within one session: a backend may
         keep a connection open for its length (email keeps one SMTP connection)."""

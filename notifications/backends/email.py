@@ -1,21 +1,29 @@
 """Email through Django's email machinery: SMTP in production (EMAIL_URL), console by default.
 
 Any Django email backend works here, django-anymail's ESP backends included:
-set EMAIL_BACKEND (or EMAIL_URL) and this class sends through it.
+set EMAIL_BACKEND (or EMAIL_URL) and this class sends through it. Within a
+`session()` (the dispatcher opens one per group of deliveries) every message
+goes over one connection of that backend.
 
-Within a `session()` (the dispatcher opens one per group of deliveries) every
-message goes over one connection, opened at the first send and reopened only
-after a failure that may have broken it. Each send is cut at
-DELIVERY_SEND_TIMEOUT_SECONDS, connecting included, on top of EMAIL_TIMEOUT for
-each SMTP operation: a server that trickles its answers cannot hold a worker
-past the lease of the delivery it is sending.
+SMTP (Django's SMTP backend, what EMAIL_URL smtp://… selects) takes a faster
+path: the worker process keeps its SMTP connections open in a pool
+(notifications/backends/smtp_pool.py), reused across groups and tasks, up to
+EMAIL_MAX_CONNECTIONS of them sending side by side; each message's bytes are
+written directly (notifications/backends/email_message.py), the same bytes
+Django would send. A connection the server dropped while it was idle is
+replaced at once and the message sent over the new one.
+
+Each send is cut at DELIVERY_SEND_TIMEOUT_SECONDS, connecting included, on top of
+EMAIL_TIMEOUT for each SMTP operation: a server that trickles its answers cannot
+hold a worker past the lease of the delivery it is sending.
 """
 
 import smtplib
 import socket
 import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from email.utils import parseaddr
 
 from django.conf import settings
@@ -24,6 +32,8 @@ from django.core.mail.backends import smtp
 
 from notifications.backends.base import ChannelBackend, SendResult, idempotency_key
 from notifications.backends.deadline import deadline
+from notifications.backends.email_message import envelope_address, message_bytes
+from notifications.backends.smtp_pool import CLOSE_SECONDS, SmtpPool, process_pool
 
 DJANGO_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
@@ -36,9 +46,22 @@ class DjangoEmailBackend(ChannelBackend):
         self.backend = backend
         self._local = threading.local()
 
+    @property
+    def concurrent_sends(self) -> bool:
+        """SMTP sends go side by side, over the pool's connections (no database access)."""
+        return self._pooled() and settings.EMAIL_MAX_CONNECTIONS > 1
+
+    def send_slot(self) -> AbstractContextManager:
+        """SMTP: wait for one of the worker's EMAIL_MAX_CONNECTIONS connections."""
+        return self._pool().slot() if self._pooled() else nullcontext()
+
+    def session(self) -> AbstractContextManager:
+        """Send every message of the block over one connection, closed at the end (SMTP's
+        pooled connections outlive the block)."""
+        return nullcontext() if self._pooled() else self._one_connection()
+
     @contextmanager
-    def session(self) -> Iterator[None]:
-        """Send every message of the block over one connection, closed at the end."""
+    def _one_connection(self) -> Iterator[None]:
         self._local.connection = None
         self._local.in_session = True
         try:
@@ -48,6 +71,8 @@ class DjangoEmailBackend(ChannelBackend):
             self._close()
 
     def send(self, delivery) -> SendResult:
+        if self._pooled():
+            return self._send_pooled(delivery)
         connection = self._connection()
         message = EmailMultiAlternatives(
             subject=delivery.subject,
@@ -67,12 +92,7 @@ class DjangoEmailBackend(ChannelBackend):
                 connection.send_messages([message])
         except smtplib.SMTPRecipientsRefused as exc:
             # smtplib reset the transaction: the connection serves the next message.
-            codes = [code for code, _ in exc.recipients.values()]
-            reason = f"recipient refused: {exc.recipients}"
-            # 4xx on RCPT is greylisting or a full mailbox: "try again later".
-            if codes and all(400 <= code < 500 for code in codes):
-                return SendResult.transient(reason)
-            return SendResult.permanent(reason)
+            return _refused(exc)
         except (smtplib.SMTPException, OSError) as exc:  # OSError covers timeouts
             # The connection may be broken, or half-open (a refused login): the next
             # send opens a new one.
@@ -83,12 +103,51 @@ class DjangoEmailBackend(ChannelBackend):
                 self._close()
         return SendResult.sent(message.extra_headers["Message-ID"])
 
+    def _pooled(self) -> bool:
+        return (self.backend or settings.EMAIL_BACKEND) == DJANGO_SMTP_BACKEND
+
+    def _pool(self) -> SmtpPool:
+        key = (
+            settings.EMAIL_HOST,
+            settings.EMAIL_PORT,
+            settings.EMAIL_HOST_USER,
+            settings.EMAIL_HOST_PASSWORD,
+            settings.EMAIL_USE_TLS,
+            settings.EMAIL_USE_SSL,
+            settings.EMAIL_SSL_CERTFILE,
+            settings.EMAIL_SSL_KEYFILE,
+            settings.EMAIL_TIMEOUT,
+            settings.EMAIL_MAX_CONNECTIONS,
+        )
+        return process_pool(
+            key,
+            lambda: SmtpPool(
+                settings.EMAIL_MAX_CONNECTIONS,
+                lambda: DeadlineSmtpBackend(timeout=settings.EMAIL_TIMEOUT),
+                _close_backend,
+            ),
+        )
+
+    def _send_pooled(self, delivery) -> SendResult:
+        identifier = message_id(delivery, self.from_email)
+        message = message_bytes(
+            from_email=self.from_email,
+            to=delivery.recipient,
+            subject=delivery.subject,
+            body=delivery.body,
+            html=delivery.html_body,
+            message_id=identifier,
+        )
+        envelope = (envelope_address(self.from_email), [envelope_address(delivery.recipient)])
+        pool = self._pool()
+        with pool.slot():
+            return _transmit(pool, envelope, message, identifier)
+
     def _connection(self):
         connection = getattr(self._local, "connection", None)
         if connection is None:
+            # Not Django's SMTP backend (that one goes through the pool).
             path = self.backend or settings.EMAIL_BACKEND
-            if path == DJANGO_SMTP_BACKEND:
-                path = f"{__name__}.{DeadlineSmtpBackend.__name__}"
             connection = get_connection(path, timeout=settings.EMAIL_TIMEOUT)
             self._local.connection = connection
         return connection
@@ -100,6 +159,71 @@ class DjangoEmailBackend(ChannelBackend):
             seconds = settings.DELIVERY_SEND_TIMEOUT_SECONDS
             with suppress(Exception), deadline(seconds, lambda: _shut_down(connection)):
                 connection.close()
+
+
+def _transmit(pool: SmtpPool, envelope: tuple, message: bytes, identifier: str) -> SendResult:
+    """Send `message` over one of the pool's connections, within the send's deadline.
+
+    A connection the pool had kept open that turns out closed by the server (it
+    answers 421 or hangs up at the first command) gets the message sent once more
+    over a new one, in what is left of the deadline: it never took the message. A
+    failure that may have broken a connection discards it. Connections are given
+    back (a worn-out one closed) after the deadline's block: a slow QUIT never eats
+    into a send's time.
+    """
+    ends = time.monotonic() + settings.DELIVERY_SEND_TIMEOUT_SECONDS
+    while True:
+        connection = pool.take()  # never waits: the caller holds one of the pool's places
+        reused = connection.opened_at is not None
+        result, broken, timed_out = _attempt(connection, envelope, message, ends, identifier)
+        pool.give_back(connection, broken=broken is not None)
+        if result is not None:
+            return result
+        if not (reused and not timed_out and _closed_by_server(broken)):
+            return _failure(broken, timed_out=timed_out)
+
+
+def _attempt(connection, envelope: tuple, message: bytes, ends: float, identifier: str):
+    """One try over `connection`, cut at `ends`: (result, None, False) when the server
+    answered the message, or (None, the exception, whether the deadline cut it)."""
+    cut = None
+    try:
+        with deadline(ends - time.monotonic(), lambda: _shut_down(connection.backend)) as cut:
+            if connection.opened_at is None:
+                connection.open()
+            connection.client.sendmail(*envelope, message)
+    except smtplib.SMTPRecipientsRefused as exc:
+        # smtplib reset the transaction: the connection serves the next message.
+        return _refused(exc), None, False
+    except (smtplib.SMTPException, OSError) as exc:  # OSError covers timeouts
+        return None, exc, bool(cut and cut.expired)
+    connection.messages += 1
+    return SendResult.sent(identifier), None, False
+
+
+def _closed_by_server(exc: Exception) -> bool:
+    """Whether an idle connection's server had closed it (421 is "closing the channel")."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421
+    return isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError)
+
+
+def _close_backend(backend, *, quit: bool) -> None:
+    """Close a pooled connection: QUIT within CLOSE_SECONDS, or (a broken one) at once."""
+    if not quit:
+        _shut_down(backend)
+    seconds = min(CLOSE_SECONDS, settings.DELIVERY_SEND_TIMEOUT_SECONDS)
+    with suppress(Exception), deadline(seconds, lambda: _shut_down(backend)):
+        backend.close()
+
+
+def _refused(exc: smtplib.SMTPRecipientsRefused) -> SendResult:
+    codes = [code for code, _ in exc.recipients.values()]
+    reason = f"recipient refused: {exc.recipients}"
+    # 4xx on RCPT is greylisting or a full mailbox: "try again later".
+    if codes and all(400 <= code < 500 for code in codes):
+        return SendResult.transient(reason)
+    return SendResult.permanent(reason)
 
 
 def message_id(delivery, from_email: str) -> str:

@@ -14,6 +14,7 @@ See tests/delivery/peers.py for their attributes.
 
 import pytest
 
+from notifications.backends.smtp_pool import close_process_pools
 from tests.delivery import peers
 from tests.delivery.workers import cluster_starter
 
@@ -30,6 +31,7 @@ def smtp_server(settings):
     settings.EMAIL_USE_SSL = False
     settings.EMAIL_TIMEOUT = 5
     yield server
+    close_process_pools()  # the worker's pooled SMTP connections, as at its exit
     server.stop()
 
 

@@ -54,7 +54,13 @@ class SmtpHandler:
         self.messages: list[ReceivedEmail] = []
         self.rcpt_replies: dict[str, str] = {}  # lower-cased address -> SMTP reply line
         self.data_delay_seconds = 0.0  # how long the server takes over each message
+        self.quits = 0  # connections the client ended with QUIT
         self._lock = threading.Lock()
+
+    async def handle_QUIT(self, server, session, envelope):
+        with self._lock:
+            self.quits += 1
+        return "221 Bye"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.rcpt_replies.get(address.lower())
@@ -93,12 +99,13 @@ class _LoopbackController(Controller):
 class SmtpServer:
     """A real SMTP server on 127.0.0.1. `messages` holds what it accepted, in order.
 
+    `idle_timeout`: the server closes a connection idle that long (421, then hangs up).
     `refuse(address)` makes RCPT TO of that address fail with 550 (permanent),
     `defer(address)` with 451 (transient). `slow_down(seconds)` makes it take that
     long over each message before accepting it (other connections go on meanwhile).
     """
 
-    def __init__(self):
+    def __init__(self, idle_timeout: float = 300):
         self.handler = SmtpHandler()
         self.controller = _LoopbackController(
             self.handler,
@@ -106,6 +113,9 @@ class SmtpServer:
             port=0,
             server_hostname="smtp.test.local",
             ready_timeout=5,
+            # A connection idle this long is closed by the server (421 first), as real
+            # servers do.
+            timeout=idle_timeout,
         )
         self.host = LOOPBACK
         self.port = 0
@@ -126,6 +136,11 @@ class SmtpServer:
     def connections(self) -> int:
         """How many SMTP connections brought the messages accepted."""
         return len({message.peer for message in self.handler.messages})
+
+    @property
+    def quits(self) -> int:
+        """How many connections the client ended politely, with QUIT."""
+        return self.handler.quits
 
     def slow_down(self, seconds: float) -> None:
         self.handler.data_delay_seconds = seconds

@@ -293,7 +293,10 @@ def test_a_chunk_larger_than_a_group_is_sent_group_by_group(
     assert set(Notification.objects.values_list("status", flat=True)) == {"SENT"}
 
 
-def test_a_groups_emails_go_out_over_one_smtp_connection(client_8002, app_8002, smtp_server):
+def test_a_groups_emails_go_out_over_one_smtp_connection_when_one_is_allowed(
+    client_8002, app_8002, smtp_server, settings
+):
+    settings.EMAIL_MAX_CONNECTIONS = 1
     accept_emails(client_8002, app_8002, count=6)
 
     assert dispatch_due() == 6
@@ -306,7 +309,9 @@ def test_a_groups_emails_go_out_over_one_smtp_connection(client_8002, app_8002, 
 def test_a_chunk_out_of_time_puts_back_what_it_has_not_sent(
     client_8002, app_8002, smtp_server, settings
 ):
-    # 0.4 s a message and 1 s to send in: the rest waits for the next task, due at once.
+    # 0.4 s a message, one at a time, and 1 s to send in: the rest waits for the next
+    # task, due at once.
+    settings.EMAIL_MAX_CONNECTIONS = 1
     settings.DELIVERY_CHUNK_SECONDS = 1
     settings.DELIVERY_SEND_TIMEOUT_SECONDS = 0.5
     smtp_server.slow_down(0.4)
@@ -344,7 +349,9 @@ def test_a_provider_id_too_long_for_its_column_does_not_fail_the_groups_record(
 def test_a_group_that_would_start_late_in_the_chunks_lease_is_put_back(
     client_8002, app_8002, smtp_server, settings
 ):
-    # Two emails a group at 0.4 s each, a 2 s lease: groups may start in its first second.
+    # Two emails a group at 0.4 s each, one at a time, a 2 s lease: groups may start in
+    # its first second.
+    settings.EMAIL_MAX_CONNECTIONS = 1
     settings.DELIVERY_LEASE_SECONDS = 2
     settings.DELIVERY_SEND_TIMEOUT_SECONDS = 0.5
     settings.DELIVERY_SEND_GROUP = 2

@@ -63,3 +63,18 @@ def test_it_refuses_a_callback_sweep_that_could_outlast_the_task_timeout(setting
 
     with pytest.raises(SystemCheckError, match="CLIENT_CALLBACK_SWEEP_SECONDS"):
         check_output()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("EMAIL_MAX_CONNECTIONS", 0),
+        ("EMAIL_CONNECTION_MAX_MESSAGES", 0),
+        ("EMAIL_CONNECTION_MAX_SECONDS", 0),
+    ],
+)
+def test_an_smtp_pool_that_could_never_send_stops_the_check(settings, name, value):
+    setattr(settings, name, value)
+
+    with pytest.raises(SystemCheckError, match=rf"notifications\.E007.*{name}"):
+        check_output()

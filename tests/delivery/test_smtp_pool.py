@@ -116,6 +116,7 @@ def test_side_by_side_sends_deliver_every_email_exactly_once(
 ):
     settings.EMAIL_MAX_CONNECTIONS = 4
     settings.DELIVERY_SEND_CONCURRENCY = 8
+    settings.DELIVERY_CHUNK_SIZE = 60  # one chunk, in groups of DELIVERY_SEND_GROUP (50)
     accept_emails(client_8002, "c", 60)
 
     assert dispatch_due() == 60

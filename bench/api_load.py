@@ -34,14 +34,21 @@ Run it from the project root:
 Without `--redis-url` the rate-limit counter lives in each worker's local
 memory; with it, in Redis as in production (one more round trip a request).
 
+`--profile` runs the same phases with each gunicorn worker under cProfile, one
+profile per phase (requests told apart by their path), and prints where the
+workers' time goes, per request: the profiler slows the workers, so the
+figures of a profiled run are not comparable with an unprofiled one.
+
 Targets on this 2-core machine (client, server and database share the cores):
 /notif at least 300 creates/s, with p99 under 100 ms. Past runs: bench/RESULTS.md.
 """
 
 import argparse
 import contextlib
+import io
 import multiprocessing
 import os
+import pstats
 import queue
 import re
 import shutil
@@ -114,6 +121,58 @@ def bench_insert(request):
 
 
 urlpatterns = [*site_urlpatterns, path("bench/insert", bench_insert)]
+"""
+
+# --profile: the WSGI application under cProfile, one profiler per phase (by path), each
+# worker writing its profiles when it exits (gunicorn's worker_exit hook).
+BENCH_PROFILED_WSGI = """\
+import cProfile
+import os
+import time
+
+from kokatto_site.wsgi import application as site_application
+
+PROFILE_DIR = os.environ["KOKATTO_BENCH_PROFILE_DIR"]
+# CPU time by default; wall-clock time shows the waits for PostgreSQL and Redis too.
+WALL = os.environ["KOKATTO_BENCH_PROFILE_CLOCK"] == "wall"
+CLOCK = time.perf_counter if WALL else time.process_time
+PHASES = {"/notif": "notif", "/bench/insert": "bare"}
+profilers = {phase: cProfile.Profile(CLOCK) for phase in PHASES.values()}
+requests = dict.fromkeys(PHASES.values(), 0)
+
+
+def application(environ, start_response):
+    phase = PHASES.get(environ.get("PATH_INFO", ""))
+    if phase is None:
+        return site_application(environ, start_response)
+    requests[phase] += 1
+    profiler = profilers[phase]
+    profiler.enable()
+    try:
+        # The body is a list: rendering is done inside the call.
+        return site_application(environ, start_response)
+    finally:
+        profiler.disable()
+
+
+def dump():
+    for phase, profiler in profilers.items():
+        if requests[phase]:
+            path = os.path.join(PROFILE_DIR, f"{phase}-{os.getpid()}-{requests[phase]}.pstats")
+            profiler.dump_stats(path)
+"""
+
+# The project's gunicorn.conf.py, plus the hook.
+BENCH_GUNICORN_CONFIG = """\
+import runpy
+
+globals().update(runpy.run_path({project_config!r}))
+
+
+def worker_exit(server, worker):
+    import kokatto_bench_wsgi
+
+    kokatto_bench_wsgi.dump()
 """
 
 BENCH_TABLE = """
@@ -304,6 +363,32 @@ def workers_cpu_seconds(master_pid: int) -> float:
     return total
 
 
+# --- --profile -------------------------------------------------------------------------
+
+
+def print_profiles(directory: Path, lines: int, clock: str) -> None:
+    """Merge each phase's profiles of every worker; print CPU ms a request and the top
+    functions by cumulative and own time."""
+    for phase, heading in (("bare", "bare insert"), ("notif", "/notif create")):
+        files = sorted(directory.glob(f"{phase}-*.pstats"))
+        if not files:
+            print(f"no profile of {heading} (did the workers exit cleanly?)")
+            continue
+        requests = sum(int(path.stem.rsplit("-", 1)[1]) for path in files)
+        stats = pstats.Stats(*map(str, files))
+        print(
+            f"\nprofile of {heading}: {requests} requests (warm-up included), "
+            f"{stats.total_tt * 1000 / requests:.2f} ms ({clock}) a request under the profiler"
+        )
+        for order in ("cumulative", "tottime"):
+            out = io.StringIO()
+            stats.stream = out
+            stats.strip_dirs().sort_stats(order).print_stats(lines)
+            text = out.getvalue()
+            print(f"  top {lines} by {order} (seconds for all requests):")
+            print(textwrap.indent(text[text.find("   ncalls") :].rstrip(), "    "))
+
+
 # --- set-up and tear-down ---------------------------------------------------------------
 
 
@@ -388,6 +473,21 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--redis-url", default="", help="REDIS_URL for the server (optional)")
     parser.add_argument("--phase-timeout", type=float, default=600, help="seconds per phase")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        nargs="?",
+        const=30,
+        default=0,
+        metavar="LINES",
+        help="profile the gunicorn workers (cProfile) and print the top LINES functions",
+    )
+    parser.add_argument(
+        "--profile-clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="what --profile measures: the workers' CPU time, or wall-clock time (waits too)",
+    )
     arguments = parser.parse_args()
     if not 0 < arguments.requests <= 1_000_000 or not 0 < arguments.concurrency <= 512:
         parser.error("--requests must be 1..1000000 and --concurrency 1..512")
@@ -406,6 +506,11 @@ def main() -> int:
     (temporary / "kokatto_bench_settings.py").write_text(BENCH_SETTINGS)
     (temporary / "kokatto_bench_urls.py").write_text(textwrap.dedent(BENCH_URLS))
     (temporary / "var").mkdir()
+    (temporary / "kokatto_bench_wsgi.py").write_text(BENCH_PROFILED_WSGI)
+    (temporary / "kokatto_bench_gunicorn.py").write_text(
+        BENCH_GUNICORN_CONFIG.format(project_config=str(PROJECT_DIR / "gunicorn.conf.py"))
+    )
+    (temporary / "profiles").mkdir()
 
     from cryptography.fernet import Fernet
 
@@ -425,6 +530,8 @@ def main() -> int:
         DJANGO_SETTINGS_MODULE="kokatto_bench_settings",
         PYTHONPATH=f"{temporary}{os.pathsep}{PROJECT_DIR}",
         LOG_LEVEL="WARNING",
+        KOKATTO_BENCH_PROFILE_DIR=str(temporary / "profiles"),
+        KOKATTO_BENCH_PROFILE_CLOCK=arguments.profile_clock,
     )
     if arguments.redis_url:
         env["REDIS_URL"] = arguments.redis_url
@@ -448,8 +555,11 @@ def main() -> int:
 
         port = free_port()
         gunicorn = Path(sys.executable).parent / "gunicorn"
-        command = [str(gunicorn), "kokatto_site.wsgi", "-w", str(arguments.workers)]
+        wsgi = "kokatto_bench_wsgi" if arguments.profile else "kokatto_site.wsgi"
+        command = [str(gunicorn), wsgi, "-w", str(arguments.workers)]
         command += ["-b", f"{HOST}:{port}"]
+        if arguments.profile:
+            command += ["-c", str(temporary / "kokatto_bench_gunicorn.py")]
         print(f"server: {' '.join(command[1:])} (DEBUG off, PostgreSQL)", flush=True)
         server = subprocess.Popen(  # noqa: S603 (a fixed command line, no shell)
             command, cwd=PROJECT_DIR, env=env, stdout=server_log, stderr=subprocess.STDOUT
@@ -518,6 +628,9 @@ def main() -> int:
                 " (SELECT count(*) FROM bench_row)"
             ).fetchone()
         print(f"rows: {counts[0]} notifications, {counts[1]} deliveries, {counts[2]} bench rows")
+        if arguments.profile:
+            stop_server(server)
+            print_profiles(temporary / "profiles", arguments.profile, arguments.profile_clock)
         return 0 if all_created else 1
     finally:
         if server is not None:

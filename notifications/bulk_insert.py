@@ -303,3 +303,70 @@ def _next_sqlite_id(model) -> int:
             [table],
         )
         return cursor.fetchone()[0] + 1
+
+
+# --- One notification (the API's create) ------------------------------------------------
+
+
+def insert_one_notification_postgresql(
+    *, notification: dict, recipients: dict[str, str], next_attempt_at: datetime, now: datetime
+) -> tuple[int, dict[str, int]] | None:
+    """PostgreSQL: store one notification and one PENDING delivery per recipient in a
+    single statement; return its id and its deliveries' ids by medium, or None when its
+    client's reference is taken (nothing is stored).
+
+    `notification`: its columns by attname (client_id, application_id, reference,
+    params, source, send_at, expires_at); the others take their defaults. One
+    statement is atomic by itself, so outside a transaction it needs no BEGIN or
+    COMMIT: one round trip where the ORM took four (BEGIN, two INSERTs, COMMIT).
+    A reference being inserted by a transaction not yet committed makes it wait
+    for that transaction: once it commits, nothing is stored here and None tells
+    the caller to read what the other stored.
+    """
+    sql, parameters = _insert_one_sql(notification, recipients, next_attempt_at, now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, parameters)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    return rows[0][0], {medium: delivery_id for _, delivery_id, medium in rows if delivery_id}
+
+
+def _insert_one_sql(
+    notification: dict, recipients: dict[str, str], next_attempt_at: datetime, now: datetime
+) -> tuple[str, list]:
+    quote = connection.ops.quote_name
+    columns, values = [], []
+    for field in Notification._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        columns.append(quote(field.column))
+        if field.attname in notification:
+            value = notification[field.attname]
+        else:
+            value = _default(field, now)
+        values.append(json.dumps(value) if isinstance(field, JSONField) else value)
+    delivery, delivery_parameters = _insert_select(
+        Delivery,
+        {"notification_id": "n.id", "medium": "r.key", "recipient": "r.value"},
+        constants={
+            "status": DeliveryStatus.PENDING,
+            "next_attempt_at": next_attempt_at,
+            "created_at": now,
+            "updated_at": now,
+        },
+        now=now,
+    )
+    sql = f"""
+        WITH n AS (
+            INSERT INTO {quote(Notification._meta.db_table)} ({", ".join(columns)})
+            VALUES ({", ".join(["%s"] * len(values))})
+            ON CONFLICT ({quote("client_id")}, {quote("reference")}) DO NOTHING
+            RETURNING id
+        ), d AS (
+            {delivery} FROM n, jsonb_each_text(%s::jsonb) r
+            RETURNING id, medium
+        )
+        SELECT n.id, d.id, d.medium FROM n LEFT JOIN d ON TRUE
+    """  # noqa: S608 (every name comes from the models' metadata, quoted)
+    return sql, [*values, *delivery_parameters, json.dumps(recipients)]

@@ -366,9 +366,9 @@ def workers_cpu_seconds(master_pid: int) -> float:
 # --- --profile -------------------------------------------------------------------------
 
 
-def print_profiles(directory: Path, lines: int, clock: str) -> None:
+def print_profiles(directory: Path, lines: int, clock: str, save_to: Path | None) -> None:
     """Merge each phase's profiles of every worker; print CPU ms a request and the top
-    functions by cumulative and own time."""
+    functions by cumulative and own time; save the merged profiles in `save_to` if given."""
     for phase, heading in (("bare", "bare insert"), ("notif", "/notif create")):
         files = sorted(directory.glob(f"{phase}-*.pstats"))
         if not files:
@@ -376,6 +376,9 @@ def print_profiles(directory: Path, lines: int, clock: str) -> None:
             continue
         requests = sum(int(path.stem.rsplit("-", 1)[1]) for path in files)
         stats = pstats.Stats(*map(str, files))
+        if save_to:
+            save_to.mkdir(parents=True, exist_ok=True)
+            stats.dump_stats(save_to / f"{phase}.pstats")
         print(
             f"\nprofile of {heading}: {requests} requests (warm-up included), "
             f"{stats.total_tt * 1000 / requests:.2f} ms ({clock}) a request under the profiler"
@@ -487,6 +490,12 @@ def parse_arguments() -> argparse.Namespace:
         choices=["cpu", "wall"],
         default="cpu",
         help="what --profile measures: the workers' CPU time, or wall-clock time (waits too)",
+    )
+    parser.add_argument(
+        "--profile-out",
+        type=Path,
+        metavar="DIR",
+        help="--profile: also save the merged profiles (bare.pstats, notif.pstats) in DIR",
     )
     arguments = parser.parse_args()
     if not 0 < arguments.requests <= 1_000_000 or not 0 < arguments.concurrency <= 512:
@@ -630,7 +639,12 @@ def main() -> int:
         print(f"rows: {counts[0]} notifications, {counts[1]} deliveries, {counts[2]} bench rows")
         if arguments.profile:
             stop_server(server)
-            print_profiles(temporary / "profiles", arguments.profile, arguments.profile_clock)
+            print_profiles(
+                temporary / "profiles",
+                arguments.profile,
+                arguments.profile_clock,
+                arguments.profile_out,
+            )
         return 0 if all_created else 1
     finally:
         if server is not None:

@@ -19,6 +19,7 @@ value in Python (7 of the 12 seconds of a 10,000-line ingest under a profiler)
 and cannot skip a taken reference and say which.
 """
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -335,38 +336,56 @@ def insert_one_notification_postgresql(
 def _insert_one_sql(
     notification: dict, recipients: dict[str, str], next_attempt_at: datetime, now: datetime
 ) -> tuple[str, list]:
+    sql, notification_fields, delivery_fields = _insert_one_statement()
+    delivery = {
+        "status": DeliveryStatus.PENDING,
+        "next_attempt_at": next_attempt_at,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return sql, [
+        *_column_values(notification_fields, notification, now),
+        *_column_values(delivery_fields, delivery, now),
+        json.dumps(recipients),
+    ]
+
+
+@functools.cache
+def _insert_one_statement() -> tuple[str, list, list]:
+    """The statement (made once: it depends on the models alone), the notification's fields
+    in its VALUES and the delivery's fields given as parameters, in order."""
     quote = connection.ops.quote_name
-    columns, values = [], []
-    for field in Notification._meta.concrete_fields:
+    notification_fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
+    from_select = {"notification_id": "n.id", "medium": "r.key", "recipient": "r.value"}
+    delivery_columns, selected, delivery_fields = [], [], []
+    for field in Delivery._meta.concrete_fields:
         if field.primary_key:
             continue
-        columns.append(quote(field.column))
-        if field.attname in notification:
-            value = notification[field.attname]
-        else:
-            value = _default(field, now)
-        values.append(json.dumps(value) if isinstance(field, JSONField) else value)
-    delivery, delivery_parameters = _insert_select(
-        Delivery,
-        {"notification_id": "n.id", "medium": "r.key", "recipient": "r.value"},
-        constants={
-            "status": DeliveryStatus.PENDING,
-            "next_attempt_at": next_attempt_at,
-            "created_at": now,
-            "updated_at": now,
-        },
-        now=now,
-    )
+        delivery_columns.append(quote(field.column))
+        selected.append(from_select.get(field.attname, "%s"))
+        if field.attname not in from_select:
+            delivery_fields.append(field)
     sql = f"""
         WITH n AS (
-            INSERT INTO {quote(Notification._meta.db_table)} ({", ".join(columns)})
-            VALUES ({", ".join(["%s"] * len(values))})
+            INSERT INTO {quote(Notification._meta.db_table)}
+                ({", ".join(quote(f.column) for f in notification_fields)})
+            VALUES ({", ".join(["%s"] * len(notification_fields))})
             ON CONFLICT ({quote("client_id")}, {quote("reference")}) DO NOTHING
             RETURNING id
         ), d AS (
-            {delivery} FROM n, jsonb_each_text(%s::jsonb) r
+            INSERT INTO {quote(Delivery._meta.db_table)} ({", ".join(delivery_columns)})
+            SELECT {", ".join(selected)} FROM n, jsonb_each_text(%s::jsonb) r
             RETURNING id, medium
         )
         SELECT n.id, d.id, d.medium FROM n LEFT JOIN d ON TRUE
     """  # noqa: S608 (every name comes from the models' metadata, quoted)
-    return sql, [*values, *delivery_parameters, json.dumps(recipients)]
+    return sql, notification_fields, delivery_fields
+
+
+def _column_values(fields: list, values: dict, now: datetime) -> list:
+    """Each field's value from `values` (by attname), else its default; JSON encoded."""
+    return [
+        json.dumps(value) if isinstance(field, JSONField) else value
+        for field in fields
+        for value in [values[field.attname] if field.attname in values else _default(field, now)]
+    ]

@@ -64,13 +64,21 @@ class ClientRateThrottle(BaseThrottle):
         return self._wait
 
 
+# INCR, and the lifetime set by the window's first count: one command, one round trip.
+_COUNT_IN_WINDOW = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
 def window_count(key: str, *, seconds: int) -> int:
     """Add one to the counter `key` of the default cache, which lives `seconds` from its
     first count; return the new count.
 
-    On Redis it is one round trip (SET NX with the lifetime, then INCR, pipelined) on
-    a client the cache keeps, where Django's incr() costs two (EXISTS, then INCRBY)
-    and builds a new client object for every call. The counter is stored as Django's
+    On Redis it is one round trip (a script: INCR, and EXPIRE on the first count) on a
+    client the cache keeps, where Django's incr() costs two (EXISTS, then INCRBY) and
+    builds a new client object for every call. The counter is stored as Django's
     RedisCache stores an integer, so cache.get() reads it.
     """
     backend = caches["default"]
@@ -80,18 +88,15 @@ def window_count(key: str, *, seconds: int) -> int:
         except ValueError:
             # The window's first request (add: another worker may be creating it too).
             return 1 if cache.add(key, 1, timeout=seconds) else cache.incr(key)
-    full_key = backend.make_and_validate_key(key)
-    pipeline = _redis_client(backend).pipeline(transaction=False)
-    pipeline.set(full_key, 0, ex=seconds, nx=True)
-    pipeline.incr(full_key)
-    return pipeline.execute()[1]
+    return _count_script(backend)(keys=[backend.make_and_validate_key(key)], args=[seconds])
 
 
-def _redis_client(backend: RedisCache):
-    """The cache's Redis client, made once per cache object (redis-py clients are
-    thread-safe, and their connection pool starts anew in a forked process)."""
-    client = getattr(backend, "_kokatto_client", None)
-    if client is None:
-        client = backend._cache.get_client(write=True)
-        backend._kokatto_client = client
-    return client
+def _count_script(backend: RedisCache):
+    """The counting script on the cache's Redis client, made once per cache object
+    (redis-py clients are thread-safe; their connection pool starts anew in a forked
+    process). It runs by its SHA-1 and loads itself when Redis does not know it."""
+    script = getattr(backend, "_kokatto_count_script", None)
+    if script is None:
+        script = backend._cache.get_client(write=True).register_script(_COUNT_IN_WINDOW)
+        backend._kokatto_count_script = script
+    return script

@@ -30,6 +30,11 @@ Run it from the project root:
     .venv/bin/python bench/api_load.py                     # 3000 requests, 16 clients
     .venv/bin/python bench/api_load.py --requests 5000 --concurrency 32
     .venv/bin/python bench/api_load.py --redis-url redis://127.0.0.1:6379/15
+    .venv/bin/python bench/api_load.py --requests 1000 --rounds 5  # a busy machine
+
+With `--rounds N` the two phases run N times, alternating (bare, /notif, bare, …),
+and the figures add the rounds up: on a machine whose load changes, each side then
+gets its share of the quiet and the busy moments.
 
 Without `--redis-url` the rate-limit counter lives in each worker's local
 memory; with it, in Redis as in production (one more round trip a request).
@@ -295,6 +300,14 @@ def run_phase(*, port, urls, concurrency, processes, expected, phase_timeout):
     return merged
 
 
+def _merge_into(total: PhaseResult, part: PhaseResult) -> None:
+    """Add a round's result to the total: its requests, and its duration to the total's."""
+    total.latencies.extend(part.latencies)
+    total.statuses.update(part.statuses)
+    total.samples.extend(part.samples[: max(0, 5 - len(total.samples))])
+    total.finished += part.finished - part.started
+
+
 # --- figures ----------------------------------------------------------------------------
 
 
@@ -470,6 +483,13 @@ def parse_arguments() -> argparse.Namespace:
         "--processes", type=int, default=2, help="client processes the clients are spread over"
     )
     parser.add_argument("--warmup", type=int, default=200, help="untimed requests per phase")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the two phases this many times, alternating, and add the rounds up: on a "
+        "busy machine the two sides then share its changing load",
+    )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (-w)")
     parser.add_argument("--database", default="kokatto_bench")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
@@ -500,6 +520,8 @@ def parse_arguments() -> argparse.Namespace:
     arguments = parser.parse_args()
     if not 0 < arguments.requests <= 1_000_000 or not 0 < arguments.concurrency <= 512:
         parser.error("--requests must be 1..1000000 and --concurrency 1..512")
+    if not 0 < arguments.rounds <= 100:
+        parser.error("--rounds must be 1..100")
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", arguments.database):
         parser.error("--database: lower-case letters, digits and _ only")
     for url in (arguments.postgres, arguments.redis_url):
@@ -587,38 +609,50 @@ def main() -> int:
             f" processes, {os.cpu_count()} CPUs\n",
             flush=True,
         )
+        phases = (("bare insert", bare_urls), ("/notif create", notif_urls))
+        merged = {name: PhaseResult() for name, _ in phases}
+        cpu = {name: Counter() for name, _ in phases}  # "workers", "machine": seconds
+        for number in range(arguments.rounds):
+            for name, make_urls in phases:
+                if arguments.warmup and number == 0:
+                    warm = run_phase(
+                        urls=make_urls(arguments.warmup, run_id, "warm"), expected=201, **phase
+                    )
+                    if set(warm.statuses) != {"201"}:
+                        print_figures(figures_of(f"{name} (warm-up)", warm), expected=201)
+                urls = make_urls(arguments.requests, run_id, f"timed{number}")
+                busy = machine_busy_seconds()
+                time.sleep(1.0)
+                busy = machine_busy_seconds() - busy
+                if busy > 0.15:
+                    print(
+                        f"warning: something else is using {busy * 100:.0f}% of a core while "
+                        "the benchmark is idle; the figures below will be low",
+                        flush=True,
+                    )
+                machine, workers = machine_busy_seconds(), workers_cpu_seconds(server.pid)
+                timed = run_phase(urls=urls, expected=201, **phase)
+                cpu[name]["machine"] += machine_busy_seconds() - machine
+                cpu[name]["workers"] += workers_cpu_seconds(server.pid) - workers
+                if arguments.rounds > 1:
+                    print_figures(figures_of(f"{name} #{number + 1}", timed), expected=201)
+                _merge_into(merged[name], timed)
+                show_log = show_log or set(timed.statuses) != {"201"}
+        if arguments.rounds > 1:
+            print(f"\nall {arguments.rounds} rounds:")
         results = {}
-        for name, make_urls in (("bare insert", bare_urls), ("/notif create", notif_urls)):
-            if arguments.warmup:
-                warm = run_phase(
-                    urls=make_urls(arguments.warmup, run_id, "warm"), expected=201, **phase
-                )
-                if set(warm.statuses) != {"201"}:
-                    print_figures(figures_of(f"{name} (warm-up)", warm), expected=201)
-            urls = make_urls(arguments.requests, run_id, "timed")
-            busy = machine_busy_seconds()
-            time.sleep(1.0)
-            busy = machine_busy_seconds() - busy
-            if busy > 0.15:
-                print(
-                    f"warning: something else is using {busy * 100:.0f}% of a core while the "
-                    "benchmark is idle; the figures below will be low",
-                    flush=True,
-                )
-            machine, workers = machine_busy_seconds(), workers_cpu_seconds(server.pid)
-            timed = run_phase(urls=urls, expected=201, **phase)
-            machine = machine_busy_seconds() - machine
-            workers = workers_cpu_seconds(server.pid) - workers
-            results[name] = figures_of(name, timed)
+        for name, _ in phases:
+            results[name] = figures_of(name, merged[name])
             print_figures(results[name], expected=201)
+            timed_requests = arguments.requests * arguments.rounds
+            machine, workers = cpu[name]["machine"], cpu[name]["workers"]
             print(
                 f"{'':<16} CPU ms a request: gunicorn workers "
-                f"{workers * 1000 / arguments.requests:.1f}, whole machine "
-                f"{machine * 1000 / arguments.requests:.1f} (PostgreSQL, clients, anything else "
-                f"{(machine - workers) * 1000 / arguments.requests:.1f})",
+                f"{workers * 1000 / timed_requests:.1f}, whole machine "
+                f"{machine * 1000 / timed_requests:.1f} (PostgreSQL, clients, anything else "
+                f"{(machine - workers) * 1000 / timed_requests:.1f})",
                 flush=True,
             )
-            show_log = show_log or set(timed.statuses) != {"201"}
 
         bare, notif = results["bare insert"], results["/notif create"]
         print()

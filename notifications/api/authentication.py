@@ -2,8 +2,7 @@
 
 import time
 
-from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import cache
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.throttling import BaseThrottle
 
@@ -14,6 +13,7 @@ from notifications.api.parameters import (
     read_parameters,
     validation_error,
 )
+from notifications.shared_cache import redis_client, redis_key
 
 _AUTH_STATUS = {
     "INVALID_SIGNATURE": 401,
@@ -81,22 +81,21 @@ def window_count(key: str, *, seconds: int) -> int:
     builds a new client object for every call. The counter is stored as Django's
     RedisCache stores an integer, so cache.get() reads it.
     """
-    backend = caches["default"]
-    if not isinstance(backend, RedisCache):
+    client = redis_client()
+    if client is None:
         try:
             return cache.incr(key)
         except ValueError:
             # The window's first request (add: another worker may be creating it too).
             return 1 if cache.add(key, 1, timeout=seconds) else cache.incr(key)
-    return _count_script(backend)(keys=[backend.make_and_validate_key(key)], args=[seconds])
+    return _count_script(client)(keys=[redis_key(key)], args=[seconds])
 
 
-def _count_script(backend: RedisCache):
-    """The counting script on the cache's Redis client, made once per cache object
-    (redis-py clients are thread-safe; their connection pool starts anew in a forked
-    process). It runs by its SHA-1 and loads itself when Redis does not know it."""
-    script = getattr(backend, "_kokatto_count_script", None)
+def _count_script(client):
+    """The counting script, registered once per client: it runs by its SHA-1 and loads
+    itself when Redis does not know it."""
+    script = getattr(client, "_kokatto_count_script", None)
     if script is None:
-        script = backend._cache.get_client(write=True).register_script(_COUNT_IN_WINDOW)
-        backend._kokatto_count_script = script
+        script = client.register_script(_COUNT_IN_WINDOW)
+        client._kokatto_count_script = script
     return script

@@ -30,9 +30,19 @@ Run it from the project root:
     .venv/bin/python bench/api_load.py                     # 3000 requests, 16 clients
     .venv/bin/python bench/api_load.py --requests 5000 --concurrency 32
     .venv/bin/python bench/api_load.py --redis-url redis://127.0.0.1:6379/15
+    .venv/bin/python bench/api_load.py --requests 1000 --rounds 5  # a busy machine
+
+With `--rounds N` the two phases run N times, alternating (bare, /notif, bare, …),
+and the figures add the rounds up: on a machine whose load changes, each side then
+gets its share of the quiet and the busy moments.
 
 Without `--redis-url` the rate-limit counter lives in each worker's local
 memory; with it, in Redis as in production (one more round trip a request).
+
+`--profile` runs the same phases with each gunicorn worker under cProfile, one
+profile per phase (requests told apart by their path), and prints where the
+workers' time goes, per request: the profiler slows the workers, so the
+figures of a profiled run are not comparable with an unprofiled one.
 
 Targets on this 2-core machine (client, server and database share the cores):
 /notif at least 300 creates/s, with p99 under 100 ms. Past runs: bench/RESULTS.md.
@@ -40,8 +50,10 @@ Targets on this 2-core machine (client, server and database share the cores):
 
 import argparse
 import contextlib
+import io
 import multiprocessing
 import os
+import pstats
 import queue
 import re
 import shutil
@@ -114,6 +126,58 @@ def bench_insert(request):
 
 
 urlpatterns = [*site_urlpatterns, path("bench/insert", bench_insert)]
+"""
+
+# --profile: the WSGI application under cProfile, one profiler per phase (by path), each
+# worker writing its profiles when it exits (gunicorn's worker_exit hook).
+BENCH_PROFILED_WSGI = """\
+import cProfile
+import os
+import time
+
+from kokatto_site.wsgi import application as site_application
+
+PROFILE_DIR = os.environ["KOKATTO_BENCH_PROFILE_DIR"]
+# CPU time by default; wall-clock time shows the waits for PostgreSQL and Redis too.
+WALL = os.environ["KOKATTO_BENCH_PROFILE_CLOCK"] == "wall"
+CLOCK = time.perf_counter if WALL else time.process_time
+PHASES = {"/notif": "notif", "/bench/insert": "bare"}
+profilers = {phase: cProfile.Profile(CLOCK) for phase in PHASES.values()}
+requests = dict.fromkeys(PHASES.values(), 0)
+
+
+def application(environ, start_response):
+    phase = PHASES.get(environ.get("PATH_INFO", ""))
+    if phase is None:
+        return site_application(environ, start_response)
+    requests[phase] += 1
+    profiler = profilers[phase]
+    profiler.enable()
+    try:
+        # The body is a list: rendering is done inside the call.
+        return site_application(environ, start_response)
+    finally:
+        profiler.disable()
+
+
+def dump():
+    for phase, profiler in profilers.items():
+        if requests[phase]:
+            path = os.path.join(PROFILE_DIR, f"{phase}-{os.getpid()}-{requests[phase]}.pstats")
+            profiler.dump_stats(path)
+"""
+
+# The project's gunicorn.conf.py, plus the hook.
+BENCH_GUNICORN_CONFIG = """\
+import runpy
+
+globals().update(runpy.run_path({project_config!r}))
+
+
+def worker_exit(server, worker):
+    import kokatto_bench_wsgi
+
+    kokatto_bench_wsgi.dump()
 """
 
 BENCH_TABLE = """
@@ -236,6 +300,14 @@ def run_phase(*, port, urls, concurrency, processes, expected, phase_timeout):
     return merged
 
 
+def _merge_into(total: PhaseResult, part: PhaseResult) -> None:
+    """Add a round's result to the total: its requests, and its duration to the total's."""
+    total.latencies.extend(part.latencies)
+    total.statuses.update(part.statuses)
+    total.samples.extend(part.samples[: max(0, 5 - len(total.samples))])
+    total.finished += part.finished - part.started
+
+
 # --- figures ----------------------------------------------------------------------------
 
 
@@ -302,6 +374,35 @@ def workers_cpu_seconds(master_pid: int) -> float:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 total += process_cpu_seconds(fields)
     return total
+
+
+# --- --profile -------------------------------------------------------------------------
+
+
+def print_profiles(directory: Path, lines: int, clock: str, save_to: Path | None) -> None:
+    """Merge each phase's profiles of every worker; print CPU ms a request and the top
+    functions by cumulative and own time; save the merged profiles in `save_to` if given."""
+    for phase, heading in (("bare", "bare insert"), ("notif", "/notif create")):
+        files = sorted(directory.glob(f"{phase}-*.pstats"))
+        if not files:
+            print(f"no profile of {heading} (did the workers exit cleanly?)")
+            continue
+        requests = sum(int(path.stem.rsplit("-", 1)[1]) for path in files)
+        stats = pstats.Stats(*map(str, files))
+        if save_to:
+            save_to.mkdir(parents=True, exist_ok=True)
+            stats.dump_stats(save_to / f"{phase}.pstats")
+        print(
+            f"\nprofile of {heading}: {requests} requests (warm-up included), "
+            f"{stats.total_tt * 1000 / requests:.2f} ms ({clock}) a request under the profiler"
+        )
+        for order in ("cumulative", "tottime"):
+            out = io.StringIO()
+            stats.stream = out
+            stats.strip_dirs().sort_stats(order).print_stats(lines)
+            text = out.getvalue()
+            print(f"  top {lines} by {order} (seconds for all requests):")
+            print(textwrap.indent(text[text.find("   ncalls") :].rstrip(), "    "))
 
 
 # --- set-up and tear-down ---------------------------------------------------------------
@@ -382,15 +483,45 @@ def parse_arguments() -> argparse.Namespace:
         "--processes", type=int, default=2, help="client processes the clients are spread over"
     )
     parser.add_argument("--warmup", type=int, default=200, help="untimed requests per phase")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the two phases this many times, alternating, and add the rounds up: on a "
+        "busy machine the two sides then share its changing load",
+    )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (-w)")
     parser.add_argument("--database", default="kokatto_bench")
     parser.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis-url", default="", help="REDIS_URL for the server (optional)")
     parser.add_argument("--phase-timeout", type=float, default=600, help="seconds per phase")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        nargs="?",
+        const=30,
+        default=0,
+        metavar="LINES",
+        help="profile the gunicorn workers (cProfile) and print the top LINES functions",
+    )
+    parser.add_argument(
+        "--profile-clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="what --profile measures: the workers' CPU time, or wall-clock time (waits too)",
+    )
+    parser.add_argument(
+        "--profile-out",
+        type=Path,
+        metavar="DIR",
+        help="--profile: also save the merged profiles (bare.pstats, notif.pstats) in DIR",
+    )
     arguments = parser.parse_args()
     if not 0 < arguments.requests <= 1_000_000 or not 0 < arguments.concurrency <= 512:
         parser.error("--requests must be 1..1000000 and --concurrency 1..512")
+    if not 0 < arguments.rounds <= 100:
+        parser.error("--rounds must be 1..100")
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", arguments.database):
         parser.error("--database: lower-case letters, digits and _ only")
     for url in (arguments.postgres, arguments.redis_url):
@@ -406,6 +537,11 @@ def main() -> int:
     (temporary / "kokatto_bench_settings.py").write_text(BENCH_SETTINGS)
     (temporary / "kokatto_bench_urls.py").write_text(textwrap.dedent(BENCH_URLS))
     (temporary / "var").mkdir()
+    (temporary / "kokatto_bench_wsgi.py").write_text(BENCH_PROFILED_WSGI)
+    (temporary / "kokatto_bench_gunicorn.py").write_text(
+        BENCH_GUNICORN_CONFIG.format(project_config=str(PROJECT_DIR / "gunicorn.conf.py"))
+    )
+    (temporary / "profiles").mkdir()
 
     from cryptography.fernet import Fernet
 
@@ -425,6 +561,8 @@ def main() -> int:
         DJANGO_SETTINGS_MODULE="kokatto_bench_settings",
         PYTHONPATH=f"{temporary}{os.pathsep}{PROJECT_DIR}",
         LOG_LEVEL="WARNING",
+        KOKATTO_BENCH_PROFILE_DIR=str(temporary / "profiles"),
+        KOKATTO_BENCH_PROFILE_CLOCK=arguments.profile_clock,
     )
     if arguments.redis_url:
         env["REDIS_URL"] = arguments.redis_url
@@ -448,8 +586,11 @@ def main() -> int:
 
         port = free_port()
         gunicorn = Path(sys.executable).parent / "gunicorn"
-        command = [str(gunicorn), "kokatto_site.wsgi", "-w", str(arguments.workers)]
+        wsgi = "kokatto_bench_wsgi" if arguments.profile else "kokatto_site.wsgi"
+        command = [str(gunicorn), wsgi, "-w", str(arguments.workers)]
         command += ["-b", f"{HOST}:{port}"]
+        if arguments.profile:
+            command += ["-c", str(temporary / "kokatto_bench_gunicorn.py")]
         print(f"server: {' '.join(command[1:])} (DEBUG off, PostgreSQL)", flush=True)
         server = subprocess.Popen(  # noqa: S603 (a fixed command line, no shell)
             command, cwd=PROJECT_DIR, env=env, stdout=server_log, stderr=subprocess.STDOUT
@@ -468,38 +609,50 @@ def main() -> int:
             f" processes, {os.cpu_count()} CPUs\n",
             flush=True,
         )
+        phases = (("bare insert", bare_urls), ("/notif create", notif_urls))
+        merged = {name: PhaseResult() for name, _ in phases}
+        cpu = {name: Counter() for name, _ in phases}  # "workers", "machine": seconds
+        for number in range(arguments.rounds):
+            for name, make_urls in phases:
+                if arguments.warmup and number == 0:
+                    warm = run_phase(
+                        urls=make_urls(arguments.warmup, run_id, "warm"), expected=201, **phase
+                    )
+                    if set(warm.statuses) != {"201"}:
+                        print_figures(figures_of(f"{name} (warm-up)", warm), expected=201)
+                urls = make_urls(arguments.requests, run_id, f"timed{number}")
+                busy = machine_busy_seconds()
+                time.sleep(1.0)
+                busy = machine_busy_seconds() - busy
+                if busy > 0.15:
+                    print(
+                        f"warning: something else is using {busy * 100:.0f}% of a core while "
+                        "the benchmark is idle; the figures below will be low",
+                        flush=True,
+                    )
+                machine, workers = machine_busy_seconds(), workers_cpu_seconds(server.pid)
+                timed = run_phase(urls=urls, expected=201, **phase)
+                cpu[name]["machine"] += machine_busy_seconds() - machine
+                cpu[name]["workers"] += workers_cpu_seconds(server.pid) - workers
+                if arguments.rounds > 1:
+                    print_figures(figures_of(f"{name} #{number + 1}", timed), expected=201)
+                _merge_into(merged[name], timed)
+                show_log = show_log or set(timed.statuses) != {"201"}
+        if arguments.rounds > 1:
+            print(f"\nall {arguments.rounds} rounds:")
         results = {}
-        for name, make_urls in (("bare insert", bare_urls), ("/notif create", notif_urls)):
-            if arguments.warmup:
-                warm = run_phase(
-                    urls=make_urls(arguments.warmup, run_id, "warm"), expected=201, **phase
-                )
-                if set(warm.statuses) != {"201"}:
-                    print_figures(figures_of(f"{name} (warm-up)", warm), expected=201)
-            urls = make_urls(arguments.requests, run_id, "timed")
-            busy = machine_busy_seconds()
-            time.sleep(1.0)
-            busy = machine_busy_seconds() - busy
-            if busy > 0.15:
-                print(
-                    f"warning: something else is using {busy * 100:.0f}% of a core while the "
-                    "benchmark is idle; the figures below will be low",
-                    flush=True,
-                )
-            machine, workers = machine_busy_seconds(), workers_cpu_seconds(server.pid)
-            timed = run_phase(urls=urls, expected=201, **phase)
-            machine = machine_busy_seconds() - machine
-            workers = workers_cpu_seconds(server.pid) - workers
-            results[name] = figures_of(name, timed)
+        for name, _ in phases:
+            results[name] = figures_of(name, merged[name])
             print_figures(results[name], expected=201)
+            timed_requests = arguments.requests * arguments.rounds
+            machine, workers = cpu[name]["machine"], cpu[name]["workers"]
             print(
                 f"{'':<16} CPU ms a request: gunicorn workers "
-                f"{workers * 1000 / arguments.requests:.1f}, whole machine "
-                f"{machine * 1000 / arguments.requests:.1f} (PostgreSQL, clients, anything else "
-                f"{(machine - workers) * 1000 / arguments.requests:.1f})",
+                f"{workers * 1000 / timed_requests:.1f}, whole machine "
+                f"{machine * 1000 / timed_requests:.1f} (PostgreSQL, clients, anything else "
+                f"{(machine - workers) * 1000 / timed_requests:.1f})",
                 flush=True,
             )
-            show_log = show_log or set(timed.statuses) != {"201"}
 
         bare, notif = results["bare insert"], results["/notif create"]
         print()
@@ -518,6 +671,14 @@ def main() -> int:
                 " (SELECT count(*) FROM bench_row)"
             ).fetchone()
         print(f"rows: {counts[0]} notifications, {counts[1]} deliveries, {counts[2]} bench rows")
+        if arguments.profile:
+            stop_server(server)
+            print_profiles(
+                temporary / "profiles",
+                arguments.profile,
+                arguments.profile_clock,
+                arguments.profile_out,
+            )
         return 0 if all_created else 1
     finally:
         if server is not None:

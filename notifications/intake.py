@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from clients.config_cache import cached
@@ -23,6 +23,7 @@ from notifications.bulk_insert import (
     EncodedNotifications,
     encode_new_notifications,
     insert_new_notifications,
+    insert_one_notification_postgresql,
 )
 from notifications.client_callbacks import client_callback_queue
 from notifications.dispatch_queue import enqueue_dispatch
@@ -99,34 +100,82 @@ def notification_create(
     )
     application = _active_application(schema, client, application_code)
     recipients, schedule = _validated(schema, client, reference, values, send_at, expires_at)
+    columns = {
+        "client_id": client.pk,
+        "application_id": application.pk,
+        "reference": reference,
+        "params": values,
+        "source": source,
+        **schedule,  # send_at, expires_at
+    }
+    if connection.vendor == "postgresql":
+        created = _insert_postgresql(columns, recipients, client, application)
+    else:
+        created = _insert_in_transaction(columns, recipients)
+    if created is None:
+        # The reference is taken: by this same request earlier (a retry) or another.
+        existing = Notification.objects.get(client=client, reference=reference)
+        return _retry_of(existing, application, values, schedule)
+    notification, deliveries = created
+    # Work is queued only once the outbox rows are committed.
+    transaction.on_commit(enqueue_dispatch)
+    accepted_count(client_id=client.client_id, source=source)
+    return CreateResult(notification=notification, created=True, deliveries=deliveries)
+
+
+def _insert_postgresql(
+    columns: dict, recipients: dict[str, str], client: Client, application: Application
+) -> tuple[Notification, list[Delivery]] | None:
+    """The notification and its deliveries in one statement (bulk_insert.py); they are
+    built here from what was stored, with no read back. None: the reference is taken."""
+    now = timezone.now()
+    next_attempt_at = columns["send_at"] or now
+    stored = insert_one_notification_postgresql(
+        notification=columns, recipients=recipients, next_attempt_at=next_attempt_at, now=now
+    )
+    if stored is None:
+        return None
+    notification_id, delivery_ids = stored
+    notification = Notification(id=notification_id, **columns, created_at=now, updated_at=now)
+    notification.client, notification.application = client, application
+    deliveries = [
+        Delivery(
+            id=delivery_ids[medium],
+            notification=notification,
+            medium=medium,
+            recipient=recipient,
+            next_attempt_at=next_attempt_at,
+            created_at=now,
+            updated_at=now,
+        )
+        for medium, recipient in recipients.items()
+    ]
+    for row in (notification, *deliveries):
+        row._state.adding, row._state.db = False, connection.alias
+    return notification, deliveries
+
+
+def _insert_in_transaction(
+    columns: dict, recipients: dict[str, str]
+) -> tuple[Notification, list[Delivery]] | None:
+    """Other databases (SQLite): the ORM's INSERTs in one transaction. None: the
+    reference is taken."""
     now = timezone.now()
     try:
         with transaction.atomic():
-            notification = Notification.objects.create(
-                client=client,
-                application=application,
-                reference=reference,
-                params=values,
-                source=source,
-                **schedule,
-            )
+            notification = Notification.objects.create(**columns)
             deliveries = Delivery.objects.bulk_create(
                 Delivery(
                     notification=notification,
                     medium=medium,
                     recipient=recipient,
-                    next_attempt_at=schedule["send_at"] or now,
+                    next_attempt_at=columns["send_at"] or now,
                 )
                 for medium, recipient in recipients.items()
             )
-            # Work is queued only once the outbox rows are committed.
-            transaction.on_commit(enqueue_dispatch)
-            accepted_count(client_id=client.client_id, source=source)
     except IntegrityError:
-        # The reference is taken: by this same request earlier (a retry) or another.
-        existing = Notification.objects.get(client=client, reference=reference)
-        return _retry_of(existing, application, values, schedule)
-    return CreateResult(notification=notification, created=True, deliveries=deliveries)
+        return None
+    return notification, deliveries
 
 
 @dataclass(slots=True)

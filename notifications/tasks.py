@@ -4,7 +4,7 @@ from django_q.tasks import async_task
 
 from notifications.client_callbacks import client_callbacks_send_due
 from notifications.dispatch import dispatch_run
-from notifications.dispatch_queue import DISPATCH_TASK
+from notifications.dispatch_queue import DISPATCH_TASK, dispatch_started
 from notifications.receipts import early_receipts_apply_recorded
 
 
@@ -16,6 +16,7 @@ def dispatch_deliveries() -> int:
     "dispatch due deliveries" schedule (the sweeper), so a lost queue message
     or a crashed worker delays deliveries but loses none.
     """
+    dispatch_started()  # before claiming: what is committed from now on queues another run
     run = dispatch_run()
     if run.more:
         async_task(DISPATCH_TASK)

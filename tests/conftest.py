@@ -4,6 +4,7 @@ from django.test import override_settings
 from django_q.brokers import get_broker
 
 from clients import config_cache
+from notifications.dispatch_queue import dispatch_started
 from tests.delivery import peers
 from tests.delivery.workers import LOOPBACK_CALLBACKS
 from tests.factories import (
@@ -111,6 +112,14 @@ def no_config_cache(settings):
     # Tests change keys and schemas between calls; tests of the cache turn it on.
     settings.API_CONFIG_CACHE_SECONDS = 0
     config_cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def no_dispatch_queued():
+    """No test starts with a dispatch run flagged as queued by an earlier one (Redis keeps
+    the flag across tests: notifications/dispatch_queue.py). Cleared before the test only:
+    after it, the test's settings may point the cache at a server that is not there."""
+    dispatch_started()
 
 
 @pytest.fixture

@@ -1,0 +1,36 @@
+"""The per-client rate limit's counter: one count a request, living for its window."""
+
+import pytest
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
+
+from notifications.api.authentication import window_count
+
+
+@pytest.fixture
+def counter_key():
+    key = "kokatto:test-window-counter"
+    cache.delete(key)
+    yield key
+    cache.delete(key)
+
+
+def test_each_request_adds_one_to_the_windows_count(counter_key):
+    counts = [window_count(counter_key, seconds=60) for _ in range(3)]
+
+    assert counts == [1, 2, 3]
+    assert cache.get(counter_key) == 3
+
+
+@pytest.mark.skipif(
+    not isinstance(caches["default"], RedisCache), reason="the cache is Redis with REDIS_URL"
+)
+def test_on_redis_the_counter_keeps_the_lifetime_set_by_its_first_count(counter_key):
+    window_count(counter_key, seconds=60)
+    redis = caches["default"]._cache.get_client(write=True)
+    full_key = caches["default"].make_and_validate_key(counter_key)
+    redis.expire(full_key, 5)  # as if the window were ending
+
+    window_count(counter_key, seconds=60)
+
+    assert 0 < redis.ttl(full_key) <= 5

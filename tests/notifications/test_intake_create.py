@@ -1,0 +1,91 @@
+"""Accepting one notification: what intake hands back is what it stored.
+
+On PostgreSQL the notification and its deliveries are stored by one statement and
+built in Python from what it returned, without reading them back; these tests read
+them back and compare.
+"""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from notifications.intake import notification_create
+from notifications.models import Delivery, DeliveryStatus, Notification, NotificationStatus
+from tests.factories import demo_values
+
+
+def _fields(row, names):
+    return {name: getattr(row, name) for name in names}
+
+
+def test_a_created_notification_is_what_the_database_holds(app_8002):
+    result = notification_create(
+        client=app_8002.client,
+        application_code="ABC",
+        reference="STORED-1",
+        values=demo_values(email="budi@example.co.id"),
+    )
+
+    stored = Notification.objects.get(pk=result.notification.pk)
+    names = [f.attname for f in Notification._meta.concrete_fields]
+    assert result.created
+    assert _fields(result.notification, names) == _fields(stored, names)
+    assert stored.status == NotificationStatus.ACCEPTED
+    assert result.notification.client == app_8002.client
+    assert result.notification.application == app_8002
+
+
+def test_its_deliveries_are_what_the_database_holds_one_per_medium(app_8002):
+    result = notification_create(
+        client=app_8002.client,
+        application_code="ABC",
+        reference="STORED-2",
+        values=demo_values(email="budi@example.co.id"),
+    )
+
+    stored = {d.pk: d for d in Delivery.objects.filter(notification=result.notification)}
+    names = [f.attname for f in Delivery._meta.concrete_fields]
+    assert len(result.deliveries) == len(stored) == 2  # SMS and email
+    for delivery in result.deliveries:
+        assert _fields(delivery, names) == _fields(stored[delivery.pk], names)
+        assert delivery.status == DeliveryStatus.PENDING
+        assert delivery.notification is result.notification
+
+
+def test_a_scheduled_notifications_deliveries_wait_for_its_send_time(app_8002):
+    send_at = timezone.now().replace(microsecond=0) + timedelta(days=1)
+
+    result = notification_create(
+        client=app_8002.client,
+        application_code="ABC",
+        reference="STORED-3",
+        values=demo_values(email="budi@example.co.id"),
+        send_at=send_at.isoformat(),
+    )
+
+    assert result.notification.send_at == send_at
+    assert {
+        d.next_attempt_at for d in Delivery.objects.filter(notification_id=result.notification.pk)
+    } == {send_at}
+
+
+def test_a_taken_reference_stores_nothing_more(app_8002):
+    first = notification_create(
+        client=app_8002.client,
+        application_code="ABC",
+        reference="STORED-4",
+        values=demo_values(email="budi@example.co.id"),
+    )
+
+    again = notification_create(
+        client=app_8002.client,
+        application_code="ABC",
+        reference="STORED-4",
+        values=demo_values(email="budi@example.co.id"),
+    )
+
+    assert not again.created
+    assert again.notification.pk == first.notification.pk
+    assert sorted(d.pk for d in again.deliveries) == sorted(d.pk for d in first.deliveries)
+    assert Notification.objects.filter(reference="STORED-4").count() == 1
+    assert Delivery.objects.filter(notification__reference="STORED-4").count() == 2

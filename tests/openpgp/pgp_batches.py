@@ -184,3 +184,25 @@ def gpg1_encrypt_without_mdc(public_key: str, fingerprint: str, text: str) -> by
             check=True,
             capture_output=True,
         ).stdout
+
+
+def first_packet(message: bytes) -> bytes:
+    """The bytes of a binary OpenPGP message's first packet (header and body)."""
+    tag = message[0]
+    if tag & 0x40:  # new format, one- or two-byte length
+        first = message[1]
+        if first < 192:
+            return message[: 2 + first]
+        return message[: 3 + ((first - 192) << 8) + message[2] + 192]
+    size = 1 << (tag & 0x03)  # old format: the length's size is in the tag byte
+    return message[: 1 + size + int.from_bytes(message[1 : 1 + size], "big")]
+
+
+def literal_data_packet(data: bytes) -> bytes:
+    """A literal data packet (RFC 4880 5.9, new format 4.2.2): ``data`` in the clear."""
+    body = b"b" + bytes([8]) + b"plain.cs" + (0).to_bytes(4, "big") + data
+    if len(body) < 192:
+        return bytes([0xC0 | 11, len(body)]) + body
+    assert len(body) < 8384
+    length = len(body) - 192
+    return bytes([0xC0 | 11, (length >> 8) + 192, length & 0xFF]) + body

@@ -14,10 +14,12 @@ from tests.openpgp.pgp_batches import (
     OTHER,
     RSA,
     files_kept,
+    first_packet,
     gnupg1_required,
     gpg1_encrypt_without_mdc,
     ingest,
     lines_csv,
+    literal_data_packet,
     new_platform_key,
     require_signature,
     result_rows,
@@ -103,6 +105,42 @@ def test_a_plain_csv_is_refused_before_any_key_is_needed_and_deleted(
     assert (batch.status, batch.failure_code) == ("FAILED", "NOT_ENCRYPTED")
     assert batch.failure_message.startswith("the file is plain text, not an OpenPGP message")
     assert files_kept(batch_home) == []
+    assert not Notification.objects.exists()
+
+
+def _crafted(bank, csv: str, *, session_keys: int) -> bytes:
+    """A real message's session-key packet (repeated), then the CSV in a literal data packet:
+    gpg writes the CSV out and exits 0 (DECRYPTION_KEY, PLAINTEXT, no DECRYPTION_OKAY)."""
+    session_key = first_packet(bank.encrypt(csv))
+    assert session_key[0] in (0x84, 0x85, 0xC1)  # a public-key encrypted session key
+    return session_key * session_keys + literal_data_packet(csv.encode())
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["utf-16", "nul-and-esc", "session-key-then-literal", "many-session-keys-then-literal"],
+)
+def test_a_file_that_is_no_encrypted_message_is_not_encrypted_and_deleted(
+    pgp_client, bank, batch_home, content
+):
+    csv = lines_csv("CLEAR-1", "CLEAR-2")
+    data = {
+        "utf-16": lambda: csv.encode("utf-16"),
+        "nul-and-esc": lambda: csv.replace("CLEAR-1", "CLEAR\x00\x1b-1").encode(),
+        "session-key-then-literal": lambda: _crafted(bank, csv, session_keys=1),
+        # past the first bytes read before gpg runs: gpg's own statuses tell
+        "many-session-keys-then-literal": lambda: _crafted(bank, csv, session_keys=120),
+    }[content]()
+
+    batch = ingest(pgp_client, "clear.pgp", data)
+
+    assert (batch.status, batch.failure_code, batch.archived_path) == (
+        "FAILED",
+        "NOT_ENCRYPTED",
+        "",
+    ), batch.failure_message
+    assert "deleted, not kept" in batch.failure_message
+    assert files_kept(batch_home) == [batch.result_path]
     assert not Notification.objects.exists()
 
 

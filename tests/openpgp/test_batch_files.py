@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from batches.file_storage import batch_storage
 from batches.models import OpenPGPPlatformKey, RejectedLine
+from batches.openpgp_decryption import _packet_tags
 from batches.results import result_base_name
 from notifications.models import Notification
 from tests.clients.conftest import lost_key_token
@@ -15,15 +16,12 @@ from tests.openpgp.pgp_batches import (
     RSA,
     files_kept,
     first_packet,
-    gnupg1_required,
-    gpg1_encrypt_without_mdc,
     ingest,
     lines_csv,
     literal_data_packet,
     new_platform_key,
     require_signature,
     result_rows,
-    rsa_platform_key,
     stored,
 )
 
@@ -322,9 +320,9 @@ def test_result_base_name_strips_the_openpgp_and_csv_endings(name, base):
 
 
 def test_a_message_without_integrity_protection_is_refused_with_corrupt_archive(pgp_client, bank):
-    gnupg1_required()
-    key = rsa_platform_key(pgp_client, bank)
-    data = gpg1_encrypt_without_mdc(key.public_key, key.fingerprint, lines_csv("NOMDC-1"))
+    # gpg 2.2's --rfc2440 writes the old encrypted data packet (9), without MDC.
+    data = bank.encrypt(lines_csv("NOMDC-1"), options=("--rfc2440", "--cipher-algo", "AES256"))
+    assert _packet_tags(data) == [1, 9]
 
     batch = ingest(pgp_client, "nomdc.pgp", data)
 

@@ -25,6 +25,17 @@ def batch_limits_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     for name in ("BATCH_MAX_FILE_BYTES", "BATCH_MAX_REJECTED_LINES"):
         if getattr(settings, name) < 0:
             problems.append(checks.Error(f"{name} is negative.", id="batches.E003"))
+    if settings.OPENPGP_GPG_SECONDS >= settings.BATCH_LEASE_SECONDS:
+        # One gpg run renews no lease: a slower one would be taken over by the next poll.
+        problems.append(
+            checks.Error(
+                f"OPENPGP_GPG_SECONDS ({settings.OPENPGP_GPG_SECONDS}) is not below "
+                f"BATCH_LEASE_SECONDS ({settings.BATCH_LEASE_SECONDS}): a batch still being "
+                "decrypted would be taken over by another run.",
+                hint="Set OPENPGP_GPG_SECONDS below BATCH_LEASE_SECONDS (or raise the lease).",
+                id="batches.E005",
+            )
+        )
     return problems
 
 

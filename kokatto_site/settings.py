@@ -222,7 +222,8 @@ OPENPGP_MIN_RSA_BITS = env.int("OPENPGP_MIN_RSA_BITS", default=2048)
 OPENPGP_MAX_KEY_BYTES = env.int("OPENPGP_MAX_KEY_BYTES", default=64 * 1024)
 # The deadline of one gpg run on a batch file (decrypting an upload, or encrypting its result):
 # gpg is killed past it and the run fails, to be tried again. gpg decrypts about 100 MB/s.
-OPENPGP_GPG_SECONDS = env.int("OPENPGP_GPG_SECONDS", default=900)
+# It must stay below BATCH_LEASE_SECONDS (a check says so): no lease is renewed during a run.
+OPENPGP_GPG_SECONDS = env.int("OPENPGP_GPG_SECONDS", default=240)
 
 # File-transfer gateway (batches/gateway/): clients upload batch files over SFTP.
 # Largest file one upload may write; past it the upload is refused and removed.

@@ -8,6 +8,9 @@ from django.core import checks
 # Line numbers are stored in integer columns (Notification.batch_line, RejectedLine.line,
 # Batch.checkpoint_line), whose largest value on PostgreSQL is this.
 LINE_NUMBER_MAX = 2_147_483_647
+# A gpg home's agent socket: OPENPGP_HOME_DIR + "/kokatto-gnupg-XXXXXXXX/S.gpg-agent.browser"
+# (43 characters), within a socket path's 107.
+OPENPGP_HOME_DIR_MAX_CHARS = 60
 
 
 @checks.register(checks.Tags.compatibility)
@@ -34,6 +37,16 @@ def batch_limits_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 "decrypted would be taken over by another run.",
                 hint="Set OPENPGP_GPG_SECONDS below BATCH_LEASE_SECONDS (or raise the lease).",
                 id="batches.E005",
+            )
+        )
+    if len(str(settings.OPENPGP_HOME_DIR)) > OPENPGP_HOME_DIR_MAX_CHARS:
+        problems.append(
+            checks.Error(
+                f"OPENPGP_HOME_DIR ({settings.OPENPGP_HOME_DIR}) is longer than "
+                f"{OPENPGP_HOME_DIR_MAX_CHARS} characters: gpg-agent's sockets inside the gpg "
+                "homes made under it would pass the ~107 characters a socket's path may have.",
+                hint="Choose a shorter directory, e.g. /dev/shm/kokatto-gnupg.",
+                id="batches.E006",
             )
         )
     return problems

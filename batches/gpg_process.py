@@ -77,6 +77,7 @@ def gpg_run(
     stdout goes to ``on_output`` chunk by chunk (discarded without one); whatever it raises
     kills gpg and propagates. TimeoutError (gpg killed) when the run takes over ``seconds``.
     """
+    os.utime(home)  # a home in use is never swept as a dead process's (gnupg_homes_sweep)
     status_read, status_write = os.pipe()
     command = [GPG, "--homedir", str(home), *SAFE_OPTIONS, "--status-fd", str(status_write)]
     try:

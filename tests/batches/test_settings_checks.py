@@ -53,3 +53,12 @@ def test_a_gpg_deadline_below_the_lease_passes_the_check(settings):
     settings.OPENPGP_GPG_SECONDS = 299
 
     assert "batches.E005" not in check_output()
+
+
+def test_a_gpg_home_dir_too_long_for_the_agents_sockets_stops_the_check(settings, tmp_path):
+    settings.OPENPGP_HOME_DIR = "/dev/shm/" + "d" * 52  # noqa: S108 (never made)
+
+    with pytest.raises(SystemCheckError, match=r"batches\.E006"):
+        check_output()
+    settings.OPENPGP_HOME_DIR = "/dev/shm/" + "d" * 51  # noqa: S108
+    assert "batches.E006" not in check_output()

@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
 
 import gnupg
 from django.conf import settings
@@ -175,15 +174,6 @@ def check_client_public_key(armoured: str) -> str:
         if algo not in _RSA | _ECC:
             raise OpenPGPKeyError(f"Unsupported key algorithm {algo}: use RSA or ECC keys.")
     return key["fingerprint"]
-
-
-def decrypt_with(private_armoured: str, source: BinaryIO, output: Path) -> None:
-    """Decrypt the OpenPGP message `source` with this private key into `output`."""
-    with gnupg_home() as gpg:
-        gpg.import_keys(private_armoured)
-        result = gpg.decrypt_file(source, output=str(output), always_trust=True)
-        if not result.ok:
-            raise OpenPGPKeyError(f"Could not decrypt: {result.status or 'unknown error'}.")
 
 
 def platform_key_current(client: Client) -> OpenPGPPlatformKey | None:

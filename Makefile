@@ -111,20 +111,19 @@ openssh:
 	fi
 
 # The OpenPGP keys are made and checked by Debian's gpg (gnupg), which python-gnupg drives,
-# and the tests play the client's side with it; gnupg1 (gpg1) makes the one test file gpg 2.2
-# no longer can: a message without integrity protection (--disable-mdc). Installed when
-# missing and possible; otherwise those tests skip (in CI they fail instead).
+# and the tests play the client's side with it (a message without integrity protection too:
+# gpg --rfc2440). Installed when missing and possible; otherwise those tests skip (in CI they
+# fail instead).
 gnupg:
-	@if ! command -v gpg >/dev/null 2>&1 || ! command -v gpgconf >/dev/null 2>&1 \
-	    || ! command -v gpg1 >/dev/null 2>&1; then \
+	@if ! command -v gpg >/dev/null 2>&1 || ! command -v gpgconf >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Debian's gnupg and gnupg1 for the OpenPGP keys and their tests (apt-get)..."; \
+	    echo "Installing Debian's gnupg for the OpenPGP keys and their tests (apt-get)..."; \
 	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	        --no-install-recommends gnupg gnupg1 >/dev/null; } \
+	        --no-install-recommends gnupg >/dev/null; } \
 	      || echo "Could not install gnupg: the OpenPGP tests will be skipped."; \
 	  else \
-	    echo "gpg or gpg1 is missing and installing them needs root and apt-get: the OpenPGP"; \
-	    echo "tests will be skipped. To run them: sudo apt-get install gnupg gnupg1"; \
+	    echo "gpg is missing and installing it needs root and apt-get: the OpenPGP"; \
+	    echo "tests will be skipped. To run them: sudo apt-get install gnupg"; \
 	  fi; \
 	fi
 

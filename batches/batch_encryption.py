@@ -13,12 +13,18 @@ class BatchEncryptionError(Exception):
 
 
 @transaction.atomic
-def batch_encryption_set(client: Client, method: str, *, require_signature: bool = False) -> None:
+def batch_encryption_set(
+    client: Client, method: str, *, require_signature: bool | None = False
+) -> bool:
     """Set the client's batch method (and whether its files must be signed: openpgp only).
 
-    openpgp makes sure the client has a platform key for its files to be encrypted to;
-    requiring a signature needs the client's public key to check it with.
+    ``require_signature`` None keeps the client's current requirement under openpgp (7z and
+    none clear it). openpgp makes sure the client has a platform key for its files to be
+    encrypted to; requiring a signature needs the client's public key to check it with.
+    Returns whether a signature is now required.
     """
+    if require_signature is None:
+        require_signature = method == "openpgp" and client.batch_signature_required
     if method not in METHODS:
         raise BatchEncryptionError(f"{method} batch files are not available.")
     if require_signature and method != "openpgp":
@@ -33,3 +39,4 @@ def batch_encryption_set(client: Client, method: str, *, require_signature: bool
     client.batch_encryption = method
     client.batch_signature_required = require_signature
     client.save(update_fields=["batch_encryption", "batch_signature_required", "updated_at"])
+    return require_signature

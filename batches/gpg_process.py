@@ -11,6 +11,7 @@ holding only the keys of one operation; the options below keep gpg from asking f
 from __future__ import annotations
 
 import os
+import re
 import selectors
 import subprocess
 import time
@@ -39,6 +40,21 @@ _READ_CHUNK = 1024 * 1024
 # A message with thousands of signatures is no batch file: past this, the run is refused.
 MAX_STATUS_LINES = 4096
 _STDERR_KEPT = 8 * 1024
+
+
+# gpg's errors that are the platform's fault, not the file's (libgpg-error's codes, the low
+# 16 bits of an ERROR or FAILURE status's last word): no agent running, agent error.
+_AGENT_ERROR_CODES = {119, 120}
+_PLATFORM_FAULTS = re.compile(
+    r"^gpg: .*(can't connect to the agent|no agent running|agent error|"
+    r"no space left on device|disk quota exceeded)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+class GpgFailed(RuntimeError):
+    """gpg failed for a reason of the platform's (killed by a signal we did not send, its agent
+    gone, a full disk), not the file's: the run fails and is tried again, as any run error."""
 
 
 @dataclass
@@ -77,6 +93,7 @@ def gpg_run(
     stdout goes to ``on_output`` chunk by chunk (discarded without one); whatever it raises
     kills gpg and propagates. TimeoutError (gpg killed) when the run takes over ``seconds``.
     """
+    os.utime(home)  # a home in use is never swept as a dead process's (gnupg_homes_sweep)
     status_read, status_write = os.pipe()
     command = [GPG, "--homedir", str(home), *SAFE_OPTIONS, "--status-fd", str(status_write)]
     try:
@@ -99,7 +116,22 @@ def gpg_run(
         process.stderr.close()
         os.close(status_read)
     run.returncode = process.returncode
+    fault = platform_fault(run)
+    if fault:
+        raise GpgFailed(f"{fault}: {run.detail}")
     return run
+
+
+def platform_fault(run: GpgRun) -> str | None:
+    """Why the run failed for a reason of the platform's, if it did. A gpg we killed (a limit,
+    the deadline) never gets here: its run raised already."""
+    if run.returncode < 0:
+        return f"gpg was killed by signal {-run.returncode}"
+    for args in run.args("ERROR") + run.args("FAILURE"):
+        if args and args[-1].isdigit() and int(args[-1]) & 0xFFFF in _AGENT_ERROR_CODES:
+            return f"gpg's agent failed ({' '.join(args)})"
+    found = _PLATFORM_FAULTS.search(run.stderr)
+    return f"gpg failed on the platform's side ({found.group(1)})" if found else None
 
 
 def _collect(process, status_fd: int, deadline: float, on_output) -> GpgRun:

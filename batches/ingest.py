@@ -53,6 +53,7 @@ from batches.line_checking import (
 )
 from batches.metrics import batch_lines_count
 from batches.models import UNFINISHED, Batch, BatchStatus, RejectedLine
+from batches.openpgp_keys import gnupg_homes_sweep
 from batches.results import ResultRows, result_write
 from notifications.bulk_insert import EncodedNotifications, encoded_halves
 from notifications.intake import notifications_insert
@@ -115,6 +116,7 @@ def batch_ingest(
     work_dir = Path(settings.BATCH_WORK_DIR)
     work_dir.mkdir(parents=True, exist_ok=True)
     _remove_scratch_of_dead_runs(work_dir, batch)
+    gnupg_homes_sweep()
     try:
         with (
             tempfile.TemporaryDirectory(prefix=f"batch-{batch.pk}-", dir=work_dir) as scratch,

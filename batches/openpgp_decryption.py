@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 from pathlib import Path
 from typing import BinaryIO
 
@@ -49,6 +50,9 @@ _ARMOURED_MESSAGE = b"-----BEGIN PGP MESSAGE-----"
 _CLEARSIGNED = b"-----BEGIN PGP SIGNED MESSAGE-----"
 # OpenPGP packet tags (RFC 4880 4.3).
 _PUBLIC_KEY_ESK, _SYMMETRIC_ESK, _MARKER = 1, 3, 10
+_SESSION_KEYS = {_PUBLIC_KEY_ESK, _SYMMETRIC_ESK}
+# Symmetrically encrypted data, with integrity protection (MDC), AEAD (RFC 9580, LibrePGP).
+_ENCRYPTED_DATA = {9, 18, 20}
 _SIGNED_OR_PLAIN = {2, 4, 8, 11}  # signature, one-pass signature, compressed, literal data
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 # The signature statuses gpg gives instead of GOODSIG: each refuses the file.
@@ -135,36 +139,40 @@ def is_armoured(head: bytes) -> bool:
 
 
 def _check_first_packets(head: bytes) -> None:
-    """Refuse, from the file's first bytes, what is no message encrypted to a key."""
+    """Refuse, from the file's first bytes, what is no message encrypted to a key.
+
+    Whatever is not recognisably an encrypted message (session-key packets, then the
+    encrypted data) is NOT_ENCRYPTED and deleted: it may be plaintext in any encoding, and
+    the client keeps its own copy. A real message damaged further on is for gpg to find.
+    """
     tags = _first_packet_tags(head)
     while tags and tags[0] == _MARKER:
         tags.pop(0)
-    if not tags or tags[0] not in (_PUBLIC_KEY_ESK, _SYMMETRIC_ESK):
+    if not tags or tags[0] not in _SESSION_KEYS:
         if tags and tags[0] in _SIGNED_OR_PLAIN:
             raise _not_encrypted("the file is OpenPGP data that is signed or packed, not encrypted")
-        raise BatchFileError(
-            ErrorCode.CORRUPT_ARCHIVE, "the file is not an OpenPGP encrypted message"
+        raise _not_encrypted("the file is not an OpenPGP encrypted message")
+    session_keys = list(itertools.takewhile(lambda tag: tag in _SESSION_KEYS, tags))
+    following = tags[len(session_keys) :]
+    if following and following[0] not in _ENCRYPTED_DATA:
+        raise _not_encrypted(
+            "the file's session keys are followed by no encrypted data (its content is in "
+            "the clear)"
         )
-    session_keys = []
-    for tag in tags:
-        if tag not in (_PUBLIC_KEY_ESK, _SYMMETRIC_ESK):
-            break
-        session_keys.append(tag)
-    if _PUBLIC_KEY_ESK not in session_keys and len(session_keys) < len(tags):
+    if _PUBLIC_KEY_ESK not in session_keys and following:
         raise _symmetric_only()
 
 
 def _first_packet_tags(head: bytes) -> list[int]:
     """The tags of the packets that start within ``head`` (armour removed); NOT_ENCRYPTED for
-    a plain text file, CORRUPT_ARCHIVE for other bytes that are no OpenPGP data."""
+    anything that is no OpenPGP message (plain text in any encoding, other bytes)."""
     body = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if body.startswith(_CLEARSIGNED):
         raise _not_encrypted("the file is a clear-signed OpenPGP message, not an encrypted one")
     if body.startswith(_ARMOUR):
         if not body.startswith(_ARMOURED_MESSAGE):
-            raise BatchFileError(
-                ErrorCode.CORRUPT_ARCHIVE,
-                "the file is an armoured OpenPGP key or signature, not an encrypted message",
+            raise _not_encrypted(
+                "the file is an armoured OpenPGP key or signature, not an encrypted message"
             )
         body = _armour_body(body)
     elif _reads_as_text(head):
@@ -172,9 +180,7 @@ def _first_packet_tags(head: bytes) -> list[int]:
     try:
         return _packet_tags(body)
     except _NotOpenPGP:
-        raise BatchFileError(
-            ErrorCode.CORRUPT_ARCHIVE, "the file is not an OpenPGP encrypted message"
-        ) from None
+        raise _not_encrypted("the file is not an OpenPGP encrypted message") from None
 
 
 def _armour_body(armoured: bytes) -> bytes:
@@ -189,9 +195,7 @@ def _armour_body(armoured: bytes) -> bytes:
     try:
         return base64.b64decode(encoded[: len(encoded) // 4 * 4], validate=True)
     except binascii.Error:
-        raise BatchFileError(
-            ErrorCode.CORRUPT_ARCHIVE, "the file's armour is damaged (invalid base64)"
-        ) from None
+        raise _not_encrypted("the file's armour is no OpenPGP message (invalid base64)") from None
 
 
 def _reads_as_text(head: bytes) -> bool:
@@ -284,6 +288,8 @@ def _check_decrypted(run: GpgRun, platform_fingerprints: list[str]) -> None:
     """WRONG_KEY or CORRUPT_ARCHIVE unless gpg decrypted it all and its integrity checked."""
     if run.status_overflow:
         raise _damaged(run, "it holds far more packets than a batch file")
+    if run.has("PLAINTEXT") and not run.has("BEGIN_DECRYPTION"):  # a literal packet in the clear
+        raise _not_encrypted("the file holds data in the clear, not only encrypted data")
     if not run.has("DECRYPTION_KEY"):
         if run.has("NEED_PASSPHRASE_SYM") and not run.has("ENC_TO"):
             raise _symmetric_only()

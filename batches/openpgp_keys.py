@@ -1,7 +1,8 @@
 """OpenPGP keys per client: the platform's key pair and the client's own public key.
 
-Every gpg operation runs in a throwaway GNUPGHOME (a fresh 0700 temporary directory, its
-gpg-agent stopped and the directory deleted when the operation ends): no key ring outlives an
+Every gpg operation runs in a throwaway GNUPGHOME (a fresh 0700 directory under
+OPENPGP_HOME_DIR, a tmpfs by default, its gpg-agent stopped and the directory deleted when the
+operation ends, or by gnupg_homes_sweep when the process died first): no key ring outlives an
 operation, so the database is the only place keys are kept. The platform's private key is
 generated without a passphrase inside that home because a passphrase would have to be stored
 next to it anyway; it is exported armoured and kept encrypted at rest (EncryptedTextField),
@@ -14,14 +15,18 @@ method (batches/openpgp_decryption.py, through batches/gpg_process.py).
 from __future__ import annotations
 
 import base64
+import logging
+import os
 import re
+import shutil
+import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
 
 import gnupg
 from django.conf import settings
@@ -31,7 +36,12 @@ from django.utils import timezone
 from batches.models import OpenPGPClientKey, OpenPGPPlatformKey
 from clients.models import Client
 
+logger = logging.getLogger(__name__)
+
 HOME_PREFIX = "kokatto-gnupg-"
+# A home untouched for OPENPGP_GPG_SECONDS and this long is a dead process's (swept).
+HOME_SWEEP_MARGIN_SECONDS = 120
+AGENT_KILL_SECONDS = 10
 # OpenPGP public-key algorithm numbers (RFC 4880 9.1, RFC 6637, RFC 9580).
 _RSA = {"1", "2", "3"}
 _ECC = {"18", "19", "22", "25", "26", "27", "28"}
@@ -45,19 +55,62 @@ class OpenPGPKeyError(Exception):
 @contextmanager
 def gnupg_home() -> Iterator[gnupg.GPG]:
     """A GPG driver on a fresh, private key ring, deleted (agent included) on exit."""
-    with tempfile.TemporaryDirectory(prefix=HOME_PREFIX) as home:
-        Path(home).chmod(0o700)
+    home = gnupg_home_new()
+    try:
+        gpg = gnupg.GPG(gnupghome=str(home))
+        gpg.encoding = "utf-8"  # python-gnupg's default is latin-1
+        yield gpg
+    finally:
+        _gnupg_home_remove(home)
+
+
+def gnupg_home_new() -> Path:
+    """A new 0700 home under OPENPGP_HOME_DIR (made private to us on first use)."""
+    root = Path(settings.OPENPGP_HOME_DIR)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    status = root.lstat()
+    # Under /dev/shm anyone may have made it first: use it only if it is ours and private.
+    if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid():
+        raise RuntimeError(f"{root} (OPENPGP_HOME_DIR) is not a directory of this user")
+    if stat.S_IMODE(status.st_mode) & 0o077:
+        root.chmod(0o700)
+    return Path(tempfile.mkdtemp(prefix=HOME_PREFIX, dir=root))
+
+
+def gnupg_homes_sweep() -> list[Path]:
+    """Remove the homes a killed process left under OPENPGP_HOME_DIR (their agents stopped):
+    each holds a client's platform private keys, without passphrase.
+
+    A home older than OPENPGP_GPG_SECONDS and a margin is no live operation's: every gpg run
+    touches its home when it starts (gpg_run) and is killed past that deadline.
+    """
+    root = Path(settings.OPENPGP_HOME_DIR)
+    oldest = time.time() - settings.OPENPGP_GPG_SECONDS - HOME_SWEEP_MARGIN_SECONDS
+    removed = []
+    for home in root.glob(f"{HOME_PREFIX}*") if root.is_dir() else []:
         try:
-            gpg = gnupg.GPG(gnupghome=home)
-            gpg.encoding = "utf-8"  # python-gnupg's default is latin-1
-            yield gpg
-        finally:
-            # gpg starts an agent per home; stop it before its sockets' directory goes.
-            subprocess.run(  # noqa: S603
-                ["gpgconf", "--homedir", home, "--kill", "gpg-agent"],  # noqa: S607
-                capture_output=True,
-                check=False,
-            )
+            stale = home.lstat().st_mtime < oldest
+        except FileNotFoundError:  # its own operation ended meanwhile
+            continue
+        if stale:
+            logger.warning("Removing %s, a gpg home left by a process that died", home)
+            _gnupg_home_remove(home)
+            removed.append(home)
+    return removed
+
+
+def _gnupg_home_remove(home: Path) -> None:
+    """Stop the home's gpg-agent (before its sockets' directory goes), then delete it."""
+    try:
+        subprocess.run(  # noqa: S603
+            ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],  # noqa: S607
+            capture_output=True,
+            check=False,
+            timeout=AGENT_KILL_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        logger.warning("gpgconf --kill gpg-agent timed out for %s", home)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def generate_key_pair(user_id: str) -> tuple[str, str, str]:
@@ -121,15 +174,6 @@ def check_client_public_key(armoured: str) -> str:
         if algo not in _RSA | _ECC:
             raise OpenPGPKeyError(f"Unsupported key algorithm {algo}: use RSA or ECC keys.")
     return key["fingerprint"]
-
-
-def decrypt_with(private_armoured: str, source: BinaryIO, output: Path) -> None:
-    """Decrypt the OpenPGP message `source` with this private key into `output`."""
-    with gnupg_home() as gpg:
-        gpg.import_keys(private_armoured)
-        result = gpg.decrypt_file(source, output=str(output), always_trust=True)
-        if not result.ok:
-            raise OpenPGPKeyError(f"Could not decrypt: {result.status or 'unknown error'}.")
 
 
 def platform_key_current(client: Client) -> OpenPGPPlatformKey | None:

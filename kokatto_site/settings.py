@@ -6,6 +6,7 @@ The defaults are embedded and safe: SQLite, django-q2's ORM broker, local
 disk and console channel backends, all under `var/`.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -222,7 +223,22 @@ OPENPGP_MIN_RSA_BITS = env.int("OPENPGP_MIN_RSA_BITS", default=2048)
 OPENPGP_MAX_KEY_BYTES = env.int("OPENPGP_MAX_KEY_BYTES", default=64 * 1024)
 # The deadline of one gpg run on a batch file (decrypting an upload, or encrypting its result):
 # gpg is killed past it and the run fails, to be tried again. gpg decrypts about 100 MB/s.
-OPENPGP_GPG_SECONDS = env.int("OPENPGP_GPG_SECONDS", default=900)
+# It must stay below BATCH_LEASE_SECONDS (a check says so): no lease is renewed during a run.
+OPENPGP_GPG_SECONDS = env.int("OPENPGP_GPG_SECONDS", default=240)
+# Where every gpg operation's throwaway home is made (private keys are imported into it): a
+# tmpfs (/dev/shm) when there is one, so keys never reach a disk. Homes a killed worker left
+# are removed (their gpg-agent stopped) at the start of each ingest run. Keep the path short:
+# gpg-agent's sockets are made inside each home, and a socket's path is limited to ~100 chars.
+# Shared by all users: a directory there is used only if it is ours (gnupg_home_new checks).
+TMPFS = Path("/dev/shm")  # noqa: S108
+OPENPGP_HOME_DIR = Path(
+    env.str(
+        "OPENPGP_HOME_DIR",
+        default=str(
+            TMPFS / f"kokatto-gnupg-{os.getuid()}" if TMPFS.is_dir() else VAR_DIR / "gnupg"
+        ),
+    )
+)
 
 # File-transfer gateway (batches/gateway/): clients upload batch files over SFTP.
 # Largest file one upload may write; past it the upload is refused and removed.

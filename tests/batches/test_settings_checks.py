@@ -37,3 +37,28 @@ def test_a_line_limit_past_what_the_line_columns_hold_stops_the_check(settings, 
 
     with pytest.raises(SystemCheckError, match=r"batches\.E002"):
         check_output()
+
+
+@pytest.mark.parametrize("gpg_seconds", [300, 900])
+def test_a_gpg_deadline_not_below_the_lease_stops_the_check(settings, gpg_seconds):
+    settings.BATCH_LEASE_SECONDS = 300
+    settings.OPENPGP_GPG_SECONDS = gpg_seconds
+
+    with pytest.raises(SystemCheckError, match=r"batches\.E005.*OPENPGP_GPG_SECONDS \(\d+\)"):
+        check_output()
+
+
+def test_a_gpg_deadline_below_the_lease_passes_the_check(settings):
+    settings.BATCH_LEASE_SECONDS = 300
+    settings.OPENPGP_GPG_SECONDS = 299
+
+    assert "batches.E005" not in check_output()
+
+
+def test_a_gpg_home_dir_too_long_for_the_agents_sockets_stops_the_check(settings, tmp_path):
+    settings.OPENPGP_HOME_DIR = "/dev/shm/" + "d" * 52  # noqa: S108 (never made)
+
+    with pytest.raises(SystemCheckError, match=r"batches\.E006"):
+        check_output()
+    settings.OPENPGP_HOME_DIR = "/dev/shm/" + "d" * 51  # noqa: S108
+    assert "batches.E006" not in check_output()

@@ -146,6 +146,7 @@ def start_cluster(tmp_path, batch_home):
         "Q_WORKERS": 1,
         "BATCH_CHUNK_LINES": CHUNK,
         "BATCH_LEASE_SECONDS": LEASE_SECONDS,
+        "OPENPGP_GPG_SECONDS": LEASE_SECONDS - 1,  # below the lease, as the check requires
         "BATCH_STORAGE_OPTIONS": json.dumps({"location": str(batch_home)}),
         "BATCH_WORK_DIR": settings.BATCH_WORK_DIR,
     }

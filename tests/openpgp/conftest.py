@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from batches.openpgp_keys import gnupg_home
+
 
 def gnupg_required() -> None:
     """Debian's gnupg (gpg): missing, these tests skip, or fail in CI."""
@@ -65,3 +67,13 @@ def client_gpg():
             check=False,
         )
         shutil.rmtree(home, ignore_errors=True)
+
+
+def decrypt_with(private_armoured: str, source, output: Path) -> None:
+    """Decrypt the OpenPGP message ``source`` with this private key into ``output``, as a
+    check of a stored key only: neither integrity protection nor signatures are judged here
+    (batches/openpgp_decryption.py does that for batch files)."""
+    with gnupg_home() as gpg:
+        gpg.import_keys(private_armoured)
+        result = gpg.decrypt_file(source, output=str(output), always_trust=True)
+        assert result.ok, result.status

@@ -7,7 +7,6 @@ the bank imports as a client would (``gpg --import platform.asc``).
 
 import csv
 import io
-import os
 import shutil
 import subprocess
 import tempfile
@@ -136,51 +135,23 @@ def files_kept(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-def gnupg1_required() -> None:
-    """Debian's gnupg1 (gpg1), the only gpg that still writes messages without MDC."""
-    if shutil.which("gpg1"):
-        return
-    message = "GnuPG 1.4 (gpg1) is not installed: apt-get install gnupg1"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+def first_packet(message: bytes) -> bytes:
+    """The bytes of a binary OpenPGP message's first packet (header and body)."""
+    tag = message[0]
+    if tag & 0x40:  # new format, one- or two-byte length
+        first = message[1]
+        if first < 192:
+            return message[: 2 + first]
+        return message[: 3 + ((first - 192) << 8) + message[2] + 192]
+    size = 1 << (tag & 0x03)  # old format: the length's size is in the tag byte
+    return message[: 1 + size + int.from_bytes(message[1 : 1 + size], "big")]
 
 
-def rsa_platform_key(client, bank: Bank) -> OpenPGPPlatformKey:
-    """A newer RSA-2048 platform key for the client (gpg 1.4 knows no Curve25519), made by
-    gpg in the bank's home and stored as the platform's."""
-    uid = f"rsa-platform-{client.client_id}-{os.urandom(4).hex()} <p@kokatto.invalid>"
-    fingerprint = bank.gpg.new_key(uid, "rsa2048")
-    key = OpenPGPPlatformKey(
-        client=client, public_key=bank.gpg.export(uid), fingerprint=fingerprint
-    )
-    key.set_private_key(bank.gpg.export(uid, secret=True))
-    key.save()
-    return key
-
-
-def gpg1_encrypt_without_mdc(public_key: str, fingerprint: str, text: str) -> bytes:
-    """`gpg1 --disable-mdc --encrypt`: a message with no integrity protection (packet 9)."""
-    with tempfile.TemporaryDirectory(prefix="gpg1-") as home:
-        base = ["gpg1", "--homedir", home, "--batch", "--yes", "--quiet", "--no-tty"]
-        subprocess.run(
-            [*base, "--import"], input=public_key.encode(), check=True, capture_output=True
-        )
-        return subprocess.run(
-            [
-                *base,
-                "--trust-model",
-                "always",
-                "--disable-mdc",
-                "--cipher-algo",
-                "AES256",
-                "--encrypt",
-                "--recipient",
-                fingerprint,
-                "--output",
-                "-",
-            ],
-            input=text.encode(),
-            check=True,
-            capture_output=True,
-        ).stdout
+def literal_data_packet(data: bytes) -> bytes:
+    """A literal data packet (RFC 4880 5.9, new format 4.2.2): ``data`` in the clear."""
+    body = b"b" + bytes([8]) + b"plain.cs" + (0).to_bytes(4, "big") + data
+    if len(body) < 192:
+        return bytes([0xC0 | 11, len(body)]) + body
+    assert len(body) < 8384
+    length = len(body) - 192
+    return bytes([0xC0 | 11, (length >> 8) + 192, length & 0xFF]) + body

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from batches.file_storage import batch_storage
 from batches.models import OpenPGPPlatformKey, RejectedLine
+from batches.openpgp_decryption import _packet_tags
 from batches.results import result_base_name
 from notifications.models import Notification
 from tests.clients.conftest import lost_key_token
@@ -14,14 +15,13 @@ from tests.openpgp.pgp_batches import (
     OTHER,
     RSA,
     files_kept,
-    gnupg1_required,
-    gpg1_encrypt_without_mdc,
+    first_packet,
     ingest,
     lines_csv,
+    literal_data_packet,
     new_platform_key,
     require_signature,
     result_rows,
-    rsa_platform_key,
     stored,
 )
 
@@ -103,6 +103,42 @@ def test_a_plain_csv_is_refused_before_any_key_is_needed_and_deleted(
     assert (batch.status, batch.failure_code) == ("FAILED", "NOT_ENCRYPTED")
     assert batch.failure_message.startswith("the file is plain text, not an OpenPGP message")
     assert files_kept(batch_home) == []
+    assert not Notification.objects.exists()
+
+
+def _crafted(bank, csv: str, *, session_keys: int) -> bytes:
+    """A real message's session-key packet (repeated), then the CSV in a literal data packet:
+    gpg writes the CSV out and exits 0 (DECRYPTION_KEY, PLAINTEXT, no DECRYPTION_OKAY)."""
+    session_key = first_packet(bank.encrypt(csv))
+    assert session_key[0] in (0x84, 0x85, 0xC1)  # a public-key encrypted session key
+    return session_key * session_keys + literal_data_packet(csv.encode())
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["utf-16", "nul-and-esc", "session-key-then-literal", "many-session-keys-then-literal"],
+)
+def test_a_file_that_is_no_encrypted_message_is_not_encrypted_and_deleted(
+    pgp_client, bank, batch_home, content
+):
+    csv = lines_csv("CLEAR-1", "CLEAR-2")
+    data = {
+        "utf-16": lambda: csv.encode("utf-16"),
+        "nul-and-esc": lambda: csv.replace("CLEAR-1", "CLEAR\x00\x1b-1").encode(),
+        "session-key-then-literal": lambda: _crafted(bank, csv, session_keys=1),
+        # past the first bytes read before gpg runs: gpg's own statuses tell
+        "many-session-keys-then-literal": lambda: _crafted(bank, csv, session_keys=120),
+    }[content]()
+
+    batch = ingest(pgp_client, "clear.pgp", data)
+
+    assert (batch.status, batch.failure_code, batch.archived_path) == (
+        "FAILED",
+        "NOT_ENCRYPTED",
+        "",
+    ), batch.failure_message
+    assert "deleted, not kept" in batch.failure_message
+    assert files_kept(batch_home) == [batch.result_path]
     assert not Notification.objects.exists()
 
 
@@ -284,9 +320,9 @@ def test_result_base_name_strips_the_openpgp_and_csv_endings(name, base):
 
 
 def test_a_message_without_integrity_protection_is_refused_with_corrupt_archive(pgp_client, bank):
-    gnupg1_required()
-    key = rsa_platform_key(pgp_client, bank)
-    data = gpg1_encrypt_without_mdc(key.public_key, key.fingerprint, lines_csv("NOMDC-1"))
+    # gpg 2.2's --rfc2440 writes the old encrypted data packet (9), without MDC.
+    data = bank.encrypt(lines_csv("NOMDC-1"), options=("--rfc2440", "--cipher-algo", "AES256"))
+    assert _packet_tags(data) == [1, 9]
 
     batch = ingest(pgp_client, "nomdc.pgp", data)
 

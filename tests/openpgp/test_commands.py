@@ -74,7 +74,9 @@ def test_set_batch_encryption_to_7z_or_none(client_8002, method):
 
 
 def test_openpgp_makes_sure_the_platform_key_exists(client_8002):
-    assert run("set_batch_encryption", "8002", "openpgp") == "Client 8002's batch files: openpgp.\n"
+    assert run("set_batch_encryption", "8002", "openpgp") == (
+        "Client 8002's batch files: openpgp, signature not required.\n"
+    )
     client_8002.refresh_from_db()
     assert (client_8002.batch_encryption, client_8002.batch_signature_required) == (
         "openpgp",
@@ -113,6 +115,46 @@ def test_requiring_a_signature_then_choosing_7z_clears_the_requirement(
     run("set_batch_encryption", "8002", "7z")
     client_8002.refresh_from_db()
     assert (client_8002.batch_encryption, client_8002.batch_signature_required) == ("7z", False)
+
+
+def test_openpgp_without_a_signature_flag_keeps_the_requirement_and_says_so(
+    client_8002, client_gpg, tmp_path
+):
+    client_gpg.new_key("bank <ops@bank.example>")
+    key_file = tmp_path / "bank.asc"
+    key_file.write_text(client_gpg.export("bank <ops@bank.example>"))
+    run("openpgp_keys", "8002", "--import-client-key", str(key_file))
+    run("set_batch_encryption", "8002", "openpgp", "--require-signature")
+
+    out = run("set_batch_encryption", "8002", "openpgp")
+
+    assert out == "Client 8002's batch files: openpgp, signature required.\n"
+    client_8002.refresh_from_db()
+    assert client_8002.batch_signature_required
+    out = run("set_batch_encryption", "8002", "openpgp", "--no-require-signature")
+    assert out == "Client 8002's batch files: openpgp, signature not required.\n"
+    client_8002.refresh_from_db()
+    assert not client_8002.batch_signature_required
+    run("set_batch_encryption", "8002", "openpgp")
+    client_8002.refresh_from_db()
+    assert not client_8002.batch_signature_required
+
+
+def test_both_signature_flags_at_once_are_refused(client_8002):
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        run(
+            "set_batch_encryption",
+            "8002",
+            "openpgp",
+            "--require-signature",
+            "--no-require-signature",
+        )
+
+
+@pytest.mark.parametrize("flag", ["--require-signature", "--no-require-signature"])
+def test_a_signature_flag_is_refused_for_7z_files(client_8002, flag):
+    with pytest.raises(CommandError, match="applies to openpgp batch files only"):
+        run("set_batch_encryption", "8002", "7z", flag)
 
 
 def test_a_signature_cannot_be_required_of_7z_files(client_8002):

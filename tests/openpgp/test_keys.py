@@ -4,6 +4,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from batches.openpgp_keys import (
@@ -11,14 +12,14 @@ from batches.openpgp_keys import (
     OpenPGPKeyError,
     check_client_public_key,
     client_key_set,
-    decrypt_with,
     platform_key_current,
     platform_key_ensure,
 )
+from tests.openpgp.conftest import decrypt_with
 
 
 def homes_left() -> list[str]:
-    return sorted(p.name for p in Path(tempfile.gettempdir()).glob(f"{HOME_PREFIX}*"))
+    return sorted(p.name for p in Path(settings.OPENPGP_HOME_DIR).glob(f"{HOME_PREFIX}*"))
 
 
 def test_a_file_the_client_encrypts_with_gpg_to_the_exported_key_decrypts_with_the_stored_one(
@@ -64,14 +65,16 @@ def test_the_private_key_column_is_not_plaintext(client_8002):
     assert key.private_key().startswith("-----BEGIN PGP PRIVATE KEY BLOCK-----")
 
 
-def test_no_gnupg_home_is_left_behind(client_8002, client_gpg, tmp_path):
+def test_no_gnupg_home_is_left_behind(client_8002, client_gpg, settings):
+    settings.OPENPGP_HOME_DIR = Path(tempfile.mkdtemp(prefix="kh-"))  # this test's own
     before = homes_left()
     platform_key_ensure(client_8002)
     client_gpg.new_key("bank <ops@bank.example>", "future-default")
     client_key_set(client_8002, client_gpg.export("bank <ops@bank.example>"))
     with pytest.raises(OpenPGPKeyError):
         check_client_public_key("garbage")
-    assert homes_left() == before
+    assert homes_left() == before == []
+    settings.OPENPGP_HOME_DIR.rmdir()
 
 
 @pytest.mark.parametrize(

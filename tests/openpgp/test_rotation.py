@@ -8,7 +8,6 @@ from django.db import connection
 from batches.models import OpenPGPPlatformKey
 from batches.openpgp_keys import (
     OpenPGPKeyError,
-    decrypt_with,
     fingerprint_grouped,
     platform_key_by_fingerprint,
     platform_key_current,
@@ -17,6 +16,11 @@ from batches.openpgp_keys import (
     platform_key_rotate,
     platform_keys_active,
 )
+from tests.openpgp import pgp_batches
+from tests.openpgp.pgp_batches import ECC, ingest, lines_csv, stored
+
+# Fixtures: a fresh local batch storage, the bank's gpg (once a module), client 8002 on openpgp.
+batch_home, bank, pgp_client = pgp_batches.batch_home, pgp_batches.bank, pgp_batches.pgp_client
 
 
 def test_rotate_makes_a_new_current_key_and_keeps_the_old_one_active(client_8002, operator_user):
@@ -28,21 +32,19 @@ def test_rotate_makes_a_new_current_key_and_keeps_the_old_one_active(client_8002
     assert (new.created_by, old.created_by) == (operator_user, None)
 
 
-def test_the_old_key_still_decrypts_what_the_client_encrypted_to_it(
-    client_8002, client_gpg, tmp_path
-):
-    old = platform_key_ensure(client_8002)
-    platform_key_rotate(client_8002)
-    client_gpg.run("--import", input=old.public_key.encode())
-    plain = tmp_path / "batch.csv"
-    plain.write_text("8002|ABC|line\n")
-    client_gpg.run(
-        "--trust-model", "always", "--encrypt", "--recipient", old.fingerprint,
-        "--output", str(tmp_path / "batch.csv.gpg"), str(plain),
-    )  # fmt: skip
-    with (tmp_path / "batch.csv.gpg").open("rb") as source:
-        decrypt_with(old.private_key(), source, tmp_path / "out.csv")
-    assert (tmp_path / "out.csv").read_text() == "8002|ABC|line\n"
+def test_a_file_encrypted_to_the_old_key_after_a_rotation_is_still_ingested(pgp_client, bank):
+    old = OpenPGPPlatformKey.objects.get(client=pgp_client)  # the one the bank imported
+    new = platform_key_rotate(pgp_client)
+    assert platform_key_current(pgp_client) == new
+    assert bank.platform == old.fingerprint != new.fingerprint
+
+    batch = ingest(pgp_client, "old-key.pgp", bank.encrypt(lines_csv("OLD-1"), signer=ECC))
+
+    assert (batch.status, batch.lines_accepted) == ("DONE", 1), batch.failure_message
+    bank.gpg.run("--import", input=new.public_key.encode())  # to check the result's signature
+    text, status = bank.open_result(stored(batch.result_path))
+    assert '1,"OLD-1","ACCEPTED"' in text
+    assert any(s.startswith("VALIDSIG ") and s.endswith(new.fingerprint) for s in status)
 
 
 def test_rotating_a_client_without_a_key_gives_it_its_first(client_8002):

@@ -14,12 +14,17 @@ that, and the every-minute sweep sends meanwhile. With a per-process cache (no
 Redis) every call queues a run, as the worker could not clear the flag.
 """
 
+import logging
+from contextlib import suppress
 from functools import lru_cache
 
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
+from redis.exceptions import RedisError
 
 from notifications.shared_cache import redis_client, redis_key
+
+logger = logging.getLogger(__name__)
 
 DISPATCH_TASK = "notifications.tasks.dispatch_deliveries"
 DISPATCH_QUEUED_KEY = "kokatto:dispatch-queued"
@@ -27,24 +32,41 @@ DISPATCH_QUEUED_SECONDS = 60  # the sweep's period
 
 
 def enqueue_dispatch() -> None:
-    """Queue a dispatch run, unless one is queued already and has not started."""
+    """Queue a dispatch run, unless one is queued already and has not started.
+
+    A Redis that cannot answer about the flag never stops the run from being queued.
+    """
     client = redis_client()
     flag = redis_key(DISPATCH_QUEUED_KEY) if client is not None else None
-    if flag and not client.set(flag, 1, nx=True, ex=DISPATCH_QUEUED_SECONDS):
-        return
+    if flag:
+        try:
+            if not client.set(flag, 1, nx=True, ex=DISPATCH_QUEUED_SECONDS):
+                return
+        except RedisError:
+            logger.warning("The dispatch-queued flag could not be set; queueing a run anyway")
+            flag = None
     try:
         async_task(DISPATCH_TASK, broker=_broker())
     except Exception:
         if flag:
-            client.delete(flag)  # nothing is queued: the next call tries again
+            with suppress(RedisError):
+                client.delete(flag)  # nothing is queued: the next call tries again
         raise
 
 
 def dispatch_started() -> None:
-    """A dispatch run starts: what is accepted from now on queues another."""
+    """A dispatch run starts: what is accepted from now on queues another.
+
+    Best effort: a flag that could not be cleared only holds runs back until it
+    expires (the sweep sends meanwhile); the run itself goes on.
+    """
     client = redis_client()
-    if client is not None:
+    if client is None:
+        return
+    try:
         client.delete(redis_key(DISPATCH_QUEUED_KEY))
+    except RedisError:
+        logger.warning("The dispatch-queued flag could not be cleared", exc_info=True)
 
 
 @lru_cache(maxsize=1)

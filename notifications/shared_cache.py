@@ -12,10 +12,11 @@ def redis_client() -> redis.Redis | None:
     """A Redis client of the default cache's server, kept on the cache object; None when
     the cache is not Redis (a per-process cache: nothing is shared between processes).
 
-    It holds one connection of the cache's pool for good (a command then costs half
-    the CPU of taking one from the pool and giving it back, as Django's does): a
-    client is thread-safe (it locks its connection per command) and a process forked
-    after it was made makes its own.
+    It takes a connection from the cache's pool for each command, as Django's does:
+    the pool checks a connection before it hands it out, so one the server closed (a
+    restart, an idle timeout) is replaced, not failed on. (A client holding one
+    connection for good cost half the CPU a command, and failed after any disconnect.)
+    A process forked after it was made makes its own.
     """
     backend = caches["default"]
     if not isinstance(backend, RedisCache):
@@ -23,7 +24,7 @@ def redis_client() -> redis.Redis | None:
     kept = getattr(backend, "_kokatto_client", None)
     if kept is None or kept[0] != os.getpid():
         pool = backend._cache._get_connection_pool(write=True)
-        kept = (os.getpid(), redis.Redis(connection_pool=pool, single_connection_client=True))
+        kept = (os.getpid(), redis.Redis(connection_pool=pool))
         backend._kokatto_client = kept
     return kept[1]
 

@@ -36,6 +36,10 @@ from notifications.backends.email_message import envelope_address, message_bytes
 from notifications.backends.smtp_pool import CLOSE_SECONDS, SmtpPool, process_pool
 
 DJANGO_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+# A kept connection idle this long is asked NOOP before it carries a message: servers
+# close idle connections, and one found closed only after the message went out could
+# not be told from one that took the message.
+IDLE_CHECK_SECONDS = 0.5
 
 
 class DjangoEmailBackend(ChannelBackend):
@@ -164,23 +168,44 @@ class DjangoEmailBackend(ChannelBackend):
 def _transmit(pool: SmtpPool, envelope: tuple, message: bytes, identifier: str) -> SendResult:
     """Send `message` over one of the pool's connections, within the send's deadline.
 
-    A connection the pool had kept open that turns out closed by the server (it
-    answers 421 or hangs up at the first command) gets the message sent once more
-    over a new one, in what is left of the deadline: it never took the message. A
-    failure that may have broken a connection discards it. Connections are given
-    back (a worn-out one closed) after the deadline's block: a slow QUIT never eats
-    into a send's time.
+    A kept connection idle for IDLE_CHECK_SECONDS is asked NOOP first: one the server
+    closed meanwhile is replaced before the message goes out. Once the message is on
+    its way, a failure is the send's (retried later with backoff), never sent again at
+    once: a server that hangs up after taking the message but before answering would
+    otherwise get it twice. Only a 421 to MAIL FROM on a kept connection (the server
+    closing it before the message) sends once more, over a new one. A failure that may
+    have broken a connection discards it; connections are given back (a worn-out one
+    closed) after the deadline's block, so a slow QUIT never eats into a send's time.
     """
     ends = time.monotonic() + settings.DELIVERY_SEND_TIMEOUT_SECONDS
     while True:
         connection = pool.take()  # never waits: the caller holds one of the pool's places
         reused = connection.opened_at is not None
-        result, broken, timed_out = _attempt(connection, envelope, message, ends, identifier)
+        if reused and not _answers_noop(connection, ends):
+            pool.give_back(connection, broken=True)
+            continue  # the pool holds at most its size of idle ones, then opens a new one
+        try:
+            result, broken, timed_out = _attempt(connection, envelope, message, ends, identifier)
+        except BaseException:
+            pool.give_back(connection, broken=True)
+            raise
         pool.give_back(connection, broken=broken is not None)
         if result is not None:
             return result
-        if not (reused and not timed_out and _closed_by_server(broken)):
+        if not (reused and not timed_out and _closed_before_the_message(broken)):
             return _failure(broken, timed_out=timed_out)
+
+
+def _answers_noop(connection, ends: float) -> bool:
+    """Whether a kept connection idle for a while still answers (NOOP within the deadline)."""
+    if time.monotonic() - connection.idle_since < IDLE_CHECK_SECONDS:
+        return True
+    try:
+        with deadline(ends - time.monotonic(), lambda: _shut_down(connection.backend)):
+            code, _ = connection.client.noop()
+    except (smtplib.SMTPException, OSError):
+        return False
+    return code == 250
 
 
 def _attempt(connection, envelope: tuple, message: bytes, ends: float, identifier: str):
@@ -201,11 +226,10 @@ def _attempt(connection, envelope: tuple, message: bytes, ends: float, identifie
     return SendResult.sent(identifier), None, False
 
 
-def _closed_by_server(exc: Exception) -> bool:
-    """Whether an idle connection's server had closed it (421 is "closing the channel")."""
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return exc.smtp_code == 421
-    return isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError)
+def _closed_before_the_message(exc: Exception) -> bool:
+    """Whether the server refused MAIL FROM with 421 ("closing the channel"): it took
+    nothing of the message, which may go out once more over a new connection."""
+    return isinstance(exc, smtplib.SMTPSenderRefused) and exc.smtp_code == 421
 
 
 def _close_backend(backend, *, quit: bool) -> None:

@@ -30,11 +30,12 @@ CLOSE_SECONDS = 2.0
 class PooledConnection:
     """One of the pool's connections: a Django SMTP email backend, opened or not yet."""
 
-    __slots__ = ("backend", "messages", "opened_at")
+    __slots__ = ("backend", "idle_since", "messages", "opened_at")
 
     def __init__(self, backend):
         self.backend = backend
         self.opened_at: float | None = None  # time.monotonic() when it connected
+        self.idle_since = 0.0  # time.monotonic() when it was last given back
         self.messages = 0
 
     @property
@@ -63,7 +64,6 @@ class SmtpPool:
         self._slots = threading.BoundedSemaphore(size)
         self._holders = threading.local()
         self._idle: list[PooledConnection] = []
-        self._retiring: list[PooledConnection] = []  # worn out, to close after a send
         self._lock = threading.Lock()
         self.opened = 0  # connections handed out unopened so far (each opens once)
 
@@ -91,38 +91,42 @@ class SmtpPool:
 
     def take(self) -> PooledConnection:
         """An idle connection (the most recently used one), or a new, unopened one. Call
-        within `slot()`: the slots bound how many are out at once. Never waits: worn-out
-        idle connections are closed at the next `give_back`, after the send."""
+        within `slot()`: the slots bound how many are out at once. Worn-out idle
+        connections are closed (QUIT, within CLOSE_SECONDS and the send's deadline,
+        which the caller started) before a new one is made, so the process never
+        holds more than `size` open."""
         now = time.monotonic()
+        worn_out = []
         with self._lock:
             while self._idle:
                 connection = self._idle.pop()
                 if not connection.worn_out(now):
-                    return connection
-                self._retiring.append(connection)
+                    break
+                worn_out.append(connection)
+            else:
+                connection = None
+        for old in worn_out:
+            self._close(old.backend, quit=True)
+        if connection is not None:
+            return connection
         self.opened += 1
         return PooledConnection(self._make_backend())
 
     def give_back(self, connection: PooledConnection, *, broken: bool) -> None:
-        """Return a connection after a send; a broken or worn-out one is closed instead,
-        as are the worn-out ones `take` passed over."""
+        """Return a connection after a send; a broken or worn-out one is closed instead."""
         if broken or connection.opened_at is None:
             self._close(connection.backend, quit=False)
         elif connection.worn_out(time.monotonic()):
             self._close(connection.backend, quit=True)
         else:
+            connection.idle_since = time.monotonic()
             with self._lock:
                 self._idle.append(connection)
-        with self._lock:
-            retiring, self._retiring = self._retiring, []
-        for old in retiring:
-            self._close(old.backend, quit=True)
 
     def close_all(self) -> None:
         """Close the idle connections (QUIT): at the worker's exit, or when replaced."""
         with self._lock:
-            idle, self._idle = self._idle + self._retiring, []
-            self._retiring = []
+            idle, self._idle = self._idle, []
         for connection in idle:
             self._close(connection.backend, quit=True)
 

@@ -6,6 +6,9 @@ them, sending over them side by side; every email still arrives exactly once,
 and every send is still cut at DELIVERY_SEND_TIMEOUT_SECONDS.
 """
 
+import contextlib
+import socket
+import threading
 import time
 from collections import Counter
 
@@ -250,3 +253,67 @@ def test_another_django_email_backend_still_gets_every_message(
         f"c{n}@example.co.id" for n in range(3)
     ]
     assert {message.alternatives[0].mimetype for message in mailoutbox} == {"text/html"}
+
+
+class HangsUpAfterTheSecondMessage:
+    """A raw SMTP peer that takes the second message of a connection and hangs up
+    before answering it: the message is queued, the client never hears so."""
+
+    def __init__(self):
+        self.accepted: list[int] = []  # the connection number of each message taken
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        with contextlib.suppress(OSError):
+            while True:
+                peer, _ = self._listener.accept()
+                self._connections += 1
+                threading.Thread(
+                    target=self._serve, args=(peer, self._connections), daemon=True
+                ).start()
+
+    def _serve(self, peer, number):
+        with peer, peer.makefile("rb") as lines:
+            peer.sendall(b"220 ready\r\n")
+            taken = 0
+            for line in lines:
+                command = line[:4].upper()
+                if command == b"QUIT":
+                    peer.sendall(b"221 bye\r\n")
+                    return
+                if command != b"DATA":
+                    peer.sendall(b"250 ok\r\n")
+                    continue
+                peer.sendall(b"354 go on\r\n")
+                while lines.readline() not in (b".\r\n", b""):
+                    pass
+                self.accepted.append(number)
+                taken += 1
+                if taken == 2:
+                    return  # queued, and the link drops before the 250
+                peer.sendall(b"250 queued\r\n")
+
+    def stop(self):
+        self._listener.close()
+
+
+def test_a_message_the_server_may_have_taken_is_not_sent_again_at_once(settings):
+    server = HangsUpAfterTheSecondMessage()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 5
+    backend = DjangoEmailBackend()
+    try:
+        first = backend.send(email_delivery())
+        second = backend.send(email_delivery(recipient="jane@example.co.id"))
+
+        assert first.outcome == SendOutcome.SENT
+        assert second.outcome == SendOutcome.TRANSIENT  # retried later, with backoff
+        assert server.accepted == [1, 1]  # the second message arrived once, not twice
+    finally:
+        close_process_pools()
+        server.stop()

@@ -104,6 +104,7 @@ from support import (  # noqa: E402
     manage,
     print_profile_table,
     recreate_database,
+    serve_until_stopped,
 )
 
 HOST = "127.0.0.1"
@@ -235,26 +236,7 @@ async def _asyncio_sink(control) -> None:
     loop = asyncio.get_running_loop()
     state = SinkState()
     server = await loop.create_server(lambda: _SinkProtocol(state), HOST, 0, backlog=1024)
-    stopped = loop.create_future()
-
-    def on_command():
-        try:
-            command = control.recv()
-        except EOFError:  # the benchmark is gone
-            command = "stop"
-        if command == "report":
-            control.send(state.report())
-        elif command == "reset":
-            state.reset()
-            control.send("ok")
-        elif not stopped.done():
-            stopped.set_result(None)
-
-    loop.add_reader(control.fileno(), on_command)
-    control.send(("ready", server.sockets[0].getsockname()[1]))
-    await stopped
-    loop.remove_reader(control.fileno())
-    server.close()
+    await serve_until_stopped(server, state, control)
 
 
 def _threading_sink(control) -> None:

@@ -17,6 +17,7 @@ import smtplib
 import time
 
 from aiosmtpd.smtp import SMTP
+from support import serve_until_stopped
 
 HOST = "127.0.0.1"
 RECIPIENT_EMAIL = "john.doe@example.co.id"
@@ -54,26 +55,7 @@ async def smtp_sink(state, control) -> None:
     loop = asyncio.get_running_loop()
     handler = _EmailSinkHandler(state)
     server = await loop.create_server(lambda: _CountingSMTP(handler, state), HOST, 0, backlog=1024)
-    stopped = loop.create_future()
-
-    def on_command():
-        try:
-            command = control.recv()
-        except EOFError:  # the benchmark is gone
-            command = "stop"
-        if command == "report":
-            control.send(state.report())
-        elif command == "reset":
-            state.reset()
-            control.send("ok")
-        elif not stopped.done():
-            stopped.set_result(None)
-
-    loop.add_reader(control.fileno(), on_command)
-    control.send(("ready", server.sockets[0].getsockname()[1]))
-    await stopped
-    loop.remove_reader(control.fileno())
-    server.close()
+    await serve_until_stopped(server, state, control)
 
 
 def demo_email(client_id: str, app_code: str, params: dict) -> tuple[str, str, str]:

@@ -1,5 +1,6 @@
 """Shared by the benchmarks: a fresh PostgreSQL database, manage.py commands, CPU accounting."""
 
+import asyncio
 import contextlib
 import io
 import os
@@ -109,3 +110,32 @@ def print_profile_table(profiler, order: str, count: int, heading: str) -> None:
     table = text[text.index("   ncalls") :] if "   ncalls" in text else text
     print(heading)
     print(textwrap.indent(table.rstrip(), "    "))
+
+
+# --- the benchmarks' sinks -------------------------------------------------------------------
+
+
+async def serve_until_stopped(server, state, control) -> None:
+    """Run a sink's asyncio `server` until told to stop on the `control` pipe, answering
+    "report" (the `state`'s report) and "reset" meanwhile; says "ready" with its port first."""
+    loop = asyncio.get_running_loop()
+    stopped = loop.create_future()
+
+    def on_command():
+        try:
+            command = control.recv()
+        except EOFError:  # the benchmark is gone
+            command = "stop"
+        if command == "report":
+            control.send(state.report())
+        elif command == "reset":
+            state.reset()
+            control.send("ok")
+        elif not stopped.done():
+            stopped.set_result(None)
+
+    loop.add_reader(control.fileno(), on_command)
+    control.send(("ready", server.sockets[0].getsockname()[1]))
+    await stopped
+    loop.remove_reader(control.fileno())
+    server.close()

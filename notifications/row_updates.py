@@ -11,8 +11,8 @@ sends it records. This writes
     WHERE table.id = v.v_id AND table.claims = v.v_claims AND <guard>
     RETURNING id
 
-which PostgreSQL and SQLite (3.35 and newer) both run. On PostgreSQL each value
-is cast to its column's type, since a VALUES list of NULLs has no type of its own.
+which SQLite (3.35 and newer) runs; on PostgreSQL the values come as one typed
+array a column, unnested into v instead of a VALUES list.
 """
 
 from django.db import connection
@@ -35,78 +35,77 @@ def rows_update(
     """
     if not rows:
         return []
+    statement = _Statement(model, match, assign, guard or {})
     if connection.vendor == "postgresql":
-        return _rows_update_unnest(model, rows, match=match, assign=assign, guard=guard)
-    meta = model._meta
-    fields = [meta.get_field(name) for name in (*match, *assign)]
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    aliases = [quote(f"v_{field.column}") for field in fields]
-    placeholders = ", ".join(_placeholder(field) for field in fields)
-    values = ", ".join([f"({placeholders})"] * len(rows))
-    assignments = ", ".join(
-        f"{quote(field.column)} = v.{alias}"
-        for field, alias in zip(fields[len(match) :], aliases[len(match) :], strict=True)
-    )
-    conditions = [
-        f"{table}.{quote(field.column)} = v.{alias}"
-        for field, alias in zip(fields[: len(match)], aliases[: len(match)], strict=True)
-    ]
-    guard_sql, guard_params = _guard(model, guard or {})
-    conditions += guard_sql
-    # Every name in it comes from the model's metadata, quoted; values are parameters.
-    sql = (
-        f"WITH v ({', '.join(aliases)}) AS (VALUES {values}) "  # noqa: S608
-        f"UPDATE {table} SET {assignments} FROM v WHERE {' AND '.join(conditions)} "
-        f"RETURNING {table}.{quote(meta.pk.column)}"
-    )
-    params = [
-        field.get_db_prep_value(row[field.name], connection) for row in rows for field in fields
-    ]
+        sql, params = statement.from_arrays(rows)
+    else:
+        sql, params = statement.from_values(rows)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *guard_params])
+        cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
 
 
-def _rows_update_unnest(
-    model, rows: list[dict], *, match: list[str], assign: list[str], guard: dict | None
-) -> list[int]:
-    """PostgreSQL: the rows' values as one array a column, unnested into v,
+class _Statement:
+    """The UPDATE's clauses, the same whichever way the rows' values are passed in v.
 
-        UPDATE table SET status = v.v_status, ... FROM unnest(%s, %s, ...) AS v (v_id, ...)
-
-    A statement with one parameter a column instead of one a value: its text is
-    the same for any number of rows, which psycopg converts once and caches, where
-    a VALUES list of hundreds of parameters is parsed again for each group.
+    Every name in it comes from the model's metadata, quoted; values are parameters.
     """
-    meta = model._meta
-    fields = [meta.get_field(name) for name in (*match, *assign)]
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    aliases = [quote(f"v_{field.column}") for field in fields]
-    arrays = ", ".join(f"CAST(%s AS {field.cast_db_type(connection)}[])" for field in fields)
-    assignments = ", ".join(
-        f"{quote(field.column)} = v.{alias}"
-        for field, alias in zip(fields[len(match) :], aliases[len(match) :], strict=True)
-    )
-    conditions = [
-        f"{table}.{quote(field.column)} = v.{alias}"
-        for field, alias in zip(fields[: len(match)], aliases[: len(match)], strict=True)
-    ]
-    guard_sql, guard_params = _guard(model, guard or {})
-    conditions += guard_sql
-    # Every name in it comes from the model's metadata, quoted; values are parameters.
-    sql = (
-        f"UPDATE {table} SET {assignments} "  # noqa: S608
-        f"FROM unnest({arrays}) AS v ({', '.join(aliases)}) "
-        f"WHERE {' AND '.join(conditions)} RETURNING {table}.{quote(meta.pk.column)}"
-    )
-    columns = [
-        [field.get_db_prep_value(row[field.name], connection) for row in rows] for field in fields
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*columns, *guard_params])
-        return [row[0] for row in cursor.fetchall()]
+
+    def __init__(self, model, match: list[str], assign: list[str], guard: dict) -> None:
+        meta = model._meta
+        quote = connection.ops.quote_name
+        self.fields = [meta.get_field(name) for name in (*match, *assign)]
+        self.table = quote(meta.db_table)
+        self.aliases = [quote(f"v_{field.column}") for field in self.fields]
+        pairs = list(zip(self.fields, self.aliases, strict=True))
+        self.assignments = ", ".join(
+            f"{quote(field.column)} = v.{alias}" for field, alias in pairs[len(match) :]
+        )
+        conditions = [
+            f"{self.table}.{quote(field.column)} = v.{alias}"
+            for field, alias in pairs[: len(match)]
+        ]
+        guard_sql, self.guard_params = _guard(model, guard)
+        self.where = " AND ".join(conditions + guard_sql)
+        self.returning = f"RETURNING {self.table}.{quote(meta.pk.column)}"
+
+    def from_values(self, rows: list[dict]) -> tuple[str, list]:
+        """SQLite: WITH v (...) AS (VALUES (...), (...)) UPDATE ... FROM v."""
+        row_sql = "(" + ", ".join(["%s"] * len(self.fields)) + ")"
+        sql = (
+            f"WITH v ({', '.join(self.aliases)}) AS (VALUES {', '.join([row_sql] * len(rows))}) "  # noqa: S608
+            f"UPDATE {self.table} SET {self.assignments} FROM v WHERE {self.where} "
+            f"{self.returning}"
+        )
+        params = [
+            field.get_db_prep_value(row[field.name], connection)
+            for row in rows
+            for field in self.fields
+        ]
+        return sql, [*params, *self.guard_params]
+
+    def from_arrays(self, rows: list[dict]) -> tuple[str, list]:
+        """PostgreSQL: the rows' values as one array a column, unnested into v,
+
+            UPDATE table SET status = v.v_status, ... FROM unnest(%s, %s, ...) AS v (v_id, ...)
+
+        A statement with one parameter a column instead of one a value: its text is
+        the same for any number of rows, which psycopg converts once and caches, where
+        a VALUES list of hundreds of parameters is parsed again for each group.
+        """
+        arrays = ", ".join(
+            f"CAST(%s AS {field.cast_db_type(connection)}[])" for field in self.fields
+        )
+        sql = (
+            f"UPDATE {self.table} SET {self.assignments} "  # noqa: S608
+            f"FROM unnest({arrays}) AS v ({', '.join(self.aliases)}) "
+            f"WHERE {self.where} {self.returning}"
+        )
+        columns = [
+            [field.get_db_prep_value(row[field.name], connection) for row in rows]
+            for field in self.fields
+        ]
+        return sql, [*columns, *self.guard_params]
 
 
 GUARD_OPERATORS = {"exact": "=", "gt": ">", "lt": "<"}
@@ -124,12 +123,6 @@ def _guard(model, guard: dict) -> tuple[list[str], list]:
         )
         params.append(field.get_db_prep_value(value, connection))
     return conditions, params
-
-
-def _placeholder(field) -> str:
-    if connection.vendor == "postgresql":
-        return f"CAST(%s AS {field.cast_db_type(connection)})"
-    return "%s"
 
 
 def ids_in(column: str, ids: list[int]) -> tuple[str, list]:

@@ -4,6 +4,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,11 +55,12 @@ class ClientGpg:
         return self.run(*args, "--armor", command, uid).stdout.decode()
 
 
-@pytest.fixture
-def client_gpg():
+@contextmanager
+def client_gpg_home(prefix: str) -> Iterator[ClientGpg]:
+    """A client's gpg on a fresh key ring, its agent stopped and the ring deleted after."""
     gnupg_required()
     # Under /tmp, short: gpg-agent's socket paths are limited to about 100 characters.
-    home = Path(tempfile.mkdtemp(prefix="client-gpg-"))
+    home = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         yield ClientGpg(home)
     finally:
@@ -67,6 +70,12 @@ def client_gpg():
             check=False,
         )
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def client_gpg():
+    with client_gpg_home("client-gpg-") as gpg:
+        yield gpg
 
 
 def decrypt_with(private_armoured: str, source, output: Path) -> None:

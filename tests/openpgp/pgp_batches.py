@@ -7,9 +7,6 @@ the bank imports as a client would (``gpg --import platform.asc``).
 
 import csv
 import io
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +19,7 @@ from batches.openpgp_keys import client_key_set, generate_key_pair
 from tests.batches import conftest as batch_fixtures
 from tests.batches.conftest import line
 from tests.batches.test_ingest import ingest  # noqa: F401 (upload, receive, ingest, refresh)
-from tests.openpgp.conftest import ClientGpg, gnupg_required
+from tests.openpgp.conftest import ClientGpg, client_gpg_home
 
 batch_home = batch_fixtures.batch_home
 
@@ -75,23 +72,13 @@ class Bank:
 
 @pytest.fixture(scope="module")
 def bank():
-    gnupg_required()
-    home = Path(tempfile.mkdtemp(prefix="bank-gpg-"))
-    gpg = ClientGpg(home)
-    try:
+    with client_gpg_home("bank-gpg-") as gpg:
         fingerprints = {
             ECC: gpg.new_key(ECC),  # gpg's default: Ed25519 signing, Curve25519 encryption
             RSA: gpg.new_key(RSA, "rsa3072"),
             OTHER: gpg.new_key(OTHER),
         }
         yield Bank(gpg, fingerprints)
-    finally:
-        subprocess.run(
-            ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
-            capture_output=True,
-            check=False,
-        )
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

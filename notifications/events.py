@@ -6,6 +6,7 @@ from django.db import connection
 from django.utils import timezone
 
 from notifications.models import Delivery, DeliveryEvent
+from notifications.row_updates import json_rows
 
 
 def events_record(*, deliveries: Iterable[Delivery], old_status: str, detail: str) -> None:
@@ -28,9 +29,9 @@ def events_record_for_ids(
 def events_insert(events: list[tuple[int, str, str, str]]) -> None:
     """Append events given as (delivery id, old status, new status, detail), in one statement.
 
-    On PostgreSQL the statement has one parameter a column (arrays, unnested), so
-    its text is the same for any number of events: psycopg converts it once,
-    where an INSERT of hundreds of parameters is parsed again each time.
+    On PostgreSQL the events come as one JSON parameter (json_to_recordset), so
+    the statement's text is the same for any number of events and psycopg quotes
+    one string, where an INSERT of hundreds of parameters is parsed again each time.
     """
     if not events:
         return
@@ -40,21 +41,18 @@ def events_insert(events: list[tuple[int, str, str, str]]) -> None:
             for pk, old, new, detail in events
         )
         return
-    ids, olds, news, details = zip(*events, strict=True)
+    rows = [
+        {"delivery_id": pk, "old_status": str(old), "new_status": str(new), "detail": detail}
+        for pk, old, new, detail in events
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO notifications_deliveryevent"
             " (delivery_id, at, old_status, new_status, detail)"
             " SELECT v.delivery_id, %s, v.old_status, v.new_status, v.detail"
-            " FROM unnest(CAST(%s AS bigint[]), CAST(%s AS varchar[]), CAST(%s AS varchar[]),"
-            " CAST(%s AS text[])) AS v (delivery_id, old_status, new_status, detail)",
-            [
-                timezone.now(),
-                list(ids),
-                [str(status) for status in olds],
-                [str(status) for status in news],
-                list(details),
-            ],
+            " FROM json_to_recordset(CAST(%s AS json))"
+            " AS v (delivery_id bigint, old_status varchar, new_status varchar, detail text)",
+            [timezone.now(), json_rows(rows)],
         )
 
 

@@ -19,6 +19,7 @@ import json
 from datetime import date, datetime
 
 from django.db import connection
+from django.utils import timezone
 
 
 def rows_update(
@@ -60,7 +61,7 @@ class _Statement:
         self.fields = [meta.get_field(name) for name in (*match, *assign)]
         self.table = quote(meta.db_table)
         self.aliases = [quote(f"v_{field.column}") for field in self.fields]
-        pairs = list(zip(self.fields, self.aliases, strict=True))
+        self.pairs = pairs = list(zip(self.fields, self.aliases, strict=True))
         self.assignments = ", ".join(
             f"{quote(field.column)} = v.{alias}" for field, alias in pairs[len(match) :]
         )
@@ -95,25 +96,18 @@ class _Statement:
 
         One parameter whatever the number of rows and columns: psycopg quotes one
         string (in C) where typed arrays cost a Python call per value, and the
-        statement's text is the same for any number of rows.
+        statement's text is the same for any number of rows. The values go in as
+        they are (ints, strings, None, aware datetimes): PostgreSQL casts each to its
+        column's type, so Django's per-value conversions are not needed.
         """
-        columns = ", ".join(
-            f"{alias} {field.cast_db_type(connection)}"
-            for field, alias in zip(self.fields, self.aliases, strict=True)
-        )
+        types = ", ".join(f"{alias} {f.cast_db_type(connection)}" for f, alias in self.pairs)
         sql = (
             f"UPDATE {self.table} SET {self.assignments} "  # noqa: S608
-            f"FROM json_to_recordset(CAST(%s AS json)) AS v ({columns}) "
+            f"FROM json_to_recordset(CAST(%s AS json)) AS v ({types}) "
             f"WHERE {self.where} {self.returning}"
         )
-        names = [alias.strip('"') for alias in self.aliases]
-        values = [
-            {
-                name: field.get_db_prep_value(row[field.name], connection)
-                for name, field in zip(names, self.fields, strict=True)
-            }
-            for row in rows
-        ]
+        keys = [(alias.strip('"'), field.name) for field, alias in self.pairs]
+        values = [{alias: row[name] for alias, name in keys} for row in rows]
         return sql, [json_rows(values), *self.guard_params]
 
 
@@ -124,6 +118,9 @@ def json_rows(rows: list[dict]) -> str:
 
 
 def _json_value(value):
+    if isinstance(value, datetime) and timezone.is_naive(value):
+        # Without an offset the server would read it in its own time zone.
+        raise ValueError(f"naive datetime {value} in a row update")
     if isinstance(value, datetime | date):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} has no JSON form here")

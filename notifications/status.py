@@ -14,11 +14,12 @@
 from collections import defaultdict
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from notifications.client_callbacks import client_callback_queue
-from notifications.models import Delivery, DeliveryStatus, Notification, NotificationStatus
+from notifications.models import DeliveryStatus, Notification, NotificationStatus
+from notifications.row_updates import ids_in
 
 IN_FLIGHT = {DeliveryStatus.PENDING, DeliveryStatus.SENDING}
 GOT_OUT = {DeliveryStatus.SENT, DeliveryStatus.DELIVERED}
@@ -69,23 +70,7 @@ def notifications_refresh_statuses(
     here fails the caller's whole transaction, which is what every caller wants, and
     a savepoint is two more round trips a group.
     """
-    # Lock the notifications first (in id order, so two workers cannot deadlock):
-    # two deliveries of one notification recorded at once would otherwise each
-    # read the other as still sending, and the final status would be lost.
-    current = dict(
-        Notification.objects.select_for_update()
-        .filter(pk__in=notification_ids)
-        .order_by("pk")
-        .values_list("id", "status")
-    )
-    deliveries: dict[int, list[tuple[str, int]]] = defaultdict(list)
-    # order_by(): Delivery's default ordering would join the notification table.
-    for notification_id, status, attempts in (
-        Delivery.objects.filter(notification_id__in=notification_ids)
-        .order_by()
-        .values_list("notification_id", "status", "attempts")
-    ):
-        deliveries[notification_id].append((status, attempts))
+    current, deliveries = _locked_with_deliveries(notification_ids)
     statuses, changed_to = {}, defaultdict(list)
     for notification_id in notification_ids:
         rows = deliveries[notification_id]
@@ -97,8 +82,52 @@ def notifications_refresh_statuses(
             changed_to[status].append(notification_id)
     now = timezone.now()
     for status, ids in changed_to.items():
-        Notification.objects.filter(pk__in=ids).update(status=status, updated_at=now)
+        _statuses_set(ids, status=status, now=now)
         for notification_id in ids:
             if wants_callbacks is None or wants_callbacks.get(notification_id):
                 client_callback_queue(notification_id=notification_id)
     return statuses
+
+
+def _locked_with_deliveries(
+    notification_ids: list[int],
+) -> tuple[dict[int, str], dict[int, list[tuple[str, int]]]]:
+    """Lock the notifications, then read their statuses and their deliveries' (status,
+    attempts).
+
+    The notifications are locked first, in id order (so two workers cannot
+    deadlock): two deliveries of one notification recorded at once would otherwise
+    each read the other as still sending, and the final status would be lost. The
+    deliveries are read by a second statement on purpose: one statement reads every
+    table as it was when the statement began, before it waited for the lock, so it
+    would miss what the worker holding the lock committed. SQLite has no row locks:
+    its writers take turns.
+    """
+    ids_sql, ids_params = ids_in("id", notification_ids)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    in_sql, in_params = ids_in("notification_id", notification_ids)
+    deliveries = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, status FROM notifications_notification WHERE {ids_sql} ORDER BY id{lock}",  # noqa: S608 (fixed names, ids as parameters)
+            ids_params,
+        )
+        current = dict(cursor.fetchall())
+        cursor.execute(
+            "SELECT notification_id, status, attempts FROM notifications_delivery"  # noqa: S608
+            f" WHERE {in_sql}",
+            in_params,
+        )
+        for notification_id, status, attempts in cursor.fetchall():
+            deliveries[notification_id].append((status, attempts))
+    return current, deliveries
+
+
+def _statuses_set(notification_ids: list[int], *, status: str, now) -> None:
+    ids_sql, ids_params = ids_in("id", notification_ids)
+    stamp = Notification._meta.get_field("updated_at").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE notifications_notification SET status = %s, updated_at = %s WHERE {ids_sql}",  # noqa: S608
+            [str(status), stamp, *ids_params],
+        )

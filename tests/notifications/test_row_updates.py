@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from django.db import connection
 
 from notifications.events import events_insert
 from notifications.models import DeliveryEvent, DeliveryStatus
@@ -68,3 +69,16 @@ def test_events_keep_their_detail_exactly():
 
     event = DeliveryEvent.objects.get(delivery=delivery, new_status=DeliveryStatus.SENT)
     assert (event.old_status, event.detail) == (DeliveryStatus.SENDING, AWKWARD_TEXT)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the JSON rows are PostgreSQL's")
+def test_a_time_without_an_offset_is_refused_rather_than_read_in_the_servers_zone():
+    delivery = claimed_delivery()
+
+    with pytest.raises(ValueError, match="naive datetime"):
+        rows_update(
+            type(delivery),
+            [{"id": delivery.pk, "claims": 1, "lease_expires_at": datetime(2026, 12, 1, 9)}],
+            match=["id", "claims"],
+            assign=["lease_expires_at"],
+        )

@@ -158,8 +158,8 @@ def claims_put_back(claims: list[Claim], *, attempts: dict[int, int] | None = No
 
 def _chunk_read(delivery_ids: list[int]) -> list[Delivery]:
     """The deliveries with their notifications, each notification's application and
-    client loaded once for the chunk (a chunk has few of them) rather than joined to
-    every row."""
+    client taken from the configuration the worker keeps (as the API does:
+    clients/config_cache.py) rather than joined to every row."""
     if not delivery_ids:
         return []
     deliveries = list(
@@ -169,13 +169,24 @@ def _chunk_read(delivery_ids: list[int]) -> list[Delivery]:
         .order_by()
     )
     notifications = [delivery.notification for delivery in deliveries]
-    # order_by(): their default orderings would sort (and join, for applications) for nothing.
-    applications = Application.objects.order_by().in_bulk({n.application_id for n in notifications})
-    clients = Client.objects.order_by().in_bulk({n.client_id for n in notifications})
+    applications = _kept_rows(Application, {n.application_id for n in notifications})
+    clients = _kept_rows(Client, {n.client_id for n in notifications})
     for notification in notifications:
         notification.application = applications[notification.application_id]
         notification.client = clients[notification.client_id]
     return deliveries
+
+
+def _kept_rows(model, ids: set[int]) -> dict:
+    """The rows of `model` with these ids, each kept for API_CONFIG_CACHE_SECONDS: a
+    chunk has few of them, and the next chunks the same. An edit (quiet hours, a
+    callback URL) reaches the workers within that time, as it reaches the API."""
+    # order_by(): a default ordering would sort (and join, for applications) for nothing.
+    rows = model.objects.order_by()
+    return {
+        pk: cached(("dispatch", model.__name__, pk), lambda pk=pk: rows.filter(pk=pk).first())
+        for pk in ids
+    }
 
 
 # Times that sending never reads (updated_at is only written): psycopg reads each time

@@ -180,13 +180,18 @@ def _chunk_read(delivery_ids: list[int]) -> list[Delivery]:
 def _kept_rows(model, ids: set[int]) -> dict:
     """The rows of `model` with these ids, each kept for API_CONFIG_CACHE_SECONDS: a
     chunk has few of them, and the next chunks the same. An edit (quiet hours, a
-    callback URL) reaches the workers within that time, as it reaches the API."""
-    # order_by(): a default ordering would sort (and join, for applications) for nothing.
-    rows = model.objects.order_by()
-    return {
-        pk: cached(("dispatch", model.__name__, pk), lambda pk=pk: rows.filter(pk=pk).first())
-        for pk in ids
-    }
+    callback URL) reaches the workers within that time, as it reaches the API.
+    Those not kept are read together, in one query."""
+    loaded = None
+
+    def load(pk):
+        nonlocal loaded
+        if loaded is None:
+            # order_by(): a default ordering would sort (and join, for applications) for nothing.
+            loaded = model.objects.order_by().in_bulk(ids)
+        return loaded.get(pk)
+
+    return {pk: cached(("dispatch", model.__name__, pk), lambda pk=pk: load(pk)) for pk in ids}
 
 
 # Times that sending never reads (updated_at is only written): psycopg reads each time
@@ -628,11 +633,11 @@ def _record_many(outcomes: list[Outcome]) -> dict[int, SendOutcome]:
                 notification_ids=sorted(wants_callbacks), wants_callbacks=wants_callbacks
             )
     sent = [
-        (o.provider, o.result.provider_message_id)
+        (o.provider, o.delivery.provider_message_id)
         for o in outcomes
         if o.delivery.pk in recorded
         and o.result.outcome == SendOutcome.SENT
-        and o.result.provider_message_id
+        and o.delivery.provider_message_id
     ]
     if sent:
         early_receipts_apply(sent=sent)
@@ -652,12 +657,14 @@ def _apply_outcome(outcome: Outcome, now) -> str:
         delivery.status = DeliveryStatus.PENDING
         delivery.next_attempt_at = outcome.held_until
         return f"held for the client's quiet hours until {outcome.held_until:%Y-%m-%d %H:%M %Z}"
-    delivery.last_error = result.error
+    # The provider's words go into text columns: a NUL or a lone surrogate in them
+    # would fail the whole group's record, and so have every message in it sent again.
+    error, message_id = _storable(result.error), _storable(result.provider_message_id)
+    delivery.last_error = error
     if result.outcome == SendOutcome.SENT:
         delivery.status = DeliveryStatus.SENT
         delivery.sent_at = now
         delivery.provider = provider
-        message_id = result.provider_message_id
         if len(message_id) > PROVIDER_ID_MAX_LENGTH:
             # The message is out: an id the column cannot hold must not fail the group's
             # record (and so have it sent again). Kept in the event; receipts can't match it.
@@ -674,7 +681,7 @@ def _apply_outcome(outcome: Outcome, now) -> str:
     ):
         # Each backend starts its own backoff from the base delay.
         retry_at = now + retry_delay((delivery.attempts - 1) % settings.DELIVERY_MAX_ATTEMPTS + 1)
-        failure = f"attempt {delivery.attempts} by {provider} failed ({result.error})"
+        failure = f"attempt {delivery.attempts} by {provider} failed ({error})"
         expires_at = delivery.notification.expires_at
         if expires_at is not None and retry_at >= expires_at:
             delivery.status = DeliveryStatus.EXPIRED
@@ -684,8 +691,13 @@ def _apply_outcome(outcome: Outcome, now) -> str:
         return f"{failure}; retry at {retry_at:%H:%M:%S}"
     delivery.status = DeliveryStatus.FAILED
     if provider:
-        return f"failed after {delivery.attempts} attempt(s), last by {provider}: {result.error}"
-    return f"failed: {result.error}"
+        return f"failed after {delivery.attempts} attempt(s), last by {provider}: {error}"
+    return f"failed: {error}"
+
+
+def _storable(text: str) -> str:
+    """`text` as a text column can hold it: NUL becomes U+FFFD, a lone surrogate "?"."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
 def rendered_content(delivery: Delivery) -> dict:

@@ -16,7 +16,7 @@ parameter, turned into v by json_to_recordset instead of a VALUES list.
 """
 
 import json
-from datetime import date, datetime
+from datetime import datetime
 
 from django.db import connection
 from django.utils import timezone
@@ -118,11 +118,12 @@ def json_rows(rows: list[dict]) -> str:
 
 
 def _json_value(value):
-    if isinstance(value, datetime) and timezone.is_naive(value):
-        # Without an offset the server would read it in its own time zone.
-        raise ValueError(f"naive datetime {value} in a row update")
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        if timezone.is_naive(value):
+            # Without an offset the server would read it in its own time zone.
+            raise ValueError(f"naive datetime {value} in a row update")
         return value.isoformat()
+    # A date too would be read as midnight in the server's zone: no caller passes one.
     raise TypeError(f"{type(value).__name__} has no JSON form here")
 
 

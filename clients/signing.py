@@ -7,16 +7,20 @@ as name=value and the pairs with "&". The signature is the lower-case hex
 HMAC-SHA256 of that string, keyed with the UTF-8 bytes of the secret key.
 """
 
-import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from urllib.parse import quote
 
 SIGNATURE_PARAMETER = "signature"
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]*")
 
 
 def percent_encode(text: str) -> str:
-    # quote() keeps exactly RFC 3986's unreserved characters when safe is empty.
+    # Most names and values are unreserved characters only: kept as they are, at a
+    # third of quote()'s cost. quote() keeps exactly those when safe is empty.
+    if _UNRESERVED.fullmatch(text):
+        return text
     return quote(text, safe="", encoding="utf-8")
 
 
@@ -27,13 +31,14 @@ def string_to_sign(parameters: Mapping[str, str]) -> str:
         for name, value in parameters.items()
         if name != SIGNATURE_PARAMETER
     )
-    return "&".join(f"{name}={value}" for name, value in pairs)
+    return "&".join([f"{name}={value}" for name, value in pairs])
 
 
 def sign(parameters: Mapping[str, str], secret: str) -> str:
     """The lower-case hex signature of `parameters` under `secret`."""
     message = string_to_sign(parameters).encode("ascii")
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    # hmac.digest: OpenSSL's one-shot HMAC, no HMAC object built in Python.
+    return hmac.digest(secret.encode("utf-8"), message, "sha256").hex()
 
 
 def signature_matches(parameters: Mapping[str, str], secret: str, signature: str) -> bool:

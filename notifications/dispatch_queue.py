@@ -22,7 +22,7 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 from redis.exceptions import RedisError
 
-from notifications.shared_cache import redis_client, redis_key
+from notifications.shared_cache import redis_key, shared_redis
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +36,12 @@ def enqueue_dispatch() -> None:
 
     A Redis that cannot answer about the flag never stops the run from being queued.
     """
-    client = redis_client()
-    flag = redis_key(DISPATCH_QUEUED_KEY) if client is not None else None
+    shared = shared_redis()
+    flag = redis_key(DISPATCH_QUEUED_KEY) if shared is not None else None
     if flag:
         try:
-            if not client.set(flag, 1, nx=True, ex=DISPATCH_QUEUED_SECONDS):
-                return
+            if shared.command("SET", flag, 1, "NX", "EX", DISPATCH_QUEUED_SECONDS) is None:
+                return  # already set: a run is queued
         except RedisError:
             logger.warning("The dispatch-queued flag could not be set; queueing a run anyway")
             flag = None
@@ -50,7 +50,7 @@ def enqueue_dispatch() -> None:
     except Exception:
         if flag:
             with suppress(RedisError):
-                client.delete(flag)  # nothing is queued: the next call tries again
+                shared.command("DEL", flag)  # nothing is queued: the next call tries again
         raise
 
 
@@ -60,11 +60,11 @@ def dispatch_started() -> None:
     Best effort: a flag that could not be cleared only holds runs back until it
     expires (the sweep sends meanwhile); the run itself goes on.
     """
-    client = redis_client()
-    if client is None:
+    shared = shared_redis()
+    if shared is None:
         return
     try:
-        client.delete(redis_key(DISPATCH_QUEUED_KEY))
+        shared.command("DEL", redis_key(DISPATCH_QUEUED_KEY))
     except RedisError:
         logger.warning("The dispatch-queued flag could not be cleared", exc_info=True)
 

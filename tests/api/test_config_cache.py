@@ -36,3 +36,22 @@ def test_a_deactivated_key_stops_signing_when_the_cache_expires(api, client_8002
 
     assert still_cached.code == "NOT_FOUND"
     assert expired.code == "INVALID_SIGNATURE"
+
+
+def test_an_entry_is_loaded_again_once_its_seconds_have_passed(settings, monkeypatch):
+    settings.API_CONFIG_CACHE_SECONDS = 10
+    clock = [1000.0]
+    monkeypatch.setattr(config_cache.time, "monotonic", lambda: clock[0])
+    loads = []
+
+    def load():
+        loads.append(clock[0])
+        return ["value"]
+
+    config_cache.cached(("t", 1), load)
+    clock[0] += 9.9
+    config_cache.cached(("t", 1), load)
+    clock[0] += 0.2
+    config_cache.cached(("t", 1), load)
+
+    assert loads == [1000.0, 1010.1]

@@ -41,13 +41,25 @@ def test_on_redis_the_counter_keeps_the_lifetime_set_by_its_first_count(counter_
 )
 def test_the_counter_and_the_dispatch_flag_survive_redis_closing_their_connections(counter_key):
     from notifications.dispatch_queue import DISPATCH_QUEUED_KEY, dispatch_started
-    from notifications.shared_cache import redis_client, redis_key
+    from notifications.shared_cache import redis_key
 
+    redis = caches["default"]._cache.get_client(write=True)
     window_count(counter_key, seconds=60)
-    redis_client().set(redis_key(DISPATCH_QUEUED_KEY), 1)
+    redis.set(redis_key(DISPATCH_QUEUED_KEY), 1)
     # What a Redis restart, failover or idle timeout does to every kept connection.
-    caches["default"]._cache.get_client(write=True).client_kill_filter(_type="normal")
+    redis.client_kill_filter(_type="normal")
 
     assert window_count(counter_key, seconds=60) == 2
     dispatch_started()
-    assert redis_client().get(redis_key(DISPATCH_QUEUED_KEY)) is None
+    assert redis.get(redis_key(DISPATCH_QUEUED_KEY)) is None
+
+
+@pytest.mark.skipif(
+    not isinstance(caches["default"], RedisCache), reason="the cache is Redis with REDIS_URL"
+)
+def test_the_counter_goes_on_after_redis_forgets_its_script(counter_key):
+    window_count(counter_key, seconds=60)
+    caches["default"]._cache.get_client(write=True).script_flush()  # as after a restart
+
+    assert window_count(counter_key, seconds=60) == 2
+    assert window_count(counter_key, seconds=60) == 3

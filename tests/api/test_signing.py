@@ -2,13 +2,14 @@
 
 import logging
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.utils import timezone
 
 from clients.keys import secret_key_create, secret_key_deactivate
 from clients.models import SecretKey
-from clients.signing import sign, signature_matches, string_to_sign
+from clients.signing import percent_encode, sign, signature_matches, string_to_sign
 from notifications.models import Notification
 from tests.api.conftest import demo_fields
 
@@ -48,6 +49,13 @@ def test_the_published_test_vectors_hold(parameters, canonical, signature):
     assert string_to_sign(parameters) == canonical
     assert sign(parameters, VECTOR_SECRET) == signature
     assert sign({**parameters, "signature": "ignored"}, VECTOR_SECRET) == signature
+
+
+@pytest.mark.parametrize(
+    "text", ["", "Az09-._~", "a b", "line\n", "\n", "é", "٣", "a/b?c=d&e", "%41", "+"]
+)
+def test_a_text_of_unreserved_characters_alone_is_kept_and_any_other_is_quoted(text):
+    assert percent_encode(text) == quote(text, safe="", encoding="utf-8")
 
 
 def test_upper_case_hex_is_accepted_and_a_truncated_signature_is_not():

@@ -58,6 +58,7 @@ from batches.results import ResultRows, result_write
 from notifications.bulk_insert import EncodedNotifications, encoded_halves
 from notifications.intake import notifications_insert
 from notifications.models import Source
+from notifications.stored_text import storable_text
 
 logger = logging.getLogger(__name__)
 
@@ -496,9 +497,9 @@ def _store_chunk_once(run: IngestRun, chunk: CheckedChunk, *, isolating: bool):
         RejectedLine(
             batch=batch,
             line=r.line,
-            reference=_storable(r.reference)[:100],
+            reference=storable_text(r.reference)[:100],
             code=r.code,
-            message=_storable(r.message),
+            message=storable_text(r.message),
         )
         for r in rejections
     )
@@ -547,11 +548,6 @@ def _insert_isolating(
             stored |= half_stored
             refused += half_refused
     return stored, refused
-
-
-def _storable(text: str) -> str:
-    """A client's text as a database stores it: PostgreSQL's text has no room for NUL."""
-    return text.replace("\x00", "\\x00")
 
 
 def _commit_without_waiting_for_disk() -> None:

@@ -38,12 +38,16 @@ from notifications.metrics import SEND_SECONDS, deliveries_count
 from notifications.models import (
     Delivery,
     DeliveryStatus,
-    Notification,
     NotificationStatus,
 )
 from notifications.receipts import PROVIDER_ID_MAX_LENGTH, early_receipts_apply
-from notifications.row_updates import ids_in, rows_update
-from notifications.status import notification_refresh_status, notifications_refresh_statuses
+from notifications.row_updates import rows_update
+from notifications.status import (
+    notification_refresh_status,
+    notifications_refresh_statuses,
+    notifications_status_set,
+)
+from notifications.stored_text import storable_text
 from templates_app.models import ContentTemplate
 from templates_app.template_checks import PART_ESCAPES_HTML, field_formats
 from templates_app.template_language import RenderError, prepare
@@ -236,7 +240,13 @@ def deliveries_claim(*, limit: int) -> list[Claim]:
             ]
         )
         notification_ids = sorted({notification_id for _, _, notification_id in due + stale})
-        _notifications_processing(notification_ids, now=now)
+        # The claimed deliveries' notifications still ACCEPTED turn PROCESSING.
+        notifications_status_set(
+            notification_ids,
+            status=NotificationStatus.PROCESSING,
+            now=now,
+            only_from=NotificationStatus.ACCEPTED,
+        )
         return sorted(Claim(pk, claim) for pk, claim, _ in due + stale)
 
 
@@ -280,23 +290,6 @@ def _claim_rows(
             ],
         )
         return [tuple(row) for row in cursor.fetchall()]
-
-
-def _notifications_processing(notification_ids: list[int], *, now) -> None:
-    """The claimed deliveries' notifications still ACCEPTED turn PROCESSING."""
-    ids_sql, ids_params = ids_in("id", notification_ids)
-    stamp = Notification._meta.get_field("updated_at").get_db_prep_value
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE notifications_notification SET status = %s, updated_at = %s"  # noqa: S608
-            f" WHERE status = %s AND {ids_sql}",
-            [
-                str(NotificationStatus.PROCESSING),
-                stamp(now, connection),
-                str(NotificationStatus.ACCEPTED),
-                *ids_params,
-            ],
-        )
 
 
 def delivery_send(*, delivery_id: int, claim: int) -> SendOutcome:
@@ -659,7 +652,7 @@ def _apply_outcome(outcome: Outcome, now) -> str:
         return f"held for the client's quiet hours until {outcome.held_until:%Y-%m-%d %H:%M %Z}"
     # The provider's words go into text columns: a NUL or a lone surrogate in them
     # would fail the whole group's record, and so have every message in it sent again.
-    error, message_id = _storable(result.error), _storable(result.provider_message_id)
+    error, message_id = storable_text(result.error), storable_text(result.provider_message_id)
     delivery.last_error = error
     if result.outcome == SendOutcome.SENT:
         delivery.status = DeliveryStatus.SENT
@@ -693,11 +686,6 @@ def _apply_outcome(outcome: Outcome, now) -> str:
     if provider:
         return f"failed after {delivery.attempts} attempt(s), last by {provider}: {error}"
     return f"failed: {error}"
-
-
-def _storable(text: str) -> str:
-    """`text` as a text column can hold it: NUL becomes U+FFFD, a lone surrogate "?"."""
-    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
 def rendered_content(delivery: Delivery) -> dict:

@@ -82,7 +82,7 @@ def notifications_refresh_statuses(
             changed_to[status].append(notification_id)
     now = timezone.now()
     for status, ids in changed_to.items():
-        _statuses_set(ids, status=status, now=now)
+        notifications_status_set(ids, status=status, now=now)
         for notification_id in ids:
             if wants_callbacks is None or wants_callbacks.get(notification_id):
                 client_callback_queue(notification_id=notification_id)
@@ -123,11 +123,17 @@ def _locked_with_deliveries(
     return current, deliveries
 
 
-def _statuses_set(notification_ids: list[int], *, status: str, now) -> None:
+def notifications_status_set(
+    notification_ids: list[int], *, status: str, now, only_from: str | None = None
+) -> None:
+    """Set the notifications' status (and updated_at) in one statement; `only_from`: only
+    those whose status is that now."""
     ids_sql, ids_params = ids_in("id", notification_ids)
     stamp = Notification._meta.get_field("updated_at").get_db_prep_value(now, connection)
+    guard_sql, guard_params = ("status = %s AND ", [str(only_from)]) if only_from else ("", [])
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE notifications_notification SET status = %s, updated_at = %s WHERE {ids_sql}",  # noqa: S608
-            [str(status), stamp, *ids_params],
+            "UPDATE notifications_notification SET status = %s, updated_at = %s"  # noqa: S608
+            f" WHERE {guard_sql}{ids_sql}",
+            [str(status), stamp, *guard_params, *ids_params],
         )

@@ -21,8 +21,9 @@ twilio` uses the Twilio backend instead) pointed at a local sink:
 2. The sink's ceiling. One process (this one) posts the same messages (the same
    body and headers as the backend's `requests` sends) to the sink over one
    reused keep-alive connection (http.client), `--ceiling-messages` of them; then
-   the same with the backends' own client (notifications.backends.http, a urllib3
-   pool), and with a `requests.Session` for comparison. The ratio
+   the same with the backends' own client (notifications.backends.http: http.client
+   with kept connections), with a bare urllib3 pool, and with a `requests.Session`,
+   for comparison. The ratio
    pipeline ÷ ceiling says how far the pipeline is from the gateway's limit.
 
 The sink runs in a process of its own (not sharing this process's GIL): an
@@ -84,6 +85,7 @@ from urllib.parse import urlencode
 
 import psycopg
 import requests
+import urllib3
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
@@ -390,6 +392,26 @@ def ceiling_backend_client(url, payload, key_header, auth, count) -> tuple[float
             url, form=payload, headers={key_header: f"kokatto-ceiling-backend-{number}"}
         )
         failures += answer.status != 201
+    return count / (time.perf_counter() - started), failures
+
+
+def ceiling_urllib3(url, payload, key_header, auth, count) -> tuple[float, int]:
+    """The same with a urllib3 pool (what the backends used before issue 20)."""
+    headers = urllib3.make_headers(basic_auth=":".join(auth)) if auth else {}
+    pool = urllib3.PoolManager(maxsize=1, retries=False, headers=headers)
+    failures = 0
+    started = time.perf_counter()
+    for number in range(count):
+        response = pool.request(
+            "POST",
+            url,
+            fields=payload,
+            encode_multipart=False,
+            headers={key_header: f"kokatto-ceiling-urllib3-{number}"},
+            timeout=urllib3.Timeout(connect=3.05, read=10),
+        )
+        failures += response.status != 201
+    pool.clear()
     return count / (time.perf_counter() - started), failures
 
 
@@ -1074,8 +1096,17 @@ def main() -> int:
                 f"http://{HOST}:{sink.port}{path}", payload, key_header, auth, client_count
             )
             print(
-                f"             {client_rate:.0f} messages/s with the backends' client, a urllib3 "
-                f"pool ({client_count} messages)"
+                f"             {client_rate:.0f} messages/s with the backends' client "
+                f"({client_count} messages)"
+                + (f"; !! {failures} answers not 201" if failures else ""),
+                flush=True,
+            )
+            urllib3_rate, failures = ceiling_urllib3(
+                f"http://{HOST}:{sink.port}{path}", payload, key_header, auth, client_count
+            )
+            print(
+                f"             {urllib3_rate:.0f} messages/s with a urllib3 pool, for comparison"
+                f" ({client_count} messages)"
                 + (f"; !! {failures} answers not 201" if failures else ""),
                 flush=True,
             )

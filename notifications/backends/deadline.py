@@ -1,6 +1,6 @@
 """A total deadline for a blocking call whose library only offers a timeout per operation.
 
-smtplib's and urllib3's timeouts bound each socket read: a peer that sends one
+smtplib's and http.client's timeouts bound each socket read: a peer that sends one
 byte every few seconds keeps a call going for as long as it likes. A Deadline is
 given to the process's watchdog thread with an `abort` (shut the call's socket
 down), which the thread calls once the deadline passes: the blocked call then

@@ -1,55 +1,56 @@
-"""The HTTP client of the provider backends and client callbacks: a urllib3 pool with a
-total deadline on each exchange and a cap on the answer it reads.
+"""The HTTP client of the provider backends and client callbacks: kept-alive
+connections, a total deadline on each exchange and a cap on the answer it reads.
 
-urllib3 is what requests sends with; the backends use it directly because the
-layer requests adds costs more than the rest of a send: posting to a loopback
-sink took 0.7 ms of CPU a message with a requests.Session against 0.27 ms with
-a urllib3 pool, both kept alive (bench/dispatch.py prints both ceilings).
+http.client, the standard library's HTTP/1.1 client, parses each answer (its status
+line, headers, and a sized, chunked or open-ended body); this module keeps the
+connections, writes the requests and bounds each exchange. It needs little more:
+connections kept open between messages and shared by the send threads, never a
+retry (a failed send is the dispatcher's to retry, with backoff), never a redirect.
+urllib3 did this until issue 20, and its layers cost more than the rest of a send:
+posting to a loopback sink took 220 to 240 µs of CPU a message with a urllib3 pool
+against 85 to 100 µs with http.client alone (bench/dispatch.py prints both ceilings).
 
-The pool keeps connections open between messages, lets several send threads
-post at once, and never retries on its own: a failed send is the dispatcher's
-to retry, with backoff.
-
-Bounds. urllib3's read timeout bounds each read, not the answer: a peer that
-sends one byte every 9 s satisfies a 10 s read timeout for ever. So each
-exchange has a deadline: once the request is sent, its socket is handed to a
+Bounds. A socket timeout bounds each read, not the answer: a peer that sends one
+byte every 9 s satisfies a 10 s read timeout for ever. So each exchange has a
+deadline: connecting (name lookup included) must end within the connect timeout
+and the deadline; once the request is being written, its socket is given to a
 watchdog thread that shuts it down when the deadline passes, which ends any read
-waiting on it (connecting and sending are bounded by the connect timeout). The
-answer is streamed: its status line and headers, then at most `max_answer_bytes`
-of its body; a longer body is never read, its connection is closed instead.
+waiting on it. The answer is read as it comes: its status line and headers, then at
+most `max_answer_bytes` of its body (unpacked, where it came gzip- or
+deflate-compressed); a longer body is never read, its connection is closed instead.
 """
 
 import contextlib
 import functools
+import http.client
 import json
+import re
+import select
 import socket
+import ssl
 import threading
 import time
+import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import urllib3
 from django.conf import settings
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    LocationValueError,
-    NameResolutionError,
-    NewConnectionError,
-    ReadTimeoutError,
-    SSLError,
-)
+from urllib3.exceptions import LocationParseError
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.url import parse_url
 
-from clients.outbound import ADDRESS_NOT_PUBLIC, IPAddress, address_refusal, ip_literal
+from clients.outbound import ADDRESS_NOT_PUBLIC, address_refusal, ip_literal
 from notifications.backends.deadline import Deadline, watchdog
 
 
 class HttpFailure(Exception):
-    """No answer: the connection failed, was reset, or no status came before the deadline."""
+    """No answer: the connection failed, was reset, or no status came before the deadline.
+
+    Its text starts with the kind of failure (notifications/failures.py shows client
+    staff only that)."""
 
 
 @dataclass(frozen=True)
@@ -93,26 +94,17 @@ class HttpClient:
         public_only: bool = False,
     ):
         """`timeout`: (connect timeout, total deadline of an exchange), in seconds.
+        `pool_size`: connections kept open to each peer between exchanges (more may be
+        open at once, and are closed after theirs).
         `public_only`: connect only to the addresses clients/outbound.py allows."""
         connect_timeout, self.deadline = timeout
+        self.connect_timeout = min(connect_timeout, self.deadline)
         self.max_answer_bytes = max_answer_bytes
-        default_headers = dict(headers or {})
+        self.public_only = public_only
+        self.headers = dict(headers or {})
         if basic_auth:
-            default_headers.update(urllib3.make_headers(basic_auth=":".join(basic_auth)))
-        self.pool = urllib3.PoolManager(
-            maxsize=pool_size,
-            retries=False,
-            # No single read may outlast the deadline; the watchdog ends the exchange at it.
-            timeout=urllib3.Timeout(
-                connect=min(connect_timeout, self.deadline), read=self.deadline
-            ),
-            headers=default_headers,
-        )
-        self.pool.pool_classes_by_scheme = (
-            {"http": _CheckedPool, "https": _CheckedHttpsPool}
-            if public_only
-            else {"http": _WatchedPool, "https": _WatchedHttpsPool}
-        )
+            self.headers.update(urllib3.make_headers(basic_auth=":".join(basic_auth)))
+        self._kept = _KeptConnections(per_peer=pool_size)
 
     def post(
         self,
@@ -136,249 +128,313 @@ class HttpClient:
         else:
             body = urlencode(form or {}).encode()
             content_type = "application/x-www-form-urlencoded"
-        headers = {
-            **self.pool.headers,
-            "Content-Type": content_type,
-            "User-Agent": "kokatto",
-            **(headers or {}),
-        }
+        peer = _peer(url)
+        request = _request_bytes(
+            peer,
+            {
+                **self.headers,
+                "Content-Type": content_type,
+                "User-Agent": "kokatto",
+                **(headers or {}),
+            },
+            body,
+        )
         exchange = Deadline(self.deadline - (time.monotonic() - started if started else 0))
-        _current.exchange = exchange
+        connection = self._kept.take(peer) or self._connect(peer, exchange)
+        response = http.client.HTTPResponse(connection, method="POST")
         try:
-            # Straight to the host's pool: PoolManager.request would merge the headers
-            # and parse the URL again, and look for a redirect to follow (none is).
-            target = _parsed_url(url)
-            response = self.pool.connection_from_host(
-                target.host, port=target.port, scheme=target.scheme
-            ).urlopen(
-                "POST",
-                target.request_uri,
-                body=body,
-                headers=headers,
-                preload_content=False,
-                redirect=False,
-                assert_same_host=False,
-            )
+            watchdog().watch(exchange, functools.partial(_shut_down, connection))
+            connection.sendall(request)
+            response.begin()
+            if exchange.expired:
+                # Shut down while the headers came in: http.client reads the end of the
+                # connection as their end, so what arrived is no answer.
+                raise TimeoutError("deadline passed")
             data, cut = self._read_body(response)
-        except HTTPError as exc:
-            timed_out = watchdog().finish(exchange) or isinstance(exc, ReadTimeoutError)
+        except (OSError, http.client.HTTPException) as exc:
+            _close(response, connection)
+            timed_out = watchdog().finish(exchange) or isinstance(exc, TimeoutError)
             raise self._failure(exc, timed_out) from exc
         finally:
-            _current.exchange = None
             # Whatever happened, the watchdog must let go of this socket before the
-            # connection goes back to the pool for another exchange.
+            # connection is kept for another exchange.
             expired = watchdog().finish(exchange)
         if expired:
             # Shut down mid-body, an answer without a length would look complete.
             data, cut = b"", f"answer not whole within {self.deadline:g} s"
-        if cut:
-            response.close()  # the rest of the body stays unread: never reuse this connection
-        response.release_conn()
+        if cut or response.will_close or not response.isclosed():
+            _close(response, connection)  # what is left of the answer stays unread
+        else:
+            self._kept.keep(peer, connection)
         return HttpAnswer(response.status, data.decode("utf-8", errors="replace"), cut)
 
-    def _read_body(self, response) -> tuple[bytes, str]:
+    def close(self) -> None:
+        """Close the connections kept open."""
+        self._kept.close_all()
+
+    def _read_body(self, response: http.client.HTTPResponse) -> tuple[bytes, str]:
         """The body, or b"" and why it was not read whole."""
         too_big = f"answer over {self.max_answer_bytes} bytes, not read"
-        declared = response.length_remaining
+        declared = response.length
         if declared is not None and declared > self.max_answer_bytes:
             return b"", too_big
-        # A length within the cap bounds a plain body: read it in one go, the quicker way.
-        # Without one, or compressed (it could unpack to any size), read one byte past the cap.
-        plain = declared is not None and "content-encoding" not in response.headers
+        encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()
         try:
-            data = response.read() if plain else response.read(self.max_answer_bytes + 1)
-        except (HTTPError, OSError) as exc:
+            if encoding != "identity":
+                return self._unpacked(response, encoding, too_big)
+            # A length within the cap bounds a plain body: read it in one go, the quicker
+            # way. Without one, read one byte past the cap.
+            data = (
+                response.read()
+                if declared is not None
+                else response.read(self.max_answer_bytes + 1)
+            )
+        except (http.client.HTTPException, OSError) as exc:
             return b"", f"answer broken off ({type(exc).__name__})"
         if len(data) > self.max_answer_bytes:
             return b"", too_big
         return data, ""
 
-    def _failure(self, exc: HTTPError, timed_out: bool) -> HttpFailure:
-        """The failure, its kind first (notifications/failures.py shows client staff only that)."""
+    def _unpacked(self, response, encoding: str, too_big: str) -> tuple[bytes, str]:
+        """A compressed body, unpacked to at most the cap: a few kilobytes can unpack to
+        gigabytes, so its length is no guide."""
+        if encoding not in ("gzip", "x-gzip", "deflate"):
+            return b"", f"answer in {encoding[:40]!r} encoding, not read"
+        gzipped = encoding != "deflate"
+        unpacker = zlib.decompressobj(16 + zlib.MAX_WBITS if gzipped else zlib.MAX_WBITS)
+        limit, data, packed_read = self.max_answer_bytes + 1, bytearray(), 0
+        try:
+            while len(data) < limit and not unpacker.eof:
+                packed = unpacker.unconsumed_tail or response.read(16 * 1024)
+                if not packed:
+                    break
+                packed_read += len(packed)
+                if packed_read > limit:  # more than the cap even packed
+                    return b"", too_big
+                data += unpacker.decompress(packed, limit - len(data))
+        except zlib.error as exc:
+            return b"", f"answer not readable as {encoding} ({exc})"
+        if len(data) > self.max_answer_bytes:
+            return b"", too_big
+        return bytes(data), ""
+
+    def _failure(self, exc: Exception, timed_out: bool) -> HttpFailure:
         if timed_out:
             return HttpFailure(f"Timeout: no answer within {self.deadline:g} s")
-        if isinstance(exc, AddressRefused):
-            return HttpFailure(exc.refusal)
-        if isinstance(exc, NameResolutionError):  # a NewConnectionError: before it
-            return HttpFailure(f"Name not found: {exc}")
-        if isinstance(exc, NewConnectionError):  # a subclass of ConnectTimeoutError: first
-            refused = isinstance(exc.__cause__, ConnectionRefusedError)
-            return HttpFailure(f"{'Connection refused' if refused else 'Connection failed'}: {exc}")
-        if isinstance(exc, ConnectTimeoutError):
-            return HttpFailure(f"Connect timeout: {exc}")
-        if isinstance(exc, SSLError):
+        if isinstance(exc, ssl.SSLError):
             return HttpFailure(f"TLS error: {exc}")
-        if isinstance(exc, LocationValueError):
-            return HttpFailure(f"Invalid URL: {exc}")
-        return HttpFailure(f"Connection failed: {exc}")
+        return HttpFailure(f"Connection failed: {type(exc).__name__}: {exc}")
 
-
-@functools.lru_cache(maxsize=1024)
-def _parsed_url(url: str):
-    """parse_url, once a URL: a provider's endpoint or a client's callback URL is posted to
-    again and again, and parsing it is a tenth of a send's own CPU."""
-    return parse_url(url)
-
-
-class AddressRefused(NewConnectionError):
-    """The host is, or resolves to, an address a client's request may not reach."""
-
-    def __init__(self, conn, refusal: str):
-        self.refusal = refusal
-        super().__init__(conn, refusal)
-
-
-# The deadline of the exchange the current thread is sending, for its connection to
-# hand its socket over.
-_current = threading.local()
-
-
-def _shut_down(sock) -> None:
-    # socket.socket's own shutdown, also for a TLS socket: the reading thread owns
-    # the TLS state, this only ends the connection under it.
-    with contextlib.suppress(OSError):  # already closed
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
-# A body up to this size goes out in one write with the request's head.
-ONE_WRITE_MAX_BYTES = 64 * 1024
-
-
-class _WatchedConnectionMixin:
-    """Hands the socket to the watchdog once a request is sent; writes a short request
-    (head and body) to the socket at once, where http.client writes its head, then
-    its body: one system call and one TCP segment a message instead of two."""
-
-    _held: list[bytes] | None = None
-
-    def request(self, method, url, body=None, headers=None, **kwargs) -> None:
-        if isinstance(body, bytes) and len(body) <= ONE_WRITE_MAX_BYTES:
-            self._held = []
-        try:
-            super().request(method, url, body=body, headers=headers, **kwargs)
-            held, self._held = self._held, None
-            if held:
-                super().send(b"".join(held))
-        finally:
-            self._held = None
-        exchange = getattr(_current, "exchange", None)
-        if exchange is not None:
-            watchdog().watch(exchange, functools.partial(_shut_down, self.sock))
-
-    def send(self, data) -> None:
-        if self._held is not None and isinstance(data, bytes):
-            self._held.append(data)
-        else:
-            super().send(data)
-
-    def getresponse(self):
-        response = super().getresponse()
-        exchange = getattr(_current, "exchange", None)
-        if exchange is not None and exchange.expired:
-            # Shut down while the headers came in: http.client reads the end of the
-            # connection as their end, so what arrived is no answer. (urllib3 turns
-            # this socket timeout into its ReadTimeoutError.)
-            raise TimeoutError("deadline passed")
-        return response
-
-
-class _WatchedConnection(_WatchedConnectionMixin, HTTPConnection):
-    pass
-
-
-class _WatchedHttpsConnection(_WatchedConnectionMixin, HTTPSConnection):
-    pass
-
-
-class _WatchedPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedConnection
-
-
-class _WatchedHttpsPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHttpsConnection
-
-
-class _CheckedAddressMixin:
-    """Connect only to allowed addresses, and to the very address that was checked."""
-
-    def _new_conn(self):
-        name = self._dns_host
-        addresses = _checked_addresses(self, name)
+    def _connect(self, peer: "_Peer", exchange: Deadline) -> socket.socket:
+        """A new connection to `peer`, made within the connect timeout and the exchange's
+        deadline; with public_only, only to an address allowed, the very one checked."""
+        ends = min(time.monotonic() + self.connect_timeout, exchange.when)
+        if ends <= time.monotonic():
+            raise HttpFailure(f"Timeout: no answer within {self.deadline:g} s")
         error = None
-        try:
-            for address in addresses:
-                if _time_left(self) == 0:
-                    break
-                # urllib3 connects to _dns_host; TLS uses self.host (SNI, certificate).
-                self._dns_host = str(address)
-                try:
-                    return super()._new_conn()
-                except ConnectTimeoutError as exc:  # NewConnectionError too: try the next
-                    error = exc
-        finally:
-            self._dns_host = name
-        raise error or ConnectTimeoutError(self, f"No time left to connect to {name}")
+        for address in self._addresses(peer, ends):
+            left = ends - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                connection = socket.create_connection((address, peer.port), timeout=left)
+            except OSError as exc:  # refused, unreachable, timed out: try the next
+                error = exc
+                continue
+            try:
+                return self._ready(connection, peer, ends)
+            except BaseException:
+                connection.close()
+                raise
+        raise HttpFailure(_connect_failure(error, peer))
+
+    def _ready(self, connection: socket.socket, peer: "_Peer", ends: float) -> socket.socket:
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if peer.scheme == "https":
+            # A context a connection, as urllib3 made one: it reads the trusted
+            # certificates (SSL_CERT_FILE among them) when it is made.
+            context = ssl.create_default_context()
+            connection.settimeout(max(0.001, ends - time.monotonic()))
+            try:
+                connection = context.wrap_socket(connection, server_hostname=peer.host)
+            except ssl.SSLError as exc:
+                raise HttpFailure(f"TLS error: {exc}") from exc
+            except TimeoutError as exc:
+                raise HttpFailure(f"Connect timeout: TLS handshake with {peer.host}") from exc
+            except OSError as exc:
+                raise HttpFailure(f"Connection failed: TLS handshake: {exc}") from exc
+        # No single read may outlast the deadline; the watchdog ends the exchange at it.
+        connection.settimeout(self.deadline)
+        return connection
+
+    def _addresses(self, peer: "_Peer", ends: float) -> list[str]:
+        """The addresses to try, in order; with public_only, all of them allowed (raises
+        HttpFailure otherwise)."""
+        literal = ip_literal(peer.host)
+        addresses = [peer.host] if literal is not None else _resolve(peer, ends)
+        if self.public_only:
+            refusals = [
+                f"{address} is {why}"
+                for address in addresses
+                if (why := address_refusal(ip_literal(address)))
+            ]
+            if refusals:
+                where = "" if literal is not None else f"{peer.host} resolves to "
+                raise HttpFailure(f"{ADDRESS_NOT_PUBLIC}: {where}{'; '.join(refusals)}")
+        return addresses
 
 
-def _checked_addresses(conn, name: str) -> list[IPAddress]:
-    """The addresses `name` resolves to, all of them allowed; raises AddressRefused."""
-    literal = ip_literal(name)
-    addresses = [literal] if literal is not None else _resolve(conn, name)
-    refusals = [f"{address} is {why}" for address in addresses if (why := address_refusal(address))]
-    if refusals:
-        where = "" if literal is not None else f"{name} resolves to "
-        raise AddressRefused(conn, f"{ADDRESS_NOT_PUBLIC}: {where}{'; '.join(refusals)}")
-    return addresses
+def _connect_failure(error: OSError | None, peer: "_Peer") -> str:
+    where = f"host {peer.host}, port {peer.port}"
+    if error is None:
+        return f"Connect timeout: no time left to connect to {where}"
+    detail = f"{where}: Failed to establish a new connection: {error}"
+    if isinstance(error, TimeoutError):
+        return f"Connect timeout: {detail}"
+    if isinstance(error, ConnectionRefusedError):
+        return f"Connection refused: {detail}"
+    return f"Connection failed: {detail}"
 
 
-def _resolve(conn, name: str) -> list[IPAddress]:
-    """One DNS lookup of `name`, given no longer than the exchange has left."""
+def _resolve(peer: "_Peer", ends: float) -> list[str]:
+    """One DNS lookup of the peer's name, given no longer than the connection has left."""
     answer = {}
 
     def look_up():
         try:
             answer["infos"] = socket.getaddrinfo(
-                name, conn.port, allowed_gai_family(), socket.SOCK_STREAM
+                peer.host, peer.port, allowed_gai_family(), socket.SOCK_STREAM
             )
         except OSError as exc:  # socket.gaierror among them
             answer["error"] = exc
 
-    within = _time_left(conn)
+    within = max(0.0, ends - time.monotonic())
     lookup = threading.Thread(target=look_up, name="kokatto-dns", daemon=True)
     lookup.start()
     lookup.join(within)
     if lookup.is_alive():
-        raise ConnectTimeoutError(conn, f"Resolving {name} took longer than {within:g} s")
+        raise HttpFailure(f"Connect timeout: resolving {peer.host} took longer than {within:g} s")
     if "error" in answer:
-        raise NameResolutionError(name, conn, answer["error"])
-    found = (ip_literal(info[4][0]) for info in answer["infos"])
-    return list(dict.fromkeys(address for address in found if address is not None))
+        raise HttpFailure(f"Name not found: Failed to resolve '{peer.host}' ({answer['error']})")
+    found = (info[4][0] for info in answer["infos"] if ip_literal(info[4][0]) is not None)
+    return list(dict.fromkeys(found))
 
 
-def _time_left(conn) -> float:
-    """Seconds left to connect: the connect timeout (HttpClient always sets one), within
-    the exchange's deadline."""
-    limits = [conn.timeout]
-    exchange = getattr(_current, "exchange", None)
-    if exchange is not None:
-        limits.append(exchange.when - time.monotonic())
-    return max(0.0, min(limits))
+class _Peer(NamedTuple):
+    """Where a URL's request goes."""
+
+    scheme: str
+    host: str  # a name, or an address without the brackets of IPv6
+    port: int
+    target: str  # the request target: path and query
+    host_header: str
 
 
-class _CheckedConnection(_CheckedAddressMixin, _WatchedConnection):
-    pass
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class _CheckedHttpsConnection(_CheckedAddressMixin, _WatchedHttpsConnection):
-    pass
+@functools.lru_cache(maxsize=1024)
+def _peer(url: str) -> _Peer:
+    """A URL parsed once: a provider's endpoint or a client's callback URL is posted to
+    again and again."""
+    try:
+        parsed = parse_url(url)
+    except LocationParseError as exc:
+        raise HttpFailure(f"Invalid URL: {exc}") from exc
+    scheme = (parsed.scheme or "").lower()
+    if scheme not in DEFAULT_PORTS:
+        raise HttpFailure(f"Invalid URL: not an http or https URL: {url[:200]!r}")
+    if not parsed.host:
+        raise HttpFailure(f"Invalid URL: no host in {url[:200]!r}")
+    port = parsed.port or DEFAULT_PORTS[scheme]
+    host_header = parsed.host if parsed.port in (None, DEFAULT_PORTS[scheme]) else parsed.netloc
+    host = parsed.host.strip("[]").rstrip(".")
+    # parse_url escapes what may not be in a request target (spaces, line breaks).
+    return _Peer(scheme, host, port, parsed.request_uri, host_header.split("@")[-1])
 
 
-class _CheckedPool(HTTPConnectionPool):
-    ConnectionCls = _CheckedConnection
+# http.client's own rules for a header (a value must not start a new line).
+_HEADER_NAME = re.compile(r"[^:\s][^:\r\n]*")
+_NOT_IN_VALUE = re.compile(r"[\r\n\x00]")
 
 
-class _CheckedHttpsPool(HTTPSConnectionPool):
-    ConnectionCls = _CheckedHttpsConnection
+def _request_bytes(peer: _Peer, headers: dict[str, str], body: bytes) -> bytes:
+    """The request, head and body, to be written at once: one system call and one TCP
+    segment a message where http.client writes the head, then the body."""
+    lines = [f"POST {peer.target} HTTP/1.1", f"Host: {peer.host_header}"]
+    for name, value in headers.items():
+        value = str(value)
+        if not _HEADER_NAME.fullmatch(name) or _NOT_IN_VALUE.search(value):
+            raise ValueError(f"Invalid header {name!r}: {value[:100]!r}")
+        lines.append(f"{name}: {value}")
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class _KeptConnections:
+    """Connections kept open between exchanges: up to `per_peer` to each peer, for the
+    MAX_PEERS peers posted to last. A connection the peer closed while it was kept
+    (or wrote on, which no peer may) is dropped when taken."""
+
+    MAX_PEERS = 32
+
+    def __init__(self, *, per_peer: int):
+        self.per_peer = per_peer
+        self._lock = threading.Lock()
+        self._by_peer: OrderedDict[_Peer, list[socket.socket]] = OrderedDict()
+
+    def take(self, peer: _Peer) -> socket.socket | None:
+        while True:
+            with self._lock:
+                kept = self._by_peer.get(peer)
+                if not kept:
+                    return None
+                connection = kept.pop()
+            if _still_open(connection):
+                return connection
+            connection.close()
+
+    def keep(self, peer: _Peer, connection: socket.socket) -> None:
+        closing = []
+        with self._lock:
+            kept = self._by_peer.setdefault(peer, [])
+            self._by_peer.move_to_end(peer)
+            if len(kept) < self.per_peer:
+                kept.append(connection)
+            else:
+                closing.append(connection)
+            while len(self._by_peer) > self.MAX_PEERS:
+                closing += self._by_peer.popitem(last=False)[1]
+        for unkept in closing:
+            unkept.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            kept, self._by_peer = self._by_peer, OrderedDict()
+        for connections in kept.values():
+            for connection in connections:
+                connection.close()
+
+
+def _still_open(connection: socket.socket) -> bool:
+    """Whether a kept connection is as it was left: nothing to read, not even its end."""
+    poller = select.poll()
+    poller.register(connection, select.POLLIN)
+    return not poller.poll(0)
+
+
+def _close(response: http.client.HTTPResponse, connection: socket.socket) -> None:
+    """Close a connection never to be used again: the socket closes once the answer's
+    reader lets go of it too."""
+    response.close()
+    connection.close()
+
+
+def _shut_down(connection: socket.socket) -> None:
+    # socket.socket's own shutdown, also for a TLS socket: the reading thread owns
+    # the TLS state, this only ends the connection under it.
+    with contextlib.suppress(OSError):  # already closed
+        socket.socket.shutdown(connection, socket.SHUT_RDWR)
 
 
 def provider_http_client(

@@ -455,7 +455,7 @@ def failed_everywhere(client_8002, app_8002, dns, http_allowed, settings, closed
     ).notification
     dispatch_due()
     client_callbacks_send_due()
-    return Failures(notification, Delivery.objects.get(), f"port={closed_port}", secret)
+    return Failures(notification, Delivery.objects.get(), f"port {closed_port}", secret)
 
 
 DETAIL_MARKERS = ["127.0.0.1", "10.20.30.40", "Errno", "Failed to establish", "Connection refused:"]

@@ -1,7 +1,7 @@
 """A client's https server on a loopback address, with a certificate for its host name.
 
 A test certificate authority signs the server's certificate for `host_name`; a test
-trusts it through SSL_CERT_FILE (read by OpenSSL whenever urllib3 makes a context).
+trusts it through SSL_CERT_FILE (read by OpenSSL whenever the HTTP client makes a context).
 The server records the name each connection asked for (SNI) and each request's Host.
 """
 

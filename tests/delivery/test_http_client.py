@@ -1,0 +1,220 @@
+"""The outgoing HTTP client itself (notifications/backends/http.py): what it keeps between
+posts, what it writes and how it reads an answer, against a raw HTTP server on loopback."""
+
+import contextlib
+import re
+import socket
+import threading
+import zlib
+
+import pytest
+
+from notifications.backends.http import HttpClient, HttpFailure
+
+
+class RawServer:
+    """An HTTP/1.1 server on loopback that answers every POST with `answer` (raw bytes) and
+    closes each connection, without a word, after `answers_a_connection` answers."""
+
+    def __init__(self, answer: bytes, *, answers_a_connection: int = 1000, host="127.0.0.1"):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.listener = socket.create_server((host, 0), family=family)
+        self.port = self.listener.getsockname()[1]
+        self.answer = answer
+        self.answers_a_connection = answers_a_connection
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.answered = threading.Semaphore(0)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.listener.accept()
+                self.connections += 1
+                threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            connection.settimeout(5)
+            pending = b""
+            for _ in range(self.answers_a_connection):
+                while b"\r\n\r\n" not in pending:
+                    data = connection.recv(65536)
+                    if not data:
+                        return
+                    pending += data
+                head, _, pending = pending.partition(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+                while len(pending) < length:
+                    pending += connection.recv(65536)
+                self.requests.append(head + b"\r\n\r\n" + pending[:length])
+                pending = pending[length:]
+                connection.sendall(self.answer)
+                self.answered.release()
+
+    def stop(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def raw_server():
+    servers = []
+
+    def start(answer: bytes, **options) -> RawServer:
+        servers.append(RawServer(answer, **options))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def answer(body: bytes, *headers: str, status: str = "201 Created") -> bytes:
+    head = "".join(f"{header}\r\n" for header in headers)
+    return f"HTTP/1.1 {status}\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def client() -> HttpClient:
+    return HttpClient(timeout=(2, 5), max_answer_bytes=4096, pool_size=2)
+
+
+def test_posts_to_one_peer_share_one_kept_connection(raw_server):
+    server = raw_server(answer(b'{"id": 1}'))
+    http = client()
+
+    answers = [http.post(f"http://127.0.0.1:{server.port}/sms", form={"n": n}) for n in range(5)]
+
+    assert [a.json() for a in answers] == [{"id": 1}] * 5
+    assert server.connections == 1
+
+
+def test_a_kept_connection_the_peer_closed_meanwhile_is_not_posted_on(raw_server):
+    # A peer that ends idle connections quietly (a keep-alive timeout): the next post must
+    # go out on a new connection, not fail on the dead one.
+    server = raw_server(answer(b"{}"), answers_a_connection=1)
+    http = client()
+    url = f"http://127.0.0.1:{server.port}/sms"
+
+    first = http.post(url, form={"n": 1})
+    assert server.answered.acquire(timeout=5)
+    second = http.post(url, form={"n": 2})
+
+    assert (first.status, second.status) == (201, 201)
+    assert server.connections == 2
+    assert len(server.requests) == 2
+
+
+def test_an_answer_that_says_close_is_not_kept(raw_server):
+    server = raw_server(answer(b"{}", "Connection: close"))
+    http = client()
+
+    for n in range(3):
+        http.post(f"http://127.0.0.1:{server.port}/sms", form={"n": n})
+
+    assert server.connections == 3
+
+
+def test_a_request_goes_out_with_its_host_length_and_headers(raw_server):
+    server = raw_server(answer(b"{}"))
+
+    client().post(
+        f"http://127.0.0.1:{server.port}/api/sms?account=7",
+        json_body={"to": "+6281234567890"},
+        headers={"Idempotency-Key": "k-1"},
+    )
+
+    [request] = server.requests
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /api/sms?account=7 HTTP/1.1"
+    assert f"Host: 127.0.0.1:{server.port}" in lines
+    assert "Content-Type: application/json" in lines
+    assert "Idempotency-Key: k-1" in lines
+    assert f"Content-Length: {len(body)}" in lines
+    assert body == b'{"to": "+6281234567890"}'
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\nb", "a\x00b"])
+def test_a_header_value_that_would_start_a_new_line_is_refused_before_sending(raw_server, value):
+    server = raw_server(answer(b"{}"))
+
+    with pytest.raises(ValueError, match="Invalid header"):
+        client().post(f"http://127.0.0.1:{server.port}/", form={}, headers={"X-Ref": value})
+
+    assert server.connections == 0
+
+
+def test_a_deflated_answer_is_read_unpacked(raw_server):
+    server = raw_server(answer(zlib.compress(b'{"id": "d-1"}'), "Content-Encoding: deflate"))
+
+    got = client().post(f"http://127.0.0.1:{server.port}/", form={})
+
+    assert (got.json(), got.cut) == ({"id": "d-1"}, "")
+
+
+def test_an_answer_in_an_encoding_it_cannot_unpack_keeps_its_status_and_says_why(raw_server):
+    server = raw_server(answer(b"\x8b\x00", "Content-Encoding: br"))
+
+    got = client().post(f"http://127.0.0.1:{server.port}/", form={})
+
+    assert (got.status, got.text, got.cut) == (201, "", "answer in 'br' encoding, not read")
+
+
+def test_a_chunked_answer_is_read_and_its_connection_kept(raw_server):
+    chunked = (
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n3\r\n 1}\r\n0\r\n\r\n'
+    )
+    server = raw_server(chunked)
+    http = client()
+
+    answers = [http.post(f"http://127.0.0.1:{server.port}/", form={}) for _ in range(2)]
+
+    assert [a.json() for a in answers] == [{"a": 1}, {"a": 1}]
+    assert server.connections == 1
+
+
+def test_a_chunked_answer_past_the_cap_is_not_read_and_not_kept(raw_server):
+    big = b"x" * 5000
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (
+        len(big),
+        big,
+    )
+    server = raw_server(chunked)
+    http = client()
+
+    first = http.post(f"http://127.0.0.1:{server.port}/", form={})
+    http.post(f"http://127.0.0.1:{server.port}/", form={})
+
+    assert (first.status, first.text, first.cut) == (200, "", "answer over 4096 bytes, not read")
+    assert server.connections == 2
+
+
+def test_a_peer_given_by_its_ipv6_address_is_reached(raw_server):
+    try:
+        server = raw_server(answer(b"{}"), host="::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+
+    got = client().post(f"http://[::1]:{server.port}/sms", form={})
+
+    assert got.status == 201
+    assert f"Host: [::1]:{server.port}".encode() in server.requests[0]
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/x", "http:///nohost", "http://exa mple.com/", "http://[::1/x"]
+)
+def test_a_url_it_cannot_post_to_fails_as_an_invalid_url(url):
+    with pytest.raises(HttpFailure, match=r"^Invalid URL: "):
+        client().post(url, form={})
+
+
+def test_a_line_break_in_a_urls_path_is_sent_escaped_never_as_a_new_header(raw_server):
+    server = raw_server(answer(b"{}"))
+
+    client().post(f"http://127.0.0.1:{server.port}/a\r\nX-Injected: 1", form={})
+
+    [request] = server.requests
+    assert request.startswith(b"POST /a%0D%0AX-Injected:%201 HTTP/1.1\r\n")
+    assert b"\r\nX-Injected" not in request

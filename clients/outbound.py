@@ -97,9 +97,15 @@ def validate_callback_url(url: str) -> None:
 
 
 def ip_literal(host: str) -> IPAddress | None:
-    """The address `host` is, if it is written as one (an IPv6 zone is dropped)."""
+    """The address `host` is, if it is written as one (an IPv6 zone is dropped).
+
+    Only an IPv6 address has a zone: "8.8.8.8%25.example" is a host name, to be looked
+    up and checked as one, not 8.8.8.8."""
+    address = host.strip("[]")
+    if ":" in address:
+        address = address.split("%")[0]
     try:
-        return ipaddress.ip_address(host.strip("[]").split("%")[0])
+        return ipaddress.ip_address(address)
     except ValueError:
         return None
 

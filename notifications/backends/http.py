@@ -24,6 +24,7 @@ import contextlib
 import functools
 import http.client
 import json
+import os
 import re
 import select
 import socket
@@ -135,13 +136,15 @@ class HttpClient:
                 **self.headers,
                 "Content-Type": content_type,
                 "User-Agent": "kokatto",
+                # Without it a peer may answer in any encoding (RFC 9110): br, zstd.
+                "Accept-Encoding": "identity",
                 **(headers or {}),
             },
             body,
         )
         exchange = Deadline(self.deadline - (time.monotonic() - started if started else 0))
         connection = self._kept.take(peer) or self._connect(peer, exchange)
-        response = http.client.HTTPResponse(connection, method="POST")
+        response = _Answer(connection, method="POST")
         try:
             watchdog().watch(exchange, functools.partial(_shut_down, connection))
             connection.sendall(request)
@@ -162,7 +165,7 @@ class HttpClient:
         if expired:
             # Shut down mid-body, an answer without a length would look complete.
             data, cut = b"", f"answer not whole within {self.deadline:g} s"
-        if cut or response.will_close or not response.isclosed():
+        if cut or response.will_close or not response.isclosed() or response.status < 200:
             _close(response, connection)  # what is left of the answer stays unread
         else:
             self._kept.keep(peer, connection)
@@ -200,22 +203,35 @@ class HttpClient:
         gigabytes, so its length is no guide."""
         if encoding not in ("gzip", "x-gzip", "deflate"):
             return b"", f"answer in {encoding[:40]!r} encoding, not read"
-        gzipped = encoding != "deflate"
-        unpacker = zlib.decompressobj(16 + zlib.MAX_WBITS if gzipped else zlib.MAX_WBITS)
-        limit, data, packed_read = self.max_answer_bytes + 1, bytearray(), 0
+        first = response.read(16 * 1024)
+        if not first:
+            return b"", ""
+        # "deflate" is zlib's format; some peers send it raw, without zlib's header.
+        zlib_header = (
+            len(first) > 1 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
+        )
+        raw_deflate = encoding == "deflate" and not zlib_header
+        unpacker = zlib.decompressobj(
+            -zlib.MAX_WBITS
+            if raw_deflate
+            else zlib.MAX_WBITS + (16 if encoding != "deflate" else 0)
+        )
+        limit, data, packed, packed_read = self.max_answer_bytes + 1, bytearray(), first, 0
         try:
-            while len(data) < limit and not unpacker.eof:
-                packed = unpacker.unconsumed_tail or response.read(16 * 1024)
-                if not packed:
-                    break
+            while packed and len(data) < limit:
                 packed_read += len(packed)
                 if packed_read > limit:  # more than the cap even packed
                     return b"", too_big
                 data += unpacker.decompress(packed, limit - len(data))
+                if unpacker.eof:
+                    break
+                packed = unpacker.unconsumed_tail or response.read(16 * 1024)
         except zlib.error as exc:
             return b"", f"answer not readable as {encoding} ({exc})"
         if len(data) > self.max_answer_bytes:
             return b"", too_big
+        if not unpacker.eof:
+            return b"", "answer broken off (its compressed body ended early)"
         return bytes(data), ""
 
     def _failure(self, exc: Exception, timed_out: bool) -> HttpFailure:
@@ -237,7 +253,7 @@ class HttpClient:
             if left <= 0:
                 break
             try:
-                connection = socket.create_connection((address, peer.port), timeout=left)
+                connection = _open(address, peer.port, timeout=left)
             except OSError as exc:  # refused, unreachable, timed out: try the next
                 error = exc
                 continue
@@ -257,7 +273,7 @@ class HttpClient:
             connection.settimeout(max(0.001, ends - time.monotonic()))
             try:
                 connection = context.wrap_socket(connection, server_hostname=peer.host)
-            except ssl.SSLError as exc:
+            except (ssl.SSLError, ValueError) as exc:
                 raise HttpFailure(f"TLS error: {exc}") from exc
             except TimeoutError as exc:
                 raise HttpFailure(f"Connect timeout: TLS handshake with {peer.host}") from exc
@@ -271,7 +287,12 @@ class HttpClient:
         """The addresses to try, in order; with public_only, all of them allowed (raises
         HttpFailure otherwise)."""
         literal = ip_literal(peer.host)
-        addresses = [peer.host] if literal is not None else _resolve(peer, ends)
+        # An IPv6 literal keeps its zone, where one is allowed (never a public address).
+        addresses = (
+            [peer.host if "%" in peer.host and not self.public_only else str(literal)]
+            if literal is not None
+            else _resolve(peer, ends)
+        )
         if self.public_only:
             refusals = [
                 f"{address} is {why}"
@@ -282,6 +303,37 @@ class HttpClient:
                 where = "" if literal is not None else f"{peer.host} resolves to "
                 raise HttpFailure(f"{ADDRESS_NOT_PUBLIC}: {where}{'; '.join(refusals)}")
         return addresses
+
+
+def _open(address: str, port: int, *, timeout: float) -> socket.socket:
+    """A TCP connection to a numeric address: never a name looked up here, unchecked."""
+    family, kind, protocol, _, where = socket.getaddrinfo(
+        address, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+    )[0]
+    connection = socket.socket(family, kind, protocol)
+    try:
+        connection.settimeout(timeout)
+        connection.connect(where)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+class _Answer(http.client.HTTPResponse):
+    """http.client's answer, past any interim (1xx) answer: http.client skips only 100,
+    and a 102 or 103 read as the answer would leave the real one to be read as the
+    next request's."""
+
+    MAX_INTERIM_ANSWERS = 10
+
+    def _read_status(self):
+        for _ in range(self.MAX_INTERIM_ANSWERS):
+            version, status, reason = super()._read_status()
+            if not 100 <= status < 200 or status == http.client.SWITCHING_PROTOCOLS:
+                break
+            http.client.parse_headers(self.fp)  # the interim answer's headers, unused
+        return version, status, reason
 
 
 def _connect_failure(error: OSError | None, peer: "_Peer") -> str:
@@ -305,7 +357,7 @@ def _resolve(peer: "_Peer", ends: float) -> list[str]:
             answer["infos"] = socket.getaddrinfo(
                 peer.host, peer.port, allowed_gai_family(), socket.SOCK_STREAM
             )
-        except OSError as exc:  # socket.gaierror among them
+        except (OSError, UnicodeError) as exc:  # socket.gaierror; a label too long
             answer["error"] = exc
 
     within = max(0.0, ends - time.monotonic())
@@ -314,6 +366,8 @@ def _resolve(peer: "_Peer", ends: float) -> list[str]:
     lookup.join(within)
     if lookup.is_alive():
         raise HttpFailure(f"Connect timeout: resolving {peer.host} took longer than {within:g} s")
+    if isinstance(answer.get("error"), UnicodeError):
+        raise HttpFailure(f"Invalid URL: {peer.host!r} is no host name ({answer['error']})")
     if "error" in answer:
         raise HttpFailure(f"Name not found: Failed to resolve '{peer.host}' ({answer['error']})")
     found = (info[4][0] for info in answer["infos"] if ip_literal(info[4][0]) is not None)
@@ -373,24 +427,35 @@ def _request_bytes(peer: _Peer, headers: dict[str, str], body: bytes) -> bytes:
 
 class _KeptConnections:
     """Connections kept open between exchanges: up to `per_peer` to each peer, for the
-    MAX_PEERS peers posted to last. A connection the peer closed while it was kept
-    (or wrote on, which no peer may) is dropped when taken."""
+    MAX_PEERS peers posted to last, each for at most MAX_IDLE_SECONDS (a NAT or a
+    firewall may forget an idle connection without a word: the next request on it
+    would wait out its deadline). A connection the peer closed while it was kept (or
+    wrote on, which no peer may) is dropped when taken. A forked process starts with
+    none: the parent's are the parent's."""
 
     MAX_PEERS = 32
+    MAX_IDLE_SECONDS = 60.0
 
     def __init__(self, *, per_peer: int):
         self.per_peer = per_peer
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
         self._lock = threading.Lock()
-        self._by_peer: OrderedDict[_Peer, list[socket.socket]] = OrderedDict()
+        # peer -> [(connection, when it was kept)], the most recently kept last
+        self._by_peer: OrderedDict[_Peer, list[tuple[socket.socket, float]]] = OrderedDict()
 
     def take(self, peer: _Peer) -> socket.socket | None:
+        if self._pid != os.getpid():
+            self._reset()
         while True:
             with self._lock:
                 kept = self._by_peer.get(peer)
                 if not kept:
                     return None
-                connection = kept.pop()
-            if _still_open(connection):
+                connection, since = kept.pop()
+            if time.monotonic() - since < self.MAX_IDLE_SECONDS and _still_open(connection):
                 return connection
             connection.close()
 
@@ -400,11 +465,11 @@ class _KeptConnections:
             kept = self._by_peer.setdefault(peer, [])
             self._by_peer.move_to_end(peer)
             if len(kept) < self.per_peer:
-                kept.append(connection)
+                kept.append((connection, time.monotonic()))
             else:
                 closing.append(connection)
             while len(self._by_peer) > self.MAX_PEERS:
-                closing += self._by_peer.popitem(last=False)[1]
+                closing += [unkept for unkept, _ in self._by_peer.popitem(last=False)[1]]
         for unkept in closing:
             unkept.close()
 
@@ -412,12 +477,15 @@ class _KeptConnections:
         with self._lock:
             kept, self._by_peer = self._by_peer, OrderedDict()
         for connections in kept.values():
-            for connection in connections:
+            for connection, _ in connections:
                 connection.close()
 
 
 def _still_open(connection: socket.socket) -> bool:
-    """Whether a kept connection is as it was left: nothing to read, not even its end."""
+    """Whether a kept connection is as it was left: nothing to read, not even its end
+    (nor decrypted bytes that TLS holds, which the socket cannot show)."""
+    if isinstance(connection, ssl.SSLSocket) and connection.pending():
+        return False
     poller = select.poll()
     poller.register(connection, select.POLLIN)
     return not poller.poll(0)

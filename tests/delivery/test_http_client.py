@@ -2,14 +2,17 @@
 posts, what it writes and how it reads an answer, against a raw HTTP server on loopback."""
 
 import contextlib
+import gzip
+import os
 import re
 import socket
 import threading
+import time
 import zlib
 
 import pytest
 
-from notifications.backends.http import HttpClient, HttpFailure
+from notifications.backends.http import HttpClient, HttpFailure, _KeptConnections
 
 
 class RawServer:
@@ -218,3 +221,87 @@ def test_a_line_break_in_a_urls_path_is_sent_escaped_never_as_a_new_header(raw_s
     [request] = server.requests
     assert request.startswith(b"POST /a%0D%0AX-Injected:%201 HTTP/1.1\r\n")
     assert b"\r\nX-Injected" not in request
+
+
+def test_an_interim_answer_is_skipped_and_each_request_gets_its_own_answer(raw_server):
+    # http.client skips only 100: a 103 read as the answer would leave the real one to be
+    # read as the next request's (and credit it with this message's id).
+    early_hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n"
+    server = raw_server(early_hints + answer(b'{"id": "gw-1"}'))
+    http = client()
+
+    answers = [http.post(f"http://127.0.0.1:{server.port}/sms", form={}) for _ in range(2)]
+
+    assert [(a.status, a.json()) for a in answers] == [(201, {"id": "gw-1"})] * 2
+
+
+def test_it_asks_for_an_answer_in_no_encoding(raw_server):
+    server = raw_server(answer(b"{}"))
+
+    client().post(f"http://127.0.0.1:{server.port}/", form={})
+
+    assert b"\r\nAccept-Encoding: identity\r\n" in server.requests[0]
+
+
+def test_a_deflated_answer_without_zlibs_header_is_read_unpacked(raw_server):
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    raw = packer.compress(b'{"id": "raw-1"}') + packer.flush()
+    server = raw_server(answer(raw, "Content-Encoding: deflate"))
+
+    got = client().post(f"http://127.0.0.1:{server.port}/", form={})
+
+    assert (got.json(), got.cut) == ({"id": "raw-1"}, "")
+
+
+def test_a_compressed_answer_broken_off_midway_is_not_taken_for_whole(raw_server):
+    packed = gzip.compress(bytes(range(256)) * 40)
+    head = (
+        f"HTTP/1.1 201 Created\r\nContent-Encoding: gzip\r\nContent-Length: {len(packed)}\r\n\r\n"
+    )
+    server = raw_server(head.encode() + packed[: len(packed) // 2], answers_a_connection=1)
+
+    got = client().post(f"http://127.0.0.1:{server.port}/", form={})
+
+    assert (got.status, got.text) == (201, "")
+    assert got.cut.startswith("answer broken off")
+
+
+def test_a_connection_idle_too_long_is_not_posted_on(raw_server, monkeypatch):
+    # A NAT may forget an idle connection without a word; the next request on it would
+    # wait out its deadline.
+    monkeypatch.setattr(_KeptConnections, "MAX_IDLE_SECONDS", 0.2)
+    server = raw_server(answer(b"{}"))
+    http = client()
+
+    http.post(f"http://127.0.0.1:{server.port}/", form={})
+    time.sleep(0.3)
+    http.post(f"http://127.0.0.1:{server.port}/", form={})
+
+    assert server.connections == 2
+
+
+def test_a_forked_process_opens_its_own_connections(raw_server):
+    server = raw_server(answer(b"{}"))
+    http = client()
+    url = f"http://127.0.0.1:{server.port}/"
+    http.post(url, form={})
+
+    child = os.fork()
+    if child == 0:  # the child reports through its exit code, and never returns
+        posted = False
+        try:
+            posted = http.post(url, form={}).status == 201
+        finally:
+            os._exit(0 if posted else 1)
+    _, code = os.waitpid(child, 0)
+    http.post(url, form={})
+
+    assert os.waitstatus_to_exitcode(code) == 0
+    # The child's own connection; the parent's kept one still serves the parent.
+    assert server.connections == 2
+    assert len(server.requests) == 3
+
+
+def test_a_host_name_that_cannot_be_one_fails_as_an_invalid_url():
+    with pytest.raises(HttpFailure, match=r"^Invalid URL: "):
+        client().post(f"http://{'a' * 64}.example/", form={})

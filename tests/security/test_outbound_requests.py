@@ -48,12 +48,13 @@ class FakeDns:
         self.answers: list[list[str]] = []
         self.lookups = 0
         self.delay = 0.0
+        self.host = CLIENT_HOST
 
     def answer(self, *answers: list[str]) -> None:
         self.answers = list(answers)
 
     def __call__(self, host, port, *args, **kwargs):
-        if host != CLIENT_HOST:
+        if host != self.host:
             return self.real(host, port, *args, **kwargs)
         self.lookups += 1
         time.sleep(self.delay)
@@ -184,6 +185,21 @@ def test_a_host_name_resolving_to_an_address_that_is_not_public_is_never_connect
     assert (callback.state, callback.attempts) == ("PENDING", 1)
     assert callback.last_response.startswith(ADDRESS_NOT_PUBLIC)
     assert address in callback.last_response or address.startswith("::")
+
+
+def test_an_ipv4_address_with_a_zone_is_a_host_name_checked_as_one(
+    client_8002, internal_server, http_allowed, dns
+):
+    # Only IPv6 addresses have zones: "8.8.8.8%25.bank-demo.example" is a name, and what it
+    # resolves to (the platform's own loopback here) is checked, not 8.8.8.8.
+    dns.host = "8.8.8.8%25.bank-demo.example"
+    dns.answer(["127.0.0.1"])
+
+    callback = sent(due_callback(client_8002, f"http://{dns.host}:{internal_server.port}/"))
+
+    assert dns.lookups == 1
+    assert internal_server.connections == 0
+    assert callback.last_response.startswith(ADDRESS_NOT_PUBLIC)
 
 
 def test_every_address_of_the_answer_must_be_allowed_not_just_one(

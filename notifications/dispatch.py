@@ -697,19 +697,16 @@ def rendered_content(delivery: Delivery) -> dict:
     current version for API_CONFIG_CACHE_SECONDS: an edit reaches them within that.
     """
     notification = delivery.notification
-    version, fields = cached(
+    version, renderers = cached(
         ("template", notification.application_id, delivery.medium),
         lambda: _current_template(notification.application, delivery.medium),
     )
     if version is None:
         raise NoTemplate(f"{notification.application} has no {delivery.medium} template.")
+    if isinstance(renderers, str):
+        raise RenderError(renderers)
     try:
-        content = {
-            part: prepare(getattr(version, part), fields, escape_html=escape_html)(
-                notification.params
-            )
-            for part, escape_html in PART_ESCAPES_HTML.items()
-        }
+        content = {part: render(notification.params) for part, render in renderers.items()}
     except RenderError:
         raise
     except Exception as exc:
@@ -727,9 +724,20 @@ def rendered_content(delivery: Delivery) -> dict:
 
 
 def _current_template(application, medium):
+    """The template's current version and a renderer of each of its parts (or, for a
+    stored text the renderer no longer accepts, why: each delivery fails with it)."""
     template = ContentTemplate.objects.filter(application=application, medium=medium).first()
     version = template.versions.order_by("-number").first() if template else None
-    return version, field_formats(application)
+    if version is None:
+        return None, None
+    fields = field_formats(application)
+    try:
+        return version, {
+            part: prepare(getattr(version, part), fields, escape_html=escape_html)
+            for part, escape_html in PART_ESCAPES_HTML.items()
+        }
+    except Exception as exc:
+        return version, f"{type(exc).__name__}: {exc}"
 
 
 def delivery_render(*, delivery: Delivery) -> Delivery:

@@ -15,9 +15,9 @@ which SQLite (3.35 and newer) runs; on PostgreSQL the values come as one JSON
 parameter, turned into v by json_to_recordset instead of a VALUES list.
 """
 
-import json
 from datetime import datetime
 
+import orjson
 from django.db import connection
 from django.utils import timezone
 
@@ -113,8 +113,14 @@ class _Statement:
 
 def json_rows(rows: list[dict]) -> str:
     """Rows for json_to_recordset: datetimes as ISO 8601 with their offset, which
-    PostgreSQL reads back exactly (to the microsecond)."""
-    return json.dumps(rows, default=_json_value, ensure_ascii=False, separators=(",", ":"))
+    PostgreSQL reads back exactly (to the microsecond). orjson: a fifth of json's time."""
+    try:
+        return orjson.dumps(
+            rows, default=_json_value, option=orjson.OPT_PASSTHROUGH_DATETIME
+        ).decode()
+    except orjson.JSONEncodeError as exc:
+        # orjson wraps what _json_value raises: the refusal itself says what is wrong.
+        raise exc.__cause__ or exc from None
 
 
 def _json_value(value):

@@ -472,8 +472,9 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
 # Delivery pipeline (notifications/dispatch.py).
 DELIVERY_CHUNK_SIZE = env.int("DELIVERY_CHUNK_SIZE", default=50)
 # A chunk goes out in groups: one statement renews a group's leases, one
-# transaction records its outcomes; HTTP backends send a group's messages over
-# up to DELIVERY_SEND_CONCURRENCY connections at once per worker process.
+# transaction records its outcomes; HTTP SMS backends keep up to
+# DELIVERY_SEND_CONCURRENCY of a group's messages in flight at once, on the worker's
+# own thread (other backends that send side by side get that many send threads).
 DELIVERY_SEND_GROUP = env.int("DELIVERY_SEND_GROUP", default=50)
 DELIVERY_SEND_CONCURRENCY = env.int("DELIVERY_SEND_CONCURRENCY", default=8)
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=120)

@@ -462,16 +462,19 @@ class _Send(NamedTuple):
 def _send_all(leases: GroupLeases, notes: dict[int, str]) -> list["Outcome"]:
     """Send each delivery the group still holds through its backend.
 
-    Backends that allow it send side by side on the send threads; the others
+    Backends that send many at once on one thread (HTTP gateways) do so on this
+    one; others that allow it send side by side on the send threads; the rest
     send in turn on this thread, within one session per backend (one SMTP
     connection for the group's emails), renewing the group's leases as they go.
     """
-    side_by_side, in_turn = [], {}
+    many_at_once, side_by_side, in_turn = {}, [], {}
     for delivery in leases.deliveries:
         backends = backends_for(delivery.medium)
         backend = backends[_backend_index(delivery.attempts, len(backends))]
         send = _Send(delivery, backend, len(backends), notes.get(delivery.pk, ""))
-        if backend.concurrent_sends:
+        if backend.sends_many_at_once:
+            many_at_once.setdefault(backend, []).append(send)
+        elif backend.concurrent_sends:
             side_by_side.append(send)
         else:
             in_turn.setdefault(backend, []).append(send)
@@ -482,6 +485,8 @@ def _send_all(leases: GroupLeases, notes: dict[int, str]) -> list["Outcome"]:
     elif side_by_side:
         in_turn.setdefault(side_by_side[0].backend, []).extend(side_by_side)
     outcomes = []
+    for backend, sends in many_at_once.items():
+        outcomes += _sent_many_at_once(backend, sends, leases)
     for backend, sends in in_turn.items():
         with backend.session():
             for send in sends:
@@ -489,6 +494,31 @@ def _send_all(leases: GroupLeases, notes: dict[int, str]) -> list["Outcome"]:
                 outcomes.append(_send_one(send, leases))
     outcomes += _results_renewing(futures, leases)
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _sent_many_at_once(backend: ChannelBackend, sends: list[_Send], leases: GroupLeases) -> list:
+    """The outcomes of a backend's sends made many at once on this thread; the group's
+    leases are renewed from within its waits."""
+
+    def tick() -> float:
+        leases.renew_if_due()
+        return max(0.05, leases.seconds_to_renewal())
+
+    started = time.monotonic()
+    try:
+        results = backend.send_many([s.delivery for s in sends], may_send=leases.holds, tick=tick)
+    except Exception as exc:
+        # A backend bug must not leave the deliveries stuck in SENDING.
+        logger.exception("Backend %s failed on %d deliveries", backend.name, len(sends))
+        failed = SendResult.transient(f"{type(exc).__name__}: {exc}")
+        results = [(failed, time.monotonic() - started)] * len(sends)
+    outcomes = []
+    for send, (result, seconds) in zip(sends, results, strict=True):
+        if result is None:  # not sent: the lease ran short
+            continue
+        SEND_SECONDS.labels(send.delivery.medium, backend.name).observe(seconds)
+        outcomes.append(Outcome(send.delivery, result, backend.name, send.backend_count, send.note))
+    return outcomes
 
 
 def _results_renewing(futures: list[Future], leases: GroupLeases) -> list["Outcome | None"]:

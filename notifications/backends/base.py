@@ -1,5 +1,6 @@
 """The one interface every channel backend implements."""
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
@@ -49,7 +50,19 @@ class ChannelBackend:
     # send must not touch the database: it runs outside the worker's thread.
     concurrent_sends = False
 
+    # Whether `send_many` sends a group many at once on the worker's own thread (an
+    # HTTP gateway's posts, side by side on one thread), rather than `send` one by one.
+    sends_many_at_once = False
+
     def send(self, delivery) -> SendResult:
+        raise NotImplementedError
+
+    def send_many(
+        self, deliveries: list, *, may_send: Callable, tick: Callable[[], float]
+    ) -> list[tuple[SendResult | None, float]]:
+        """Send the deliveries, each only if `may_send(delivery)` says so just before it
+        goes; call `tick()` while waiting, again within the seconds it returns. Returns
+        each delivery's result (None: not sent) and the seconds its send took."""
         raise NotImplementedError
 
     def send_slot(self) -> AbstractContextManager:

@@ -105,7 +105,8 @@ class HttpClient:
         self.headers = dict(headers or {})
         if basic_auth:
             self.headers.update(urllib3.make_headers(basic_auth=":".join(basic_auth)))
-        self._kept = _KeptConnections(per_peer=pool_size)
+        self.pool_size = pool_size
+        self.kept = KeptConnections(per_peer=pool_size)
 
     def post(
         self,
@@ -129,8 +130,8 @@ class HttpClient:
         else:
             body = urlencode(form or {}).encode()
             content_type = "application/x-www-form-urlencoded"
-        peer = _peer(url)
-        request = _request_bytes(
+        peer = peer_of(url)
+        request = request_bytes(
             peer,
             {
                 **self.headers,
@@ -143,7 +144,7 @@ class HttpClient:
             body,
         )
         exchange = Deadline(self.deadline - (time.monotonic() - started if started else 0))
-        connection = self._kept.take(peer) or self._connect(peer, exchange)
+        connection = self.kept.take(peer) or self.connect(peer, exchange.when)
         response = _Answer(connection, method="POST")
         try:
             watchdog().watch(exchange, functools.partial(_shut_down, connection))
@@ -168,23 +169,22 @@ class HttpClient:
         if cut or response.will_close or not response.isclosed() or response.status < 200:
             _close(response, connection)  # what is left of the answer stays unread
         else:
-            self._kept.keep(peer, connection)
+            self.kept.keep(peer, connection)
         return HttpAnswer(response.status, data.decode("utf-8", errors="replace"), cut)
 
     def close(self) -> None:
         """Close the connections kept open."""
-        self._kept.close_all()
+        self.kept.close_all()
 
     def _read_body(self, response: http.client.HTTPResponse) -> tuple[bytes, str]:
         """The body, or b"" and why it was not read whole."""
-        too_big = f"answer over {self.max_answer_bytes} bytes, not read"
         declared = response.length
         if declared is not None and declared > self.max_answer_bytes:
-            return b"", too_big
+            return b"", too_big(self.max_answer_bytes)
         encoding = (response.getheader("Content-Encoding") or "identity").strip().lower()
         try:
             if encoding != "identity":
-                return self._unpacked(response, encoding, too_big)
+                return self._unpacked(response, encoding)
             # A length within the cap bounds a plain body: read it in one go, the quicker
             # way. Without one, read one byte past the cap.
             data = (
@@ -195,44 +195,18 @@ class HttpClient:
         except (http.client.HTTPException, OSError) as exc:
             return b"", f"answer broken off ({type(exc).__name__})"
         if len(data) > self.max_answer_bytes:
-            return b"", too_big
+            return b"", too_big(self.max_answer_bytes)
         return data, ""
 
-    def _unpacked(self, response, encoding: str, too_big: str) -> tuple[bytes, str]:
-        """A compressed body, unpacked to at most the cap: a few kilobytes can unpack to
-        gigabytes, so its length is no guide."""
-        if encoding not in ("gzip", "x-gzip", "deflate"):
-            return b"", f"answer in {encoding[:40]!r} encoding, not read"
-        first = response.read(16 * 1024)
-        if not first:
-            return b"", ""
-        # "deflate" is zlib's format; some peers send it raw, without zlib's header.
-        zlib_header = (
-            len(first) > 1 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
-        )
-        raw_deflate = encoding == "deflate" and not zlib_header
-        unpacker = zlib.decompressobj(
-            -zlib.MAX_WBITS
-            if raw_deflate
-            else zlib.MAX_WBITS + (16 if encoding != "deflate" else 0)
-        )
-        limit, data, packed, packed_read = self.max_answer_bytes + 1, bytearray(), first, 0
-        try:
-            while packed and len(data) < limit:
-                packed_read += len(packed)
-                if packed_read > limit:  # more than the cap even packed
-                    return b"", too_big
-                data += unpacker.decompress(packed, limit - len(data))
-                if unpacker.eof:
-                    break
-                packed = unpacker.unconsumed_tail or response.read(16 * 1024)
-        except zlib.error as exc:
-            return b"", f"answer not readable as {encoding} ({exc})"
-        if len(data) > self.max_answer_bytes:
-            return b"", too_big
-        if not unpacker.eof:
-            return b"", "answer broken off (its compressed body ended early)"
-        return bytes(data), ""
+    def _unpacked(self, response, encoding: str) -> tuple[bytes, str]:
+        """A compressed body, unpacked to at most the cap."""
+        unpacker = Unpacker(encoding, self.max_answer_bytes)
+        while not unpacker.done:
+            packed = response.read(16 * 1024)
+            if not packed:
+                break
+            unpacker.feed(packed)
+        return unpacker.result()
 
     def _failure(self, exc: Exception, timed_out: bool) -> HttpFailure:
         if timed_out:
@@ -241,10 +215,10 @@ class HttpClient:
             return HttpFailure(f"TLS error: {exc}")
         return HttpFailure(f"Connection failed: {type(exc).__name__}: {exc}")
 
-    def _connect(self, peer: "_Peer", exchange: Deadline) -> socket.socket:
+    def connect(self, peer: "Peer", when: float) -> socket.socket:
         """A new connection to `peer`, made within the connect timeout and the exchange's
         deadline; with public_only, only to an address allowed, the very one checked."""
-        ends = min(time.monotonic() + self.connect_timeout, exchange.when)
+        ends = min(time.monotonic() + self.connect_timeout, when)
         if ends <= time.monotonic():
             raise HttpFailure(f"Timeout: no answer within {self.deadline:g} s")
         error = None
@@ -264,7 +238,7 @@ class HttpClient:
                 raise
         raise HttpFailure(_connect_failure(error, peer))
 
-    def _ready(self, connection: socket.socket, peer: "_Peer", ends: float) -> socket.socket:
+    def _ready(self, connection: socket.socket, peer: "Peer", ends: float) -> socket.socket:
         connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if peer.scheme == "https":
             # A context a connection, as urllib3 made one: it reads the trusted
@@ -283,7 +257,7 @@ class HttpClient:
         connection.settimeout(self.deadline)
         return connection
 
-    def _addresses(self, peer: "_Peer", ends: float) -> list[str]:
+    def _addresses(self, peer: "Peer", ends: float) -> list[str]:
         """The addresses to try, in order; with public_only, all of them allowed (raises
         HttpFailure otherwise)."""
         literal = ip_literal(peer.host)
@@ -303,6 +277,67 @@ class HttpClient:
                 where = "" if literal is not None else f"{peer.host} resolves to "
                 raise HttpFailure(f"{ADDRESS_NOT_PUBLIC}: {where}{'; '.join(refusals)}")
         return addresses
+
+
+def too_big(max_answer_bytes: int) -> str:
+    return f"answer over {max_answer_bytes} bytes, not read"
+
+
+class Unpacker:
+    """A compressed answer's body unpacked as it comes, to at most `cap` bytes: a few
+    kilobytes can unpack to gigabytes, so its length is no guide. gzip and deflate
+    (zlib's format, or raw as some peers send it); any other encoding is not read."""
+
+    ENCODINGS = ("gzip", "x-gzip", "deflate")
+
+    def __init__(self, encoding: str, cap: int):
+        self.encoding, self.cap = encoding, cap
+        self.cut = (
+            "" if encoding in self.ENCODINGS else f"answer in {encoding[:40]!r} encoding, not read"
+        )
+        self._unpacker = None  # made on the first bytes, which tell raw deflate from zlib's
+        self._data = bytearray()
+        self._packed = 0
+
+    @property
+    def done(self) -> bool:
+        return bool(self.cut) or (self._unpacker is not None and self._unpacker.eof)
+
+    def feed(self, packed: bytes) -> None:
+        if self.done or not packed:
+            return
+        if self._unpacker is None:
+            self._unpacker = zlib.decompressobj(self._window_bits(packed))
+        limit = self.cap + 1
+        self._packed += len(packed)
+        if self._packed > limit:  # more than the cap even packed
+            self.cut = too_big(self.cap)
+            return
+        try:
+            self._data += self._unpacker.decompress(packed, limit - len(self._data))
+        except zlib.error as exc:
+            self.cut = f"answer not readable as {self.encoding} ({exc})"
+            return
+        if len(self._data) > self.cap:
+            self.cut = too_big(self.cap)
+
+    def result(self) -> tuple[bytes, str]:
+        """The body, or b"" and why it was not read whole."""
+        if self.cut:
+            return b"", self.cut
+        if self._unpacker is None:  # no body at all
+            return b"", ""
+        if not self._unpacker.eof:
+            return b"", "answer broken off (its compressed body ended early)"
+        return bytes(self._data), ""
+
+    def _window_bits(self, first: bytes) -> int:
+        if self.encoding != "deflate":
+            return 16 + zlib.MAX_WBITS  # gzip's header and trailer
+        zlib_header = (
+            len(first) > 1 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
+        )
+        return zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
 
 
 def _open(address: str, port: int, *, timeout: float) -> socket.socket:
@@ -336,7 +371,7 @@ class _Answer(http.client.HTTPResponse):
         return version, status, reason
 
 
-def _connect_failure(error: OSError | None, peer: "_Peer") -> str:
+def _connect_failure(error: OSError | None, peer: "Peer") -> str:
     where = f"host {peer.host}, port {peer.port}"
     if error is None:
         return f"Connect timeout: no time left to connect to {where}"
@@ -348,7 +383,7 @@ def _connect_failure(error: OSError | None, peer: "_Peer") -> str:
     return f"Connection failed: {detail}"
 
 
-def _resolve(peer: "_Peer", ends: float) -> list[str]:
+def _resolve(peer: "Peer", ends: float) -> list[str]:
     """One DNS lookup of the peer's name, given no longer than the connection has left."""
     answer = {}
 
@@ -374,7 +409,7 @@ def _resolve(peer: "_Peer", ends: float) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-class _Peer(NamedTuple):
+class Peer(NamedTuple):
     """Where a URL's request goes."""
 
     scheme: str
@@ -388,7 +423,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @functools.lru_cache(maxsize=1024)
-def _peer(url: str) -> _Peer:
+def peer_of(url: str) -> Peer:
     """A URL parsed once: a provider's endpoint or a client's callback URL is posted to
     again and again."""
     try:
@@ -404,7 +439,7 @@ def _peer(url: str) -> _Peer:
     host_header = parsed.host if parsed.port in (None, DEFAULT_PORTS[scheme]) else parsed.netloc
     host = parsed.host.strip("[]").rstrip(".")
     # parse_url escapes what may not be in a request target (spaces, line breaks).
-    return _Peer(scheme, host, port, parsed.request_uri, host_header.split("@")[-1])
+    return Peer(scheme, host, port, parsed.request_uri, host_header.split("@")[-1])
 
 
 # http.client's own rules for a header (a value must not start a new line).
@@ -412,20 +447,20 @@ _HEADER_NAME = re.compile(r"[^:\s][^:\r\n]*")
 _NOT_IN_VALUE = re.compile(r"[\r\n\x00]")
 
 
-def _request_bytes(peer: _Peer, headers: dict[str, str], body: bytes) -> bytes:
+def request_bytes(peer: Peer, headers: dict[str, str], body: bytes) -> bytes:
     """The request, head and body, to be written at once: one system call and one TCP
     segment a message where http.client writes the head, then the body."""
     lines = [f"POST {peer.target} HTTP/1.1", f"Host: {peer.host_header}"]
     for name, value in headers.items():
         value = str(value)
         if not _HEADER_NAME.fullmatch(name) or _NOT_IN_VALUE.search(value):
-            raise ValueError(f"Invalid header {name!r}: {value[:100]!r}")
+            raise HttpFailure(f"Invalid request: header {name!r}: {value[:100]!r}")
         lines.append(f"{name}: {value}")
     lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-class _KeptConnections:
+class KeptConnections:
     """Connections kept open between exchanges: up to `per_peer` to each peer, for the
     MAX_PEERS peers posted to last, each for at most MAX_IDLE_SECONDS (a NAT or a
     firewall may forget an idle connection without a word: the next request on it
@@ -444,9 +479,9 @@ class _KeptConnections:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         # peer -> [(connection, when it was kept)], the most recently kept last
-        self._by_peer: OrderedDict[_Peer, list[tuple[socket.socket, float]]] = OrderedDict()
+        self._by_peer: OrderedDict[Peer, list[tuple[socket.socket, float]]] = OrderedDict()
 
-    def take(self, peer: _Peer) -> socket.socket | None:
+    def take(self, peer: Peer) -> socket.socket | None:
         if self._pid != os.getpid():
             self._reset()
         while True:
@@ -459,7 +494,7 @@ class _KeptConnections:
                 return connection
             connection.close()
 
-    def keep(self, peer: _Peer, connection: socket.socket) -> None:
+    def keep(self, peer: Peer, connection: socket.socket) -> None:
         closing = []
         with self._lock:
             kept = self._by_peer.setdefault(peer, [])

@@ -3,26 +3,31 @@
 import base64
 import hashlib
 import hmac
+import json
 import time
+from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.conf import settings
 
 from notifications.backends.base import ChannelBackend, SendResult, idempotency_key
 from notifications.backends.http import HttpAnswer, HttpFailure, provider_http_client
+from notifications.backends.http_side_by_side import Post, post_side_by_side
 from notifications.backends.ratelimit import ProviderRateLimit, rate_limited
 
 
 class HttpSmsBackend(ChannelBackend):
     """POST each SMS to a gateway URL; the field names and answer shape are configurable.
 
-    One connection pool per worker process keeps connections to the gateway
-    open for its send threads; every request has a connect timeout, a total
-    deadline and a cap on the answer read (PROVIDER_HTTP_*, or `timeout` and
-    `max_answer_bytes` here).
+    A group's messages go side by side on the worker's thread, up to
+    DELIVERY_SEND_CONCURRENCY at once, over connections kept open per worker
+    process; every request has a connect timeout, a total deadline and a cap on
+    the answer read (PROVIDER_HTTP_*, or `timeout` and `max_answer_bytes` here).
     """
 
     name = "http-sms"
     concurrent_sends = True
+    sends_many_at_once = True
 
     def __init__(
         self,
@@ -54,7 +59,7 @@ class HttpSmsBackend(ChannelBackend):
         self.http = provider_http_client(
             timeout=timeout,
             max_answer_bytes=max_answer_bytes,
-            # Enough pooled connections for the dispatcher's send threads.
+            # The posts of a group in flight at once, and the connections kept.
             pool_size=max(1, settings.DELIVERY_SEND_CONCURRENCY),
             headers={"Authorization": f"Bearer {token}"} if token else None,
             basic_auth=(username, password) if username else None,
@@ -68,18 +73,52 @@ class HttpSmsBackend(ChannelBackend):
             names["body"]: delivery.body,
         }
 
-    def send(self, delivery) -> SendResult:
+    def post(self, delivery) -> Post:
+        """The delivery's request to the gateway."""
         payload = self.payload(delivery)
-        body = {"json_body": payload} if self.encoding == "json" else {"form": payload}
+        if self.encoding == "json":
+            body, content_type = json.dumps(payload).encode(), "application/json"
+        else:
+            body, content_type = urlencode(payload).encode(), "application/x-www-form-urlencoded"
         headers = {self.idempotency_header: idempotency_key(delivery)}
-        started = time.monotonic()
-        if not self.rate_limit.acquire(until=started + self.http.deadline / 2):
-            return SendResult.transient(rate_limited(self.http.deadline / 2))
-        try:
-            response = self.http.post(self.url, headers=headers, started=started, **body)
-        except HttpFailure as exc:
-            return SendResult.transient(str(exc))
-        return self.classify(response)
+        return Post(self.url, body, content_type, headers)
+
+    def send(self, delivery) -> SendResult:
+        [(result, _)] = self.send_many([delivery], may_send=lambda delivery: True, tick=lambda: 60)
+        return result
+
+    def send_many(
+        self, deliveries: list, *, may_send: Callable, tick: Callable[[], float]
+    ) -> list[tuple[SendResult | None, float]]:
+        """Send the deliveries side by side on this thread, up to DELIVERY_SEND_CONCURRENCY
+        at once (notifications/backends/http_side_by_side.py); each only if
+        `may_send(delivery)` says so just before. Returns each one's result (None: not
+        sent) and the seconds its send took."""
+        limited = {}  # deliveries that found no slot of the provider's rate in time
+
+        def ready(index: int) -> float | None:
+            if not may_send(deliveries[index]):
+                return None
+            started = time.monotonic()
+            if not self.rate_limit.acquire(until=started + self.http.deadline / 2):
+                limited[index] = time.monotonic() - started
+                return None
+            return started
+
+        posts = [self.post(delivery) for delivery in deliveries]
+        answers = post_side_by_side(self.http, posts, ready=ready, tick=tick)
+        results = []
+        for index, (answer, seconds) in enumerate(answers):
+            if index in limited:
+                result = SendResult.transient(rate_limited(self.http.deadline / 2))
+                results.append((result, limited[index]))
+            elif answer is None:
+                results.append((None, 0.0))
+            elif isinstance(answer, HttpFailure):
+                results.append((SendResult.transient(str(answer)), seconds))
+            else:
+                results.append((self.classify(answer), seconds))
+        return results
 
     def classify(self, response: HttpAnswer) -> SendResult:
         answer = response.json()

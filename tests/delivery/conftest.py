@@ -5,6 +5,8 @@
     start_cluster  start_cluster(sink, **env) -> a running qcluster (tests/delivery/workers.py);
                  every one is killed at the end
     short_deadline  provider calls cut at 1 s, their answers read up to 4 KiB
+    raw_server   raw_server(answer bytes, **options) -> a running RawServer
+                 (tests/delivery/raw_http.py); all stopped at the end
     closed_port  (tests/conftest.py) a loopback port nothing listens on ("the server is down")
     callbacks_to_loopback  (tests/conftest.py) callbacks may go to the loopback stand-ins of
                  clients' servers over plain http (the defaults refuse both)
@@ -16,6 +18,7 @@ import pytest
 
 from notifications.backends.smtp_pool import close_process_pools
 from tests.delivery import peers
+from tests.delivery.raw_http import RawServer
 from tests.delivery.workers import cluster_starter
 
 
@@ -53,3 +56,16 @@ def short_deadline(settings):
     settings.PROVIDER_HTTP_CONNECT_TIMEOUT_SECONDS = 1
     settings.DELIVERY_SEND_TIMEOUT_SECONDS = 1
     settings.PROVIDER_HTTP_MAX_ANSWER_BYTES = 4096
+
+
+@pytest.fixture
+def raw_server():
+    servers = []
+
+    def start(answer: bytes = b"", **options) -> RawServer:
+        servers.append(RawServer(answer, **options))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

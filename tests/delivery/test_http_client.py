@@ -1,88 +1,50 @@
 """The outgoing HTTP client itself (notifications/backends/http.py): what it keeps between
-posts, what it writes and how it reads an answer, against a raw HTTP server on loopback."""
+posts, what it writes and how it reads an answer, against a raw HTTP server on loopback.
 
-import contextlib
+Each test runs twice: with HttpClient.post (one post on the caller's thread, as client
+callbacks and WhatsApp send), and through post_side_by_side (how the dispatcher sends a
+group to an SMS gateway: notifications/backends/http_side_by_side.py)."""
+
 import gzip
+import json
 import os
-import re
-import socket
-import threading
 import time
 import zlib
+from urllib.parse import urlencode
 
 import pytest
 
-from notifications.backends.http import HttpClient, HttpFailure, _KeptConnections
+from notifications.backends.http import HttpClient, HttpFailure, KeptConnections
+from notifications.backends.http_side_by_side import Post, post_side_by_side
+from tests.delivery.raw_http import answer
 
 
-class RawServer:
-    """An HTTP/1.1 server on loopback that answers every POST with `answer` (raw bytes) and
-    closes each connection, without a word, after `answers_a_connection` answers."""
+class SideBySide(HttpClient):
+    """HttpClient whose post goes through post_side_by_side, a group of one."""
 
-    def __init__(self, answer: bytes, *, answers_a_connection: int = 1000, host="127.0.0.1"):
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.listener = socket.create_server((host, 0), family=family)
-        self.port = self.listener.getsockname()[1]
-        self.answer = answer
-        self.answers_a_connection = answers_a_connection
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.answered = threading.Semaphore(0)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                connection, _ = self.listener.accept()
-                self.connections += 1
-                threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
-
-    def _serve(self, connection: socket.socket) -> None:
-        with connection, contextlib.suppress(OSError):
-            connection.settimeout(5)
-            pending = b""
-            for _ in range(self.answers_a_connection):
-                while b"\r\n\r\n" not in pending:
-                    data = connection.recv(65536)
-                    if not data:
-                        return
-                    pending += data
-                head, _, pending = pending.partition(b"\r\n\r\n")
-                length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
-                while len(pending) < length:
-                    pending += connection.recv(65536)
-                self.requests.append(head + b"\r\n\r\n" + pending[:length])
-                pending = pending[length:]
-                connection.sendall(self.answer)
-                self.answered.release()
-
-    def stop(self) -> None:
-        self.listener.close()
+    def post(self, url, *, form=None, json_body=None, body=None, headers=None):
+        if json_body is not None:
+            body, content_type = json.dumps(json_body).encode(), "application/json"
+        else:
+            body, content_type = urlencode(form or {}).encode(), "application/x-www-form-urlencoded"
+        [(result, _)] = post_side_by_side(
+            self, [Post(url, body, content_type, headers or {})], ready=ready_now, tick=lambda: 60
+        )
+        if isinstance(result, HttpFailure):
+            raise result
+        return result
 
 
-@pytest.fixture
-def raw_server():
-    servers = []
-
-    def start(answer: bytes, **options) -> RawServer:
-        servers.append(RawServer(answer, **options))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
+def ready_now(index: int) -> float:
+    return time.monotonic()
 
 
-def answer(body: bytes, *headers: str, status: str = "201 Created") -> bytes:
-    head = "".join(f"{header}\r\n" for header in headers)
-    return f"HTTP/1.1 {status}\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+@pytest.fixture(params=[HttpClient, SideBySide], ids=["post", "side-by-side"])
+def client(request):
+    return lambda: request.param(timeout=(2, 5), max_answer_bytes=4096, pool_size=2)
 
 
-def client() -> HttpClient:
-    return HttpClient(timeout=(2, 5), max_answer_bytes=4096, pool_size=2)
-
-
-def test_posts_to_one_peer_share_one_kept_connection(raw_server):
+def test_posts_to_one_peer_share_one_kept_connection(raw_server, client):
     server = raw_server(answer(b'{"id": 1}'))
     http = client()
 
@@ -92,7 +54,7 @@ def test_posts_to_one_peer_share_one_kept_connection(raw_server):
     assert server.connections == 1
 
 
-def test_a_kept_connection_the_peer_closed_meanwhile_is_not_posted_on(raw_server):
+def test_a_kept_connection_the_peer_closed_meanwhile_is_not_posted_on(raw_server, client):
     # A peer that ends idle connections quietly (a keep-alive timeout): the next post must
     # go out on a new connection, not fail on the dead one.
     server = raw_server(answer(b"{}"), answers_a_connection=1)
@@ -108,7 +70,7 @@ def test_a_kept_connection_the_peer_closed_meanwhile_is_not_posted_on(raw_server
     assert len(server.requests) == 2
 
 
-def test_an_answer_that_says_close_is_not_kept(raw_server):
+def test_an_answer_that_says_close_is_not_kept(raw_server, client):
     server = raw_server(answer(b"{}", "Connection: close"))
     http = client()
 
@@ -118,7 +80,7 @@ def test_an_answer_that_says_close_is_not_kept(raw_server):
     assert server.connections == 3
 
 
-def test_a_request_goes_out_with_its_host_length_and_headers(raw_server):
+def test_a_request_goes_out_with_its_host_length_and_headers(raw_server, client):
     server = raw_server(answer(b"{}"))
 
     client().post(
@@ -139,16 +101,18 @@ def test_a_request_goes_out_with_its_host_length_and_headers(raw_server):
 
 
 @pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\nb", "a\x00b"])
-def test_a_header_value_that_would_start_a_new_line_is_refused_before_sending(raw_server, value):
+def test_a_header_value_that_would_start_a_new_line_is_refused_before_sending(
+    raw_server, value, client
+):
     server = raw_server(answer(b"{}"))
 
-    with pytest.raises(ValueError, match="Invalid header"):
+    with pytest.raises(HttpFailure, match=r"^Invalid request: header 'X-Ref'"):
         client().post(f"http://127.0.0.1:{server.port}/", form={}, headers={"X-Ref": value})
 
     assert server.connections == 0
 
 
-def test_a_deflated_answer_is_read_unpacked(raw_server):
+def test_a_deflated_answer_is_read_unpacked(raw_server, client):
     server = raw_server(answer(zlib.compress(b'{"id": "d-1"}'), "Content-Encoding: deflate"))
 
     got = client().post(f"http://127.0.0.1:{server.port}/", form={})
@@ -156,7 +120,9 @@ def test_a_deflated_answer_is_read_unpacked(raw_server):
     assert (got.json(), got.cut) == ({"id": "d-1"}, "")
 
 
-def test_an_answer_in_an_encoding_it_cannot_unpack_keeps_its_status_and_says_why(raw_server):
+def test_an_answer_in_an_encoding_it_cannot_unpack_keeps_its_status_and_says_why(
+    raw_server, client
+):
     server = raw_server(answer(b"\x8b\x00", "Content-Encoding: br"))
 
     got = client().post(f"http://127.0.0.1:{server.port}/", form={})
@@ -164,7 +130,7 @@ def test_an_answer_in_an_encoding_it_cannot_unpack_keeps_its_status_and_says_why
     assert (got.status, got.text, got.cut) == (201, "", "answer in 'br' encoding, not read")
 
 
-def test_a_chunked_answer_is_read_and_its_connection_kept(raw_server):
+def test_a_chunked_answer_is_read_and_its_connection_kept(raw_server, client):
     chunked = (
         b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n3\r\n 1}\r\n0\r\n\r\n'
     )
@@ -177,7 +143,7 @@ def test_a_chunked_answer_is_read_and_its_connection_kept(raw_server):
     assert server.connections == 1
 
 
-def test_a_chunked_answer_past_the_cap_is_not_read_and_not_kept(raw_server):
+def test_a_chunked_answer_past_the_cap_is_not_read_and_not_kept(raw_server, client):
     big = b"x" * 5000
     chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (
         len(big),
@@ -193,7 +159,7 @@ def test_a_chunked_answer_past_the_cap_is_not_read_and_not_kept(raw_server):
     assert server.connections == 2
 
 
-def test_a_peer_given_by_its_ipv6_address_is_reached(raw_server):
+def test_a_peer_given_by_its_ipv6_address_is_reached(raw_server, client):
     try:
         server = raw_server(answer(b"{}"), host="::1")
     except OSError:
@@ -208,12 +174,12 @@ def test_a_peer_given_by_its_ipv6_address_is_reached(raw_server):
 @pytest.mark.parametrize(
     "url", ["ftp://127.0.0.1/x", "http:///nohost", "http://exa mple.com/", "http://[::1/x"]
 )
-def test_a_url_it_cannot_post_to_fails_as_an_invalid_url(url):
+def test_a_url_it_cannot_post_to_fails_as_an_invalid_url(url, client):
     with pytest.raises(HttpFailure, match=r"^Invalid URL: "):
         client().post(url, form={})
 
 
-def test_a_line_break_in_a_urls_path_is_sent_escaped_never_as_a_new_header(raw_server):
+def test_a_line_break_in_a_urls_path_is_sent_escaped_never_as_a_new_header(raw_server, client):
     server = raw_server(answer(b"{}"))
 
     client().post(f"http://127.0.0.1:{server.port}/a\r\nX-Injected: 1", form={})
@@ -223,7 +189,7 @@ def test_a_line_break_in_a_urls_path_is_sent_escaped_never_as_a_new_header(raw_s
     assert b"\r\nX-Injected" not in request
 
 
-def test_an_interim_answer_is_skipped_and_each_request_gets_its_own_answer(raw_server):
+def test_an_interim_answer_is_skipped_and_each_request_gets_its_own_answer(raw_server, client):
     # http.client skips only 100: a 103 read as the answer would leave the real one to be
     # read as the next request's (and credit it with this message's id).
     early_hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n"
@@ -235,7 +201,7 @@ def test_an_interim_answer_is_skipped_and_each_request_gets_its_own_answer(raw_s
     assert [(a.status, a.json()) for a in answers] == [(201, {"id": "gw-1"})] * 2
 
 
-def test_it_asks_for_an_answer_in_no_encoding(raw_server):
+def test_it_asks_for_an_answer_in_no_encoding(raw_server, client):
     server = raw_server(answer(b"{}"))
 
     client().post(f"http://127.0.0.1:{server.port}/", form={})
@@ -243,7 +209,7 @@ def test_it_asks_for_an_answer_in_no_encoding(raw_server):
     assert b"\r\nAccept-Encoding: identity\r\n" in server.requests[0]
 
 
-def test_a_deflated_answer_without_zlibs_header_is_read_unpacked(raw_server):
+def test_a_deflated_answer_without_zlibs_header_is_read_unpacked(raw_server, client):
     packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     raw = packer.compress(b'{"id": "raw-1"}') + packer.flush()
     server = raw_server(answer(raw, "Content-Encoding: deflate"))
@@ -253,7 +219,7 @@ def test_a_deflated_answer_without_zlibs_header_is_read_unpacked(raw_server):
     assert (got.json(), got.cut) == ({"id": "raw-1"}, "")
 
 
-def test_a_compressed_answer_broken_off_midway_is_not_taken_for_whole(raw_server):
+def test_a_compressed_answer_broken_off_midway_is_not_taken_for_whole(raw_server, client):
     packed = gzip.compress(bytes(range(256)) * 40)
     head = (
         f"HTTP/1.1 201 Created\r\nContent-Encoding: gzip\r\nContent-Length: {len(packed)}\r\n\r\n"
@@ -266,10 +232,10 @@ def test_a_compressed_answer_broken_off_midway_is_not_taken_for_whole(raw_server
     assert got.cut.startswith("answer broken off")
 
 
-def test_a_connection_idle_too_long_is_not_posted_on(raw_server, monkeypatch):
+def test_a_connection_idle_too_long_is_not_posted_on(raw_server, monkeypatch, client):
     # A NAT may forget an idle connection without a word; the next request on it would
     # wait out its deadline.
-    monkeypatch.setattr(_KeptConnections, "MAX_IDLE_SECONDS", 0.2)
+    monkeypatch.setattr(KeptConnections, "MAX_IDLE_SECONDS", 0.2)
     server = raw_server(answer(b"{}"))
     http = client()
 
@@ -280,7 +246,7 @@ def test_a_connection_idle_too_long_is_not_posted_on(raw_server, monkeypatch):
     assert server.connections == 2
 
 
-def test_a_forked_process_opens_its_own_connections(raw_server):
+def test_a_forked_process_opens_its_own_connections(raw_server, client):
     server = raw_server(answer(b"{}"))
     http = client()
     url = f"http://127.0.0.1:{server.port}/"
@@ -302,6 +268,6 @@ def test_a_forked_process_opens_its_own_connections(raw_server):
     assert len(server.requests) == 3
 
 
-def test_a_host_name_that_cannot_be_one_fails_as_an_invalid_url():
+def test_a_host_name_that_cannot_be_one_fails_as_an_invalid_url(client):
     with pytest.raises(HttpFailure, match=r"^Invalid URL: "):
         client().post(f"http://{'a' * 64}.example/", form={})

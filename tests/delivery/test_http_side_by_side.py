@@ -1,0 +1,164 @@
+"""A group's posts side by side on one thread (notifications/backends/http_side_by_side.py):
+what one slow or silent peer may cost the others, how many go at once, and when a deadline
+is judged. The single-post behaviour (caps, encodings, interim answers) is in
+test_http_client.py, which runs through this path too."""
+
+import threading
+import time
+from urllib.parse import urlencode
+
+from notifications.backends.http import HttpAnswer, HttpClient, HttpFailure
+from notifications.backends.http_side_by_side import Post, post_side_by_side
+from tests.delivery.raw_http import answer
+
+
+def client(pool_size: int = 4, deadline: float = 1.0) -> HttpClient:
+    return HttpClient(timeout=(1, deadline), max_answer_bytes=4096, pool_size=pool_size)
+
+
+def posts(server, count: int) -> list[Post]:
+    url = f"http://127.0.0.1:{server.port}/sms"
+    form = "application/x-www-form-urlencoded"
+    return [Post(url, urlencode({"n": n}).encode(), form, {"X-N": str(n)}) for n in range(count)]
+
+
+def ready_now(index: int) -> float:
+    return time.monotonic()
+
+
+def no_tick() -> float:
+    return 60.0
+
+
+def numbered_answer(request: bytes) -> bytes:
+    number = request.split(b"X-N: ")[1].split(b"\r\n")[0]
+    return answer(b'{"id": "gw-%s"}' % number)
+
+
+def test_every_post_gets_its_own_answer(raw_server):
+    server = raw_server(answer_for=numbered_answer)
+
+    results = post_side_by_side(client(), posts(server, 10), ready=ready_now, tick=no_tick)
+
+    assert [answer.json() for answer, _ in results] == [{"id": f"gw-{n}"} for n in range(10)]
+    assert server.connections <= 4
+
+
+def test_a_silent_peer_fails_its_own_post_alone_at_its_deadline(raw_server):
+    # Post 1 is never answered: it times out at its deadline, while the others are answered
+    # at once, side by side, not after it.
+    def silent_for_one(request: bytes) -> bytes | None:
+        return None if b"X-N: 1\r\n" in request else numbered_answer(request)
+
+    server = raw_server(answer_for=silent_for_one)
+    started = time.monotonic()
+
+    results = post_side_by_side(client(), posts(server, 6), ready=ready_now, tick=no_tick)
+
+    elapsed = time.monotonic() - started
+    failure, _ = results[1]
+    assert isinstance(failure, HttpFailure)
+    assert str(failure) == "Timeout: no answer within 1 s"
+    assert [results[n][0].json() for n in (0, 2, 3, 4, 5)] == [
+        {"id": f"gw-{n}"} for n in (0, 2, 3, 4, 5)
+    ]
+    assert elapsed < 1.9
+
+
+def test_no_more_posts_are_in_flight_than_the_pool_allows(raw_server):
+    server = raw_server(answer(b"{}"), delay=0.1)
+    started = time.monotonic()
+
+    results = post_side_by_side(
+        client(pool_size=2, deadline=5), posts(server, 6), ready=ready_now, tick=no_tick
+    )
+
+    assert [a.status for a, _ in results] == [201] * 6
+    assert server.most_unanswered == 2
+    assert server.connections == 2
+    # Three rounds of two, not six in turn.
+    assert time.monotonic() - started < 0.5
+
+
+def test_an_answer_that_came_while_the_thread_was_busy_is_not_judged_late(raw_server):
+    # Post 0 is answered at once; then the thread waits 1.3 s (for a slot of the provider's
+    # rate, before post 1), past post 0's deadline of 1 s. Its answer came in time: it counts.
+    server = raw_server(answer_for=numbered_answer)
+
+    def ready(index: int) -> float:
+        if index == 1:
+            time.sleep(1.3)
+        return time.monotonic()
+
+    results = post_side_by_side(client(pool_size=2), posts(server, 2), ready=ready, tick=no_tick)
+
+    assert [a.json() for a, _ in results] == [{"id": "gw-0"}, {"id": "gw-1"}]
+
+
+def test_a_post_its_caller_holds_back_is_not_sent(raw_server):
+    server = raw_server(answer(b"{}"))
+
+    results = post_side_by_side(
+        client(),
+        posts(server, 3),
+        ready=lambda index: None if index == 1 else time.monotonic(),
+        tick=no_tick,
+    )
+
+    assert [type(result) for result, _ in results] == [HttpAnswer, type(None), HttpAnswer]
+    assert [b"X-N: 1\r\n" in request for request in server.requests] == [False, False]
+
+
+def test_the_deadline_counts_from_when_the_caller_says_the_send_began(raw_server):
+    # A send that already waited 0.8 s for the provider's rate has 0.2 s left of its 1 s.
+    server = raw_server(answer(b"{}"), delay=0.5)
+
+    [(failure, seconds)] = post_side_by_side(
+        client(), posts(server, 1), ready=lambda index: time.monotonic() - 0.8, tick=no_tick
+    )
+
+    assert str(failure) == "Timeout: no answer within 1 s"
+    assert 0.9 < seconds < 1.5
+
+
+def test_the_caller_is_called_back_while_the_posts_wait(raw_server):
+    # The dispatcher renews its leases there: a slow peer must not keep it from doing so.
+    server = raw_server(answer(b"{}"), delay=0.6)
+    ticks = []
+
+    def tick() -> float:
+        ticks.append(time.monotonic())
+        return 0.1
+
+    post_side_by_side(client(deadline=5), posts(server, 2), ready=ready_now, tick=tick)
+
+    assert len(ticks) >= 4
+
+
+def test_kept_connections_serve_both_ways_of_posting(raw_server):
+    server = raw_server(answer(b"{}"))
+    http = client(pool_size=1)
+
+    post_side_by_side(http, posts(server, 3), ready=ready_now, tick=no_tick)
+    single = http.post(f"http://127.0.0.1:{server.port}/sms", form={"n": 9})
+
+    assert single.status == 201
+    assert server.connections == 1
+
+
+def test_posts_from_several_threads_share_the_kept_connections_safely(raw_server):
+    server = raw_server(answer_for=numbered_answer)
+    http = client(pool_size=2)
+    results = {}
+
+    def send(thread: int) -> None:
+        results[thread] = post_side_by_side(http, posts(server, 20), ready=ready_now, tick=no_tick)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    for thread in range(3):
+        assert [a.json() for a, _ in results[thread]] == [{"id": f"gw-{n}"} for n in range(20)]

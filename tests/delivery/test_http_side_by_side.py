@@ -7,9 +7,12 @@ import threading
 import time
 from urllib.parse import urlencode
 
+import pytest
+
 from notifications.backends.http import HttpAnswer, HttpClient, HttpFailure
 from notifications.backends.http_side_by_side import Post, post_side_by_side
 from tests.delivery.raw_http import answer
+from tests.security.tls_server import tls_server, write_test_ca_and_server_certificate
 
 
 def client(pool_size: int = 4, deadline: float = 1.0) -> HttpClient:
@@ -162,3 +165,35 @@ def test_posts_from_several_threads_share_the_kept_connections_safely(raw_server
 
     for thread in range(3):
         assert [a.json() for a, _ in results[thread]] == [{"id": f"gw-{n}"} for n in range(20)]
+
+
+@pytest.fixture
+def trusted_certificate(tmp_path, monkeypatch):
+    """A server certificate for "localhost", signed by a CA the client trusts (SSL_CERT_FILE)."""
+    ca_file, server_file = write_test_ca_and_server_certificate(tmp_path, "localhost")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    return server_file
+
+
+def test_posts_over_tls_go_side_by_side_on_kept_connections(trusted_certificate):
+    with tls_server("127.0.0.1", trusted_certificate, keep_alive=True) as server:
+        url = f"https://localhost:{server.port}/sms"
+        sms = [Post(url, b"n=%d" % n, "application/x-www-form-urlencoded", {}) for n in range(8)]
+        results = post_side_by_side(client(pool_size=2), sms, ready=ready_now, tick=no_tick)
+
+    assert [a.status for a, _ in results] == [200] * 8
+    # Two connections, each verified for the name asked (SNI), then kept.
+    assert server.server_names == ["localhost", "localhost"]
+
+
+def test_a_certificate_for_another_name_fails_the_post_as_a_tls_error(tmp_path, monkeypatch):
+    ca_file, server_file = write_test_ca_and_server_certificate(tmp_path, "elsewhere.example")
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    with tls_server("127.0.0.1", server_file) as server:
+        url = f"https://localhost:{server.port}/sms"
+        [(failure, _)] = post_side_by_side(
+            client(), [Post(url, b"", "text/plain", {})], ready=ready_now, tick=no_tick
+        )
+
+    assert isinstance(failure, HttpFailure)
+    assert str(failure).startswith("TLS error: ")

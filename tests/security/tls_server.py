@@ -61,12 +61,17 @@ def write_test_ca_and_server_certificate(directory: Path, host_name: str) -> tup
 
 
 class TlsServer:
-    def __init__(self, host: str, certificate_file: Path):
+    """`keep_alive`: answer in HTTP/1.1 and keep each connection for the next request
+    (HTTP/1.0 otherwise: a connection a request)."""
+
+    def __init__(self, host: str, certificate_file: Path, *, keep_alive: bool = False):
         self.server_names: list[str | None] = []
         self.hosts: list[str] = []
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 peer.hosts.append(self.headers["Host"])
@@ -92,8 +97,8 @@ class TlsServer:
 
 
 @contextlib.contextmanager
-def tls_server(host: str, certificate_file: Path):
-    server = TlsServer(host, certificate_file)
+def tls_server(host: str, certificate_file: Path, *, keep_alive: bool = False):
+    server = TlsServer(host, certificate_file, keep_alive=keep_alive)
     try:
         yield server
     finally:

@@ -75,7 +75,7 @@ class HttpAnswer:
         """The answer's JSON, or None when the body is not JSON."""
         try:
             return json.loads(self.text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             return None
 
     def excerpt(self) -> str:

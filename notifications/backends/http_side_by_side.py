@@ -18,6 +18,7 @@ answer that came in time is never judged late because the loop was busy.
 """
 
 import contextlib
+import logging
 import selectors
 import ssl
 import time
@@ -48,6 +49,8 @@ class Post(NamedTuple):
 
 Result = HttpAnswer | HttpFailure | None
 
+logger = logging.getLogger(__name__)
+
 # What one read takes from a socket.
 READ_BYTES = 64 * 1024
 
@@ -63,71 +66,111 @@ def post_side_by_side(
 
     `ready(i)`, called just before post i goes out, returns when its deadline counts
     from (a time.monotonic() value: a wait for the provider's rate may come first),
-    or None to leave it unsent. `tick()` is called between waits, and returns how
-    many seconds it can wait until it is called again (the dispatcher renews its
-    leases there). Returns, for each post, its answer, its failure or None (not
-    sent), and the seconds the exchange took.
+    or None to leave it unsent; if it raises, post i fails alone. `tick()` is called
+    whenever it is due, and returns how many seconds it can wait until it is called
+    again (the dispatcher renews its leases there); if it raises, the posts in flight
+    are abandoned and the exception goes to the caller. Returns, for each post, its
+    answer, its failure or None (not sent), and the seconds the exchange took.
     """
-    results: list[tuple[Result, float]] = [(None, 0.0)] * len(posts)
-    waiting = deque(range(len(posts)))
-    flying: dict[int, _Exchange] = {}  # by socket file descriptor
-    next_tick = time.monotonic() + tick()
-    with selectors.DefaultSelector() as selector:
-        while waiting or flying:
-            while waiting and len(flying) < client.pool_size:
-                index = waiting.popleft()
-                exchange = _started(client, index, posts[index], ready, results)
-                if exchange is not None:
-                    flying[exchange.fd] = exchange
-                    selector.register(exchange.fd, exchange.events(), exchange)
-            if not flying:
-                continue
-            now = time.monotonic()
-            wake = min(min(e.when for e in flying.values()), next_tick)
-            for key, mask in selector.select(max(0.0, wake - now)):
-                key.data.on_ready(mask)
-            now = time.monotonic()
-            for exchange in list(flying.values()):
-                if not exchange.over and now >= exchange.when:
-                    exchange.expire()
-                if exchange.over:
-                    selector.unregister(exchange.fd)
-                    del flying[exchange.fd]
-                    results[exchange.index] = (exchange.finish(client), now - exchange.started)
-                elif exchange.events_changed:
-                    selector.modify(exchange.fd, exchange.events(), exchange)
-            if now >= next_tick:
-                next_tick = time.monotonic() + tick()
-    return results
+    return _SideBySide(client, posts, ready, tick).run()
 
 
-def _started(client: HttpClient, index: int, post: Post, ready, results) -> "_Exchange | None":
-    """Post `index` under way on a connection, or None (its result set, or left unsent)."""
-    started = ready(index)
-    if started is None:
-        return None
-    try:
-        peer = peer_of(post.url)
-        request = request_bytes(
-            peer,
-            {
-                **client.headers,
-                "Content-Type": post.content_type,
-                "User-Agent": "kokatto",
-                "Accept-Encoding": "identity",
-                **post.headers,
-            },
-            post.body,
-        )
+class _SideBySide:
+    def __init__(self, client: HttpClient, posts: list[Post], ready, tick):
+        self.client, self.posts, self.ready, self.tick = client, posts, ready, tick
+        self.results: list[tuple[Result, float]] = [(None, 0.0)] * len(posts)
+        self.waiting = deque(range(len(posts)))
+        self.flying: dict[int, _Exchange] = {}  # by socket file descriptor
+        self.selector = selectors.DefaultSelector()
+        self.next_tick = 0.0
+
+    def run(self) -> list[tuple[Result, float]]:
+        try:
+            while self.waiting or self.flying:
+                self._tick_if_due()
+                self._start_what_fits()
+                if self.flying:
+                    self._wait_and_read()
+                    self._settle()
+            return self.results
+        finally:
+            for exchange in self.flying.values():
+                exchange.abandon()
+            self.selector.close()
+
+    def _tick_if_due(self) -> None:
+        if time.monotonic() >= self.next_tick:
+            self.next_tick = time.monotonic() + self.tick()
+
+    def _start_what_fits(self) -> None:
+        while self.waiting and len(self.flying) < self.client.pool_size:
+            self._tick_if_due()  # a wait in ready() or a connect may have taken a while
+            index = self.waiting.popleft()
+            exchange = self._started(index)
+            if exchange is not None:
+                self.flying[exchange.fd] = exchange
+                self.selector.register(exchange.fd, exchange.events(), exchange)
+
+    def _started(self, index: int) -> "_Exchange | None":
+        """Post `index` under way on a connection, or None (its result set, or left unsent)."""
+        client, post = self.client, self.posts[index]
+        try:
+            started = self.ready(index)
+        except Exception as exc:
+            logger.exception("Post %d of a group could not start", index)
+            self.results[index] = (HttpFailure(f"{type(exc).__name__}: {exc}"), 0.0)
+            return None
+        if started is None:
+            return None
         when = started + client.deadline
-        connection = client.kept.take(peer) or client.connect(peer, when)
-    except HttpFailure as failure:
-        results[index] = (failure, time.monotonic() - started)
-        return None
-    connection.setblocking(False)
-    exchange = _Exchange(index, peer, connection, request, started, when, client)
-    exchange.write()
-    return exchange
+        try:
+            peer = peer_of(post.url)
+            request = request_bytes(
+                peer,
+                {
+                    **client.headers,
+                    "Content-Type": post.content_type,
+                    "User-Agent": "kokatto",
+                    "Accept-Encoding": "identity",
+                    **post.headers,
+                },
+                post.body,
+            )
+            connection = client.kept.take(peer) or client.connect(peer, when)
+        except HttpFailure as failure:
+            self.results[index] = (failure, time.monotonic() - started)
+            return None
+        if time.monotonic() >= when:  # no time left to send it in
+            client.kept.keep(peer, connection)
+            failure = HttpFailure(f"Timeout: no answer within {client.deadline:g} s")
+            self.results[index] = (failure, time.monotonic() - started)
+            return None
+        connection.setblocking(False)
+        exchange = _Exchange(index, peer, connection, request, started, when, client)
+        exchange.write()
+        return exchange
+
+    def _wait_and_read(self) -> None:
+        now = time.monotonic()
+        wake = min(min(e.when for e in self.flying.values()), self.next_tick)
+        for key, _ in self.selector.select(max(0.0, wake - now)):
+            key.data.on_ready()
+
+    def _settle(self) -> None:
+        """Judge the deadlines, after reading what the sockets hold; finish what is over."""
+        now = time.monotonic()
+        for exchange in list(self.flying.values()):
+            if not exchange.over and now >= exchange.when:
+                exchange.read(drain=True)  # all of what came in time, before judging
+                if not exchange.over:
+                    exchange.expire()
+            if exchange.over:
+                self.selector.unregister(exchange.fd)
+                del self.flying[exchange.fd]
+                result = exchange.finish(self.client)
+                self.results[exchange.index] = (result, now - exchange.started)
+            elif exchange.events_changed:
+                self.selector.modify(exchange.fd, exchange.events(), exchange)
 
 
 class _Exchange:
@@ -138,6 +181,10 @@ class _Exchange:
     """
 
     MAX_INTERIM_ANSWERS = 10
+    # What http.client allows an answer's head: a peer streaming headers for ever would
+    # otherwise hold memory and a core until the deadline.
+    MAX_HEAD_BYTES = 64 * 1024
+    MAX_HEADERS = 100
 
     def __init__(self, index, peer: Peer, connection, request: bytes, started, when, client):
         self.index, self.peer, self.connection = index, peer, connection
@@ -146,6 +193,18 @@ class _Exchange:
         self.started, self.when = started, when
         self.deadline, self.cap = client.deadline, client.max_answer_bytes
         self.parser = httptools.HttpResponseParser(self)
+        # As lenient as http.client, which read these answers before: a connection with
+        # an answer framed two ways (Content-Length and chunked) is never reused.
+        self.parser.set_dangerous_leniencies(
+            lenient_headers=True,
+            lenient_chunked_length=True,
+            lenient_transfer_encoding=True,
+            lenient_optional_cr_before_lf=True,
+            lenient_data_after_close=True,
+            lenient_optional_crlf_after_chunk=True,
+            lenient_spaces_after_chunk_size=True,
+        )
+        self.head_bytes = self.headers_read = 0
         self.interim_answers = 0
         self.events_changed = False
         self.over = False  # answered, failed or cut: nothing more to read
@@ -157,8 +216,8 @@ class _Exchange:
         self._new_answer()
 
     def _new_answer(self) -> None:
-        self.framed = False  # Content-Length or chunked: the body's end is known
-        self.declared = None
+        self.declared = None  # Content-Length
+        self.chunked = False
         self.encoding = "identity"
         self.body = bytearray()
         self.unpacker: Unpacker | None = None
@@ -181,15 +240,21 @@ class _Exchange:
         if not self.unsent:
             self.events_changed = True
 
-    def on_ready(self, mask: int) -> None:
+    def on_ready(self) -> None:
         if self.unsent:
             self.write()
         else:
             self.read()
 
+    def abandon(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.close()
+
     # --- the answer
 
-    def read(self) -> None:
+    def read(self, *, drain: bool = False) -> None:
+        """Read what has come; all of it when `drain`, else what one wake-up brings (a
+        full read, or TLS holding decrypted bytes, means there may be more)."""
         while not self.over:
             try:
                 data = self.connection.recv(READ_BYTES)
@@ -201,29 +266,49 @@ class _Exchange:
             if not data:
                 self._on_end()
                 return
-            try:
-                self.parser.feed_data(data)
-            except httptools.HttpParserError as exc:
-                self.reusable = False
-                self._fail_with(f"Connection failed: unreadable answer ({exc})", exc)
-                return
-            # TLS may hold decrypted bytes the socket no longer shows as readable.
+            self._parse(data)
             pending = isinstance(self.connection, ssl.SSLSocket) and self.connection.pending()
-            if not pending:
+            if not (drain or pending or len(data) == READ_BYTES):
                 return
+
+    def _parse(self, data: bytes) -> None:
+        if not self.status:
+            self.head_bytes += len(data)
+            if self.head_bytes > self.MAX_HEAD_BYTES:
+                self._unreadable(ValueError(f"a head over {self.MAX_HEAD_BYTES} bytes"))
+                return
+        try:
+            self.parser.feed_data(data)
+        except Exception as exc:  # HttpParserError; HttpParserUpgrade (a 101) is none
+            self._unreadable(exc)
+
+    def _unreadable(self, exc: Exception) -> None:
+        """The parser gave up. A status line already read is the answer (a 201 means the
+        message was taken); without one there is none."""
+        self.reusable = False
+        if self.complete:
+            return  # what followed the answer is no concern of it
+        status = self.status or self.parser.get_status_code()
+        if status >= 200 or status == 101:
+            self.status = status
+            self._cut(f"answer broken off (unreadable: {exc})")
+        else:
+            self._fail_with(f"Connection failed: unreadable answer ({exc})", exc)
 
     def on_message_begin(self) -> None:
         if self.complete:  # more after the answer: no peer may send that
             self.reusable = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers_read += 1
+        if self.headers_read > self.MAX_HEADERS:
+            raise ValueError(f"more than {self.MAX_HEADERS} headers")
         name = name.lower()
         if name == b"content-length":
-            self.framed = True
             with contextlib.suppress(ValueError):
                 self.declared = int(value)
         elif name == b"transfer-encoding":
-            self.framed = self.framed or b"chunked" in value.lower()
+            self.chunked = self.chunked or b"chunked" in value.lower()
         elif name == b"content-encoding":
             self.encoding = value.decode("latin-1").strip().lower()
         elif name == b"connection" and b"close" in value.lower():
@@ -236,6 +321,8 @@ class _Exchange:
         self.status = status
         if self.parser.get_http_version() != "1.1" or status < 200:
             self.reusable = False
+        if self.declared is not None and self.chunked:
+            self.reusable = False  # framed two ways: the peer and this may disagree
         if self.declared is not None and self.declared > self.cap:
             self._cut(too_big(self.cap))
         elif self.encoding != "identity":
@@ -266,7 +353,7 @@ class _Exchange:
     def _on_end(self) -> None:
         """The peer closed the connection."""
         self.reusable = False
-        if self.status and not self.framed:
+        if self.status and self.declared is None and not self.chunked:
             self.complete = self.over = True  # a body that ends with its connection
         elif self.status:
             self._cut("answer broken off (the connection ended)")

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Callable
 from urllib.parse import urlencode
@@ -14,6 +15,8 @@ from notifications.backends.base import ChannelBackend, SendResult, idempotency_
 from notifications.backends.http import HttpAnswer, HttpFailure, provider_http_client
 from notifications.backends.http_side_by_side import Post, post_side_by_side
 from notifications.backends.ratelimit import ProviderRateLimit, rate_limited
+
+logger = logging.getLogger(__name__)
 
 
 class HttpSmsBackend(ChannelBackend):
@@ -117,8 +120,18 @@ class HttpSmsBackend(ChannelBackend):
             elif isinstance(answer, HttpFailure):
                 results.append((SendResult.transient(str(answer)), seconds))
             else:
-                results.append((self.classify(answer), seconds))
+                results.append((self._classified(answer), seconds))
         return results
+
+    def _classified(self, answer: HttpAnswer) -> SendResult:
+        """classify(answer), which must not fail the group's other results if it fails."""
+        try:
+            return self.classify(answer)
+        except Exception as exc:
+            logger.exception("%s could not classify an answer", self.name)
+            if answer.ok:  # taken: sending it again could deliver it twice
+                return SendResult.sent("", f"unreadable answer: {type(exc).__name__}")
+            return SendResult.transient(f"HTTP {answer.status}: {type(exc).__name__}")
 
     def classify(self, response: HttpAnswer) -> SendResult:
         answer = response.json()

@@ -271,3 +271,11 @@ def test_a_forked_process_opens_its_own_connections(raw_server, client):
 def test_a_host_name_that_cannot_be_one_fails_as_an_invalid_url(client):
     with pytest.raises(HttpFailure, match=r"^Invalid URL: "):
         client().post(f"http://{'a' * 64}.example/", form={})
+
+
+def test_an_answer_nested_too_deep_for_json_is_read_as_no_json(raw_server, client):
+    server = raw_server(answer(b"[" * 2000 + b"]" * 2000))
+
+    got = client().post(f"http://127.0.0.1:{server.port}/", form={})
+
+    assert (got.status, got.json()) == (201, None)

@@ -3,6 +3,7 @@ what one slow or silent peer may cost the others, how many go at once, and when 
 is judged. The single-post behaviour (caps, encodings, interim answers) is in
 test_http_client.py, which runs through this path too."""
 
+import json
 import threading
 import time
 from urllib.parse import urlencode
@@ -197,3 +198,116 @@ def test_a_certificate_for_another_name_fails_the_post_as_a_tls_error(tmp_path, 
 
     assert isinstance(failure, HttpFailure)
     assert str(failure).startswith("TLS error: ")
+
+
+QUIRKY_ACCEPTANCES = {
+    "bare line feeds": b'HTTP/1.1 201 Created\nContent-Length: 12\n\n{"id":"SM1"}',
+    "framed two ways": b"HTTP/1.1 201 Created\r\nContent-Length: 17\r\n"
+    b'Transfer-Encoding: chunked\r\n\r\nc\r\n{"id":"SM1"}\r\n0\r\n\r\n',
+    "a folded header": b"HTTP/1.1 201 Created\r\nX-A: a\r\n b\r\n"
+    b'Content-Length: 12\r\n\r\n{"id":"SM1"}',
+    "a space before a colon": b'HTTP/1.1 201 Created\r\nContent-Length : 12\r\n\r\n{"id":"SM1"}',
+    "a control in a value": b"HTTP/1.1 201 Created\r\nX-M: a\x01b\r\n"
+    b'Content-Length: 12\r\n\r\n{"id":"SM1"}',
+    "a byte too many": b'HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{"id":"SM1"}}',
+}
+
+
+@pytest.mark.parametrize("quirk", QUIRKY_ACCEPTANCES)
+def test_a_quirky_acceptance_is_read_as_http_client_read_it(raw_server, quirk):
+    # llhttp is stricter than http.client, which read these gateways' answers before: an
+    # acceptance must never turn into a failure, and the message be sent again.
+    server = raw_server(QUIRKY_ACCEPTANCES[quirk], answers_a_connection=1)
+
+    [(got, _)] = post_side_by_side(client(), posts(server, 1), ready=ready_now, tick=no_tick)
+
+    assert (got.status, got.json()) == (201, {"id": "SM1"})
+
+
+def test_an_acceptance_the_parser_gives_up_on_is_still_an_acceptance(raw_server):
+    duplicate_length = (
+        b'HTTP/1.1 201 Created\r\nContent-Length: 12\r\nContent-Length: 12\r\n\r\n{"id":"SM1"}'
+    )
+    server = raw_server(duplicate_length, answers_a_connection=1)
+
+    [(got, _)] = post_side_by_side(client(), posts(server, 1), ready=ready_now, tick=no_tick)
+
+    assert got.status == 201
+    assert got.cut.startswith("answer broken off (unreadable: ")
+
+
+def test_a_peer_switching_protocols_fails_its_own_post_alone(raw_server):
+    def upgrade_for_one(request: bytes) -> bytes:
+        if b"X-N: 1\r\n" in request:
+            return (
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
+            )
+        return numbered_answer(request)
+
+    server = raw_server(answer_for=upgrade_for_one)
+
+    results = post_side_by_side(client(), posts(server, 3), ready=ready_now, tick=no_tick)
+
+    assert results[1][0].status == 101
+    assert [results[n][0].json() for n in (0, 2)] == [{"id": "gw-0"}, {"id": "gw-2"}]
+
+
+def test_a_caller_check_that_fails_fails_its_own_post_alone(raw_server):
+    # The provider's rate is counted in the shared cache: Redis down fails that send alone.
+    server = raw_server(answer_for=numbered_answer)
+
+    def ready(index: int) -> float:
+        if index == 1:
+            raise ConnectionError("Error 111 connecting to redis")
+        return time.monotonic()
+
+    results = post_side_by_side(client(), posts(server, 3), ready=ready, tick=no_tick)
+
+    assert str(results[1][0]) == "ConnectionError: Error 111 connecting to redis"
+    assert [results[n][0].json() for n in (0, 2)] == [{"id": "gw-0"}, {"id": "gw-2"}]
+
+
+def test_an_endless_head_is_cut_at_64_kib_and_the_status_stands(raw_server):
+    endless = b"HTTP/1.1 201 Created\r\n" + b"X-Pad: " + b"a" * (1024 * 1024)
+    server = raw_server(endless, answers_a_connection=1)
+    started = time.monotonic()
+
+    [(got, _)] = post_side_by_side(
+        client(deadline=5), posts(server, 1), ready=ready_now, tick=no_tick
+    )
+
+    assert got.status == 201
+    assert got.cut == "answer broken off (unreadable: a head over 65536 bytes)"
+    assert time.monotonic() - started < 2
+
+
+def test_an_answer_that_came_whole_while_the_thread_was_busy_is_read_whole(raw_server):
+    # Over 64 KiB: more than one read. All of it is in the socket when the deadline of 1 s
+    # is judged (the thread was away 1.3 s): it is read, not cut off as late.
+    big = json.dumps({"id": "gw-0", "pad": "x" * 100_000}).encode()
+    server = raw_server(answer(big))
+    http = HttpClient(timeout=(1, 1), max_answer_bytes=256 * 1024, pool_size=2)
+
+    def ready(index: int) -> float:
+        if index == 1:
+            time.sleep(1.3)
+        return time.monotonic()
+
+    results = post_side_by_side(http, posts(server, 2), ready=ready, tick=no_tick)
+
+    assert [(a.json()["id"], a.cut) for a, _ in results] == [("gw-0", ""), ("gw-0", "")]
+
+
+def test_a_failing_tick_ends_the_group_and_closes_its_connections(raw_server):
+    # The dispatcher renews its leases there: a database that is gone ends the group.
+    server = raw_server(answer(b"{}"), delay=0.5)
+    calls = []
+
+    def tick() -> float:
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("database gone")
+        return 0.1
+
+    with pytest.raises(RuntimeError, match="database gone"):
+        post_side_by_side(client(deadline=5), posts(server, 2), ready=ready_now, tick=tick)

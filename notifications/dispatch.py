@@ -50,7 +50,7 @@ from notifications.status import (
 from notifications.stored_text import storable_text
 from templates_app.models import ContentTemplate
 from templates_app.template_checks import PART_ESCAPES_HTML, field_formats
-from templates_app.template_language import RenderError, prepare
+from templates_app.template_language import RENDER_ERROR, RenderError, prepare
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +59,6 @@ class NoTemplate(Exception):
     """The delivery's application has no template for its medium."""
 
 
-# The code a delivery that cannot be rendered fails with, first in its last error.
-RENDER_ERROR = "RENDER_ERROR"
 # The event of a claimed delivery put back unsent, due at once.
 PUT_BACK = "put back unsent: out of time"
 

@@ -72,6 +72,10 @@ class TemplateTooLarge(TemplateSyntaxError):
     """Text longer than TEMPLATE_MAX_CHARACTERS: refused without being parsed."""
 
 
+# The code a delivery that cannot be rendered fails with, first in its last error.
+RENDER_ERROR = "RENDER_ERROR"
+
+
 class RenderError(ValueError):
     """A value that a placeholder's filter cannot format; the message names both.
 

@@ -57,12 +57,13 @@ READ_BYTES = 64 * 1024
 
 def post_side_by_side(
     client: HttpClient,
-    posts: list[Post],
+    posts: list[Post | None],
     *,
     ready: Callable[[int], float | None],
     tick: Callable[[], float],
 ) -> list[tuple[Result, float]]:
-    """POST each of `posts`, up to `client.pool_size` at once, on this thread.
+    """POST each of `posts` (None: nothing to post), up to `client.pool_size` at once,
+    on this thread.
 
     `ready(i)`, called just before post i goes out, returns when its deadline counts
     from (a time.monotonic() value: a wait for the provider's rate may come first),
@@ -114,6 +115,8 @@ class _SideBySide:
     def _started(self, index: int) -> "_Exchange | None":
         """Post `index` under way on a connection, or None (its result set, or left unsent)."""
         client, post = self.client, self.posts[index]
+        if post is None:
+            return None
         try:
             started = self.ready(index)
         except Exception as exc:

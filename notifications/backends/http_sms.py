@@ -4,22 +4,18 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
-import time
-from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.conf import settings
 
-from notifications.backends.base import ChannelBackend, SendResult, idempotency_key
-from notifications.backends.http import HttpAnswer, HttpFailure, provider_http_client
-from notifications.backends.http_side_by_side import Post, post_side_by_side
-from notifications.backends.ratelimit import ProviderRateLimit, rate_limited
+from notifications.backends.base import SendResult, idempotency_key
+from notifications.backends.http import HttpAnswer, provider_http_client
+from notifications.backends.http_provider import HttpProviderBackend
+from notifications.backends.http_side_by_side import Post
+from notifications.backends.ratelimit import ProviderRateLimit
 
-logger = logging.getLogger(__name__)
 
-
-class HttpSmsBackend(ChannelBackend):
+class HttpSmsBackend(HttpProviderBackend):
     """POST each SMS to a gateway URL; the field names and answer shape are configurable.
 
     A group's messages go side by side on the worker's thread, up to
@@ -30,7 +26,6 @@ class HttpSmsBackend(ChannelBackend):
 
     name = "http-sms"
     concurrent_sends = True
-    sends_many_at_once = True
 
     def __init__(
         self,
@@ -85,53 +80,6 @@ class HttpSmsBackend(ChannelBackend):
             body, content_type = urlencode(payload).encode(), "application/x-www-form-urlencoded"
         headers = {self.idempotency_header: idempotency_key(delivery)}
         return Post(self.url, body, content_type, headers)
-
-    def send(self, delivery) -> SendResult:
-        [(result, _)] = self.send_many([delivery], may_send=lambda delivery: True, tick=lambda: 60)
-        return result
-
-    def send_many(
-        self, deliveries: list, *, may_send: Callable, tick: Callable[[], float]
-    ) -> list[tuple[SendResult | None, float]]:
-        """Send the deliveries side by side on this thread, up to DELIVERY_SEND_CONCURRENCY
-        at once (notifications/backends/http_side_by_side.py); each only if
-        `may_send(delivery)` says so just before. Returns each one's result (None: not
-        sent) and the seconds its send took."""
-        limited = {}  # deliveries that found no slot of the provider's rate in time
-
-        def ready(index: int) -> float | None:
-            if not may_send(deliveries[index]):
-                return None
-            started = time.monotonic()
-            if not self.rate_limit.acquire(until=started + self.http.deadline / 2):
-                limited[index] = time.monotonic() - started
-                return None
-            return started
-
-        posts = [self.post(delivery) for delivery in deliveries]
-        answers = post_side_by_side(self.http, posts, ready=ready, tick=tick)
-        results = []
-        for index, (answer, seconds) in enumerate(answers):
-            if index in limited:
-                result = SendResult.transient(rate_limited(self.http.deadline / 2))
-                results.append((result, limited[index]))
-            elif answer is None:
-                results.append((None, 0.0))
-            elif isinstance(answer, HttpFailure):
-                results.append((SendResult.transient(str(answer)), seconds))
-            else:
-                results.append((self._classified(answer), seconds))
-        return results
-
-    def _classified(self, answer: HttpAnswer) -> SendResult:
-        """classify(answer), which must not fail the group's other results if it fails."""
-        try:
-            return self.classify(answer)
-        except Exception as exc:
-            logger.exception("%s could not classify an answer", self.name)
-            if answer.ok:  # taken: sending it again could deliver it twice
-                return SendResult.sent("", f"unreadable answer: {type(exc).__name__}")
-            return SendResult.transient(f"HTTP {answer.status}: {type(exc).__name__}")
 
     def classify(self, response: HttpAnswer) -> SendResult:
         answer = response.json()

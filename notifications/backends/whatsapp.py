@@ -7,16 +7,24 @@ rendered text goes as a plain text message, which WhatsApp accepts only inside
 a customer-service window.
 """
 
-import time
+import json
 
-from notifications.backends.base import ChannelBackend, SendResult
-from notifications.backends.http import HttpFailure, provider_http_client
-from notifications.backends.ratelimit import ProviderRateLimit, rate_limited
+from django.conf import settings
+
+from notifications.backends.base import SendResult
+from notifications.backends.http import HttpAnswer, provider_http_client
+from notifications.backends.http_provider import HttpProviderBackend
+from notifications.backends.http_side_by_side import Post
+from notifications.backends.ratelimit import ProviderRateLimit
 from templates_app.template_checks import field_formats
 from templates_app.template_language import placeholder_values
 
 
-class WhatsAppCloudBackend(ChannelBackend):
+class WhatsAppCloudBackend(HttpProviderBackend):
+    """A group's messages go side by side on the worker's own thread (where its payload
+    may read the application's fields from the database), up to
+    DELIVERY_SEND_CONCURRENCY at once."""
+
     name = "whatsapp-cloud"
 
     def __init__(
@@ -36,7 +44,7 @@ class WhatsAppCloudBackend(ChannelBackend):
         self.http = provider_http_client(
             timeout=timeout,
             max_answer_bytes=max_answer_bytes,
-            pool_size=1,  # sends one at a time: its payload reads the application's fields
+            pool_size=max(1, settings.DELIVERY_SEND_CONCURRENCY),
             headers={"Authorization": f"Bearer {access_token}"},
         )
 
@@ -70,14 +78,11 @@ class WhatsAppCloudBackend(ChannelBackend):
             },
         }
 
-    def send(self, delivery) -> SendResult:
-        started = time.monotonic()
-        if not self.rate_limit.acquire(until=started + self.http.deadline / 2):
-            return SendResult.transient(rate_limited(self.http.deadline / 2))
-        try:
-            response = self.http.post(self.url, json_body=self.payload(delivery), started=started)
-        except HttpFailure as exc:
-            return SendResult.transient(str(exc))
+    def post(self, delivery) -> Post:
+        body = json.dumps(self.payload(delivery)).encode()
+        return Post(self.url, body, "application/json", {})
+
+    def classify(self, response: HttpAnswer) -> SendResult:
         answer = response.json()
         if response.ok:
             messages = answer.get("messages") if isinstance(answer, dict) else None

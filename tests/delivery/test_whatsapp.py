@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -23,11 +24,13 @@ class GraphApi:
 
     def __init__(self):
         self.requests, self.answers = [], []
+        self.delay = 0.0  # seconds before each answer
         graph = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                time.sleep(graph.delay)
                 graph.requests.append((self.path, dict(self.headers), body))
                 status, answer = (
                     graph.answers.pop(0)
@@ -243,3 +246,48 @@ def test_a_huge_graph_api_error_is_not_read_whole(whatsapp_delivery, short_deadl
         "transient",
         "HTTP 502: answer over 4096 bytes, not read",
     )
+
+
+def more_whatsapp_deliveries(delivery, count: int, **params) -> list:
+    """`count` more deliveries of `delivery`'s application and template, rendered."""
+    return [
+        delivery_render(
+            delivery=DeliveryFactory(
+                notification=NotificationFactory(
+                    application=delivery.notification.application,
+                    params={**delivery.notification.params, **params},
+                ),
+                medium="whatsapp",
+                recipient=f"+62812345678{n:02d}",
+            )
+        )
+        for n in range(count)
+    ]
+
+
+def test_a_groups_messages_go_side_by_side(backend, graph, whatsapp_delivery, settings):
+    # The Graph API takes 0.3 s a message: eight in turn would take 2.4 s.
+    graph.delay = 0.3
+    deliveries = [whatsapp_delivery, *more_whatsapp_deliveries(whatsapp_delivery, 7)]
+    started = time.monotonic()
+
+    results = backend.send_many(deliveries, may_send=lambda delivery: True, tick=lambda: 60)
+
+    assert time.monotonic() - started < 1.2
+    assert sorted(result.provider_message_id for result, _ in results) == [
+        f"wamid.{n:04d}" for n in range(1, 9)
+    ]
+
+
+def test_values_the_template_refuses_fail_their_message_alone(backend, graph, whatsapp_delivery):
+    [refused] = more_whatsapp_deliveries(whatsapp_delivery, 1)
+    refused.notification.params["balance"] = "NaN"
+
+    results = backend.send_many(
+        [whatsapp_delivery, refused], may_send=lambda delivery: True, tick=lambda: 60
+    )
+
+    assert results[0][0].outcome == "sent"
+    assert results[1][0].outcome == "permanent"
+    assert results[1][0].error.startswith("RENDER_ERROR: ")
+    assert len(graph.requests) == 1

@@ -51,6 +51,12 @@ class HttpProviderBackend(ChannelBackend):
             except RenderError as exc:  # the same values the dispatcher rendered, here refused
                 posts.append(None)
                 decided[index] = (SendResult.permanent(f"{RENDER_ERROR}: {exc}"), 0.0)
+            except Exception as exc:  # this delivery's alone: never the rest of the group's
+                logger.exception(
+                    "%s could not build the request of delivery %s", self.name, delivery.pk
+                )
+                posts.append(None)
+                decided[index] = (SendResult.transient(f"{type(exc).__name__}: {exc}"), 0.0)
 
         def ready(index: int) -> float | None:
             if posts[index] is None or not may_send(deliveries[index]):

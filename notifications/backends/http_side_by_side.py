@@ -19,6 +19,7 @@ answer that came in time is never judged late because the loop was busy.
 
 import contextlib
 import logging
+import math
 import selectors
 import ssl
 import time
@@ -69,9 +70,10 @@ def post_side_by_side(
     from (a time.monotonic() value: a wait for the provider's rate may come first),
     or None to leave it unsent; if it raises, post i fails alone. `tick()` is called
     whenever it is due, and returns how many seconds it can wait until it is called
-    again (the dispatcher renews its leases there); if it raises, the posts in flight
-    are abandoned and the exception goes to the caller. Returns, for each post, its
-    answer, its failure or None (not sent), and the seconds the exchange took.
+    again (the dispatcher renews its leases there); if it raises, no more posts start,
+    and those in flight are finished (an acceptance must be known, to be recorded).
+    Returns, for each post, its answer, its failure or None (not sent), and the
+    seconds the exchange took.
     """
     return _SideBySide(client, posts, ready, tick).run()
 
@@ -84,6 +86,7 @@ class _SideBySide:
         self.flying: dict[int, _Exchange] = {}  # by socket file descriptor
         self.selector = selectors.DefaultSelector()
         self.next_tick = 0.0
+        self.ticking = True  # until tick() fails
 
     def run(self) -> list[tuple[Result, float]]:
         try:
@@ -100,12 +103,21 @@ class _SideBySide:
             self.selector.close()
 
     def _tick_if_due(self) -> None:
-        if time.monotonic() >= self.next_tick:
+        if not self.ticking or time.monotonic() < self.next_tick:
+            return
+        try:
             self.next_tick = time.monotonic() + self.tick()
+        except Exception:
+            logger.exception("The caller's tick failed: no more posts of this group start")
+            self.ticking = False
+            self.waiting.clear()
+            self.next_tick = math.inf
 
     def _start_what_fits(self) -> None:
         while self.waiting and len(self.flying) < self.client.pool_size:
             self._tick_if_due()  # a wait in ready() or a connect may have taken a while
+            if not self.waiting:
+                return
             index = self.waiting.popleft()
             exchange = self._started(index)
             if exchange is not None:

@@ -17,7 +17,7 @@ from notifications.backends.http_provider import HttpProviderBackend
 from notifications.backends.http_side_by_side import Post
 from notifications.backends.ratelimit import ProviderRateLimit
 from templates_app.template_checks import field_formats
-from templates_app.template_language import placeholder_values
+from templates_app.template_language import RenderError, placeholder_values
 
 
 class WhatsAppCloudBackend(HttpProviderBackend):
@@ -59,9 +59,15 @@ class WhatsAppCloudBackend(HttpProviderBackend):
                 "text": {"body": delivery.body},
             }
         notification = delivery.notification
-        values = placeholder_values(
-            version.body, notification.params, field_formats(notification.application)
-        )
+        fields = field_formats(notification.application)
+        try:
+            values = placeholder_values(version.body, notification.params, fields)
+        except RenderError:
+            raise
+        except Exception as exc:
+            # A stored template the renderer no longer accepts (too long since a setting
+            # changed, say): it fails this delivery alone, as the dispatcher's rendering does.
+            raise RenderError(f"{type(exc).__name__}: {exc}") from exc
         return {
             "messaging_product": "whatsapp",
             "to": to,
@@ -89,7 +95,8 @@ class WhatsAppCloudBackend(HttpProviderBackend):
             if messages and isinstance(messages, list) and messages[0].get("id"):
                 return SendResult.sent(str(messages[0]["id"]))
             return SendResult.sent("", f"unreadable answer: {response.excerpt()!r}")
-        error = answer.get("error", {}) if isinstance(answer, dict) else {}
+        error = answer.get("error") if isinstance(answer, dict) else None
+        error = error if isinstance(error, dict) else {}
         reason = f"HTTP {response.status}: {error.get('message') or response.excerpt()}"
         if error.get("code"):
             reason += f" (code {error['code']})"

@@ -459,3 +459,30 @@ def test_a_redirect_is_the_gateways_answer_and_is_not_followed():
     assert result.outcome == SendOutcome.PERMANENT
     assert result.error.startswith("HTTP 302")
     assert [exchange.path for exchange in exchanges] == ["/api/v1/sms"]
+
+
+class GatewayFailingOneRecipient(HttpSmsBackend):
+    """A gateway backend whose payload breaks on one recipient (a subclass's bug)."""
+
+    def payload(self, delivery) -> dict:
+        if delivery.recipient.endswith("99"):
+            raise KeyError("to")
+        return super().payload(delivery)
+
+
+def test_a_request_that_cannot_be_built_fails_its_delivery_alone(short_deadline):
+    with slow_http_server(Answer(status=201, body=ACCEPTED)) as server:
+        backend = GatewayFailingOneRecipient(
+            url=f"{server.url}/api/v1/sms", encoding="json", message_id_field="message_id"
+        )
+        results = backend.send_many(
+            [sms_delivery(recipient="+6281200000099"), sms_delivery()],
+            may_send=lambda delivery: True,
+            tick=lambda: 60,
+        )
+        server.wait_for_exchanges(1)
+
+    failed, sent = results[0][0], results[1][0]
+    assert (failed.outcome, failed.error) == (SendOutcome.TRANSIENT, "KeyError: 'to'")
+    assert (sent.outcome, sent.provider_message_id) == (SendOutcome.SENT, "gw-1")
+    assert len(server.exchanges) == 1

@@ -291,3 +291,52 @@ def test_values_the_template_refuses_fail_their_message_alone(backend, graph, wh
     assert results[1][0].outcome == "permanent"
     assert results[1][0].error.startswith("RENDER_ERROR: ")
     assert len(graph.requests) == 1
+
+
+def test_a_stored_template_refused_since_fails_its_own_message_not_the_groups(
+    backend, graph, whatsapp_delivery, app_8003, settings
+):
+    # Client 8002's delivery was rendered before TEMPLATE_MAX_CHARACTERS came down below
+    # its template's length; its retry fails alone, and client 8003's message in the same
+    # group goes out, with no word of 8002's error.
+    ApplicationMedium.objects.create(
+        application=app_8003, medium="whatsapp", recipient_field=app_8003.fields.get(name="msisdn")
+    )
+    ContentTemplateFactory(
+        application=app_8003,
+        medium="whatsapp",
+        body="Tagihan [balance|rupiah].",
+        provider_template_name="short_reminder",
+    )
+    other = delivery_render(
+        delivery=DeliveryFactory(
+            notification=NotificationFactory(
+                application=app_8003,
+                params={"customerName": "Sari", "balance": "5000", "dueDate": "09-09-2015"},
+            ),
+            medium="whatsapp",
+            recipient="+6281299999999",
+        )
+    )
+    settings.TEMPLATE_MAX_CHARACTERS = 40
+
+    results = backend.send_many(
+        [whatsapp_delivery, other], may_send=lambda delivery: True, tick=lambda: 60
+    )
+
+    refused, sent = results[0][0], results[1][0]
+    assert refused.outcome == "permanent"
+    assert refused.error.startswith("RENDER_ERROR: TemplateTooLarge")
+    assert (sent.outcome, sent.error) == ("sent", "")
+    assert [body["to"] for _, _, body in graph.requests] == ["6281299999999"]
+
+
+def test_an_error_that_is_no_object_is_still_the_graph_apis_refusal(
+    backend, graph, whatsapp_delivery
+):
+    graph.answers.append((400, {"error": "bad request"}))
+
+    result = backend.send(whatsapp_delivery)
+
+    assert result.outcome == "permanent"
+    assert result.error.startswith("HTTP 400: ")

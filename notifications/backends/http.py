@@ -123,26 +123,9 @@ class HttpClient:
         `started` (a time.monotonic() value): when the caller's send began, if before
         this call (a wait for the provider's rate): the deadline counts from then.
         """
-        if body is not None:
-            content_type = "application/octet-stream"
-        elif json_body is not None:
-            body, content_type = json.dumps(json_body).encode(), "application/json"
-        else:
-            body = urlencode(form or {}).encode()
-            content_type = "application/x-www-form-urlencoded"
+        body, content_type = encoded_body(form=form, json_body=json_body, body=body)
         peer = peer_of(url)
-        request = request_bytes(
-            peer,
-            {
-                **self.headers,
-                "Content-Type": content_type,
-                "User-Agent": "kokatto",
-                # Without it a peer may answer in any encoding (RFC 9110): br, zstd.
-                "Accept-Encoding": "identity",
-                **(headers or {}),
-            },
-            body,
-        )
+        request = self.request(peer, content_type, headers or {}, body)
         exchange = Deadline(self.deadline - (time.monotonic() - started if started else 0))
         connection = self.kept.take(peer) or self.connect(peer, exchange.when)
         response = _Answer(connection, method="POST")
@@ -171,6 +154,21 @@ class HttpClient:
         else:
             self.kept.keep(peer, connection)
         return HttpAnswer(response.status, data.decode("utf-8", errors="replace"), cut)
+
+    def request(self, peer: "Peer", content_type: str, headers: dict, body: bytes) -> bytes:
+        """The POST to `peer`, head and body, with the client's headers and the caller's."""
+        return request_bytes(
+            peer,
+            {
+                **self.headers,
+                "Content-Type": content_type,
+                "User-Agent": "kokatto",
+                # Without it a peer may answer in any encoding (RFC 9110): br, zstd.
+                "Accept-Encoding": "identity",
+                **headers,
+            },
+            body,
+        )
 
     def close(self) -> None:
         """Close the connections kept open."""
@@ -209,18 +207,14 @@ class HttpClient:
         return unpacker.result()
 
     def _failure(self, exc: Exception, timed_out: bool) -> HttpFailure:
-        if timed_out:
-            return HttpFailure(f"Timeout: no answer within {self.deadline:g} s")
-        if isinstance(exc, ssl.SSLError):
-            return HttpFailure(f"TLS error: {exc}")
-        return HttpFailure(f"Connection failed: {type(exc).__name__}: {exc}")
+        return no_answer_in_time(self.deadline) if timed_out else connection_failure(exc)
 
     def connect(self, peer: "Peer", when: float) -> socket.socket:
         """A new connection to `peer`, made within the connect timeout and the exchange's
         deadline; with public_only, only to an address allowed, the very one checked."""
         ends = min(time.monotonic() + self.connect_timeout, when)
         if ends <= time.monotonic():
-            raise HttpFailure(f"Timeout: no answer within {self.deadline:g} s")
+            raise no_answer_in_time(self.deadline)
         error = None
         for address in self._addresses(peer, ends):
             left = ends - time.monotonic()
@@ -277,6 +271,28 @@ class HttpClient:
                 where = "" if literal is not None else f"{peer.host} resolves to "
                 raise HttpFailure(f"{ADDRESS_NOT_PUBLIC}: {where}{'; '.join(refusals)}")
         return addresses
+
+
+def encoded_body(
+    *, form: dict | None = None, json_body=None, body: bytes | None = None
+) -> tuple[bytes, str]:
+    """A request's body and its Content-Type: bytes as they are, a JSON body, or a form."""
+    if body is not None:
+        return body, "application/octet-stream"
+    if json_body is not None:
+        return json.dumps(json_body).encode(), "application/json"
+    return urlencode(form or {}).encode(), "application/x-www-form-urlencoded"
+
+
+def no_answer_in_time(deadline: float) -> HttpFailure:
+    return HttpFailure(f"Timeout: no answer within {deadline:g} s")
+
+
+def connection_failure(exc: Exception) -> HttpFailure:
+    """The failure of a connection that broke (or never was) before any answer came."""
+    if isinstance(exc, ssl.SSLError):
+        return HttpFailure(f"TLS error: {exc}")
+    return HttpFailure(f"Connection failed: {type(exc).__name__}: {exc}")
 
 
 def too_big(max_answer_bytes: int) -> str:

@@ -35,8 +35,9 @@ from notifications.backends.http import (
     HttpFailure,
     Peer,
     Unpacker,
+    connection_failure,
+    no_answer_in_time,
     peer_of,
-    request_bytes,
     too_big,
 )
 
@@ -79,7 +80,7 @@ def post_side_by_side(
 
 
 class _SideBySide:
-    def __init__(self, client: HttpClient, posts: list[Post], ready, tick):
+    def __init__(self, client: HttpClient, posts: list[Post | None], ready, tick):
         self.client, self.posts, self.ready, self.tick = client, posts, ready, tick
         self.results: list[tuple[Result, float]] = [(None, 0.0)] * len(posts)
         self.waiting = deque(range(len(posts)))
@@ -140,25 +141,14 @@ class _SideBySide:
         when = started + client.deadline
         try:
             peer = peer_of(post.url)
-            request = request_bytes(
-                peer,
-                {
-                    **client.headers,
-                    "Content-Type": post.content_type,
-                    "User-Agent": "kokatto",
-                    "Accept-Encoding": "identity",
-                    **post.headers,
-                },
-                post.body,
-            )
+            request = client.request(peer, post.content_type, post.headers, post.body)
             connection = client.kept.take(peer) or client.connect(peer, when)
         except HttpFailure as failure:
             self.results[index] = (failure, time.monotonic() - started)
             return None
         if time.monotonic() >= when:  # no time left to send it in
             client.kept.keep(peer, connection)
-            failure = HttpFailure(f"Timeout: no answer within {client.deadline:g} s")
-            self.results[index] = (failure, time.monotonic() - started)
+            self.results[index] = (no_answer_in_time(client.deadline), time.monotonic() - started)
             return None
         connection.setblocking(False)
         exchange = _Exchange(index, peer, connection, request, started, when, client)
@@ -384,7 +374,7 @@ class _Exchange:
         if self.status:
             self._cut(f"answer not whole within {self.deadline:g} s")
         else:
-            self._fail_with(f"Timeout: no answer within {self.deadline:g} s", None)
+            self._failed(no_answer_in_time(self.deadline), None)
 
     def _cut(self, why: str) -> None:
         self.cut, self.over, self.reusable = why, True, False
@@ -392,13 +382,14 @@ class _Exchange:
     def _fail(self, exc: OSError) -> None:
         if self.status:  # the status is the answer (a 201 means the message was taken)
             self._cut(f"answer broken off ({type(exc).__name__})")
-        elif isinstance(exc, ssl.SSLError):
-            self._fail_with(f"TLS error: {exc}", exc)
         else:
-            self._fail_with(f"Connection failed: {type(exc).__name__}: {exc}", exc)
+            self._failed(connection_failure(exc), exc)
 
     def _fail_with(self, text: str, exc: Exception | None) -> None:
-        self.failure = HttpFailure(text)
+        self._failed(HttpFailure(text), exc)
+
+    def _failed(self, failure: HttpFailure, exc: Exception | None) -> None:
+        self.failure = failure
         self.failure.__cause__ = exc
         self.over, self.reusable = True, False
 

@@ -3,13 +3,11 @@
 import base64
 import hashlib
 import hmac
-import json
-from urllib.parse import urlencode
 
 from django.conf import settings
 
 from notifications.backends.base import SendResult, idempotency_key
-from notifications.backends.http import HttpAnswer, provider_http_client
+from notifications.backends.http import HttpAnswer, encoded_body, provider_http_client
 from notifications.backends.http_provider import HttpProviderBackend
 from notifications.backends.http_side_by_side import Post
 from notifications.backends.ratelimit import ProviderRateLimit
@@ -25,7 +23,6 @@ class HttpSmsBackend(HttpProviderBackend):
     """
 
     name = "http-sms"
-    concurrent_sends = True
 
     def __init__(
         self,
@@ -74,10 +71,8 @@ class HttpSmsBackend(HttpProviderBackend):
     def post(self, delivery) -> Post:
         """The delivery's request to the gateway."""
         payload = self.payload(delivery)
-        if self.encoding == "json":
-            body, content_type = json.dumps(payload).encode(), "application/json"
-        else:
-            body, content_type = urlencode(payload).encode(), "application/x-www-form-urlencoded"
+        as_json = self.encoding == "json"
+        body, content_type = encoded_body(**{"json_body" if as_json else "form": payload})
         headers = {self.idempotency_header: idempotency_key(delivery)}
         return Post(self.url, body, content_type, headers)
 

@@ -7,12 +7,10 @@ rendered text goes as a plain text message, which WhatsApp accepts only inside
 a customer-service window.
 """
 
-import json
-
 from django.conf import settings
 
 from notifications.backends.base import SendResult
-from notifications.backends.http import HttpAnswer, provider_http_client
+from notifications.backends.http import HttpAnswer, encoded_body, provider_http_client
 from notifications.backends.http_provider import HttpProviderBackend
 from notifications.backends.http_side_by_side import Post
 from notifications.backends.ratelimit import ProviderRateLimit
@@ -85,8 +83,7 @@ class WhatsAppCloudBackend(HttpProviderBackend):
         }
 
     def post(self, delivery) -> Post:
-        body = json.dumps(self.payload(delivery)).encode()
-        return Post(self.url, body, "application/json", {})
+        return Post(self.url, *encoded_body(json_body=self.payload(delivery)), {})
 
     def classify(self, response: HttpAnswer) -> SendResult:
         answer = response.json()

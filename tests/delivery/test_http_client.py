@@ -6,15 +6,13 @@ callbacks and WhatsApp send), and through post_side_by_side (how the dispatcher 
 group to an SMS gateway: notifications/backends/http_side_by_side.py)."""
 
 import gzip
-import json
 import os
 import time
 import zlib
-from urllib.parse import urlencode
 
 import pytest
 
-from notifications.backends.http import HttpClient, HttpFailure, KeptConnections
+from notifications.backends.http import HttpClient, HttpFailure, KeptConnections, encoded_body
 from notifications.backends.http_side_by_side import Post, post_side_by_side
 from tests.delivery.raw_http import answer
 
@@ -23,10 +21,7 @@ class SideBySide(HttpClient):
     """HttpClient whose post goes through post_side_by_side, a group of one."""
 
     def post(self, url, *, form=None, json_body=None, body=None, headers=None):
-        if json_body is not None:
-            body, content_type = json.dumps(json_body).encode(), "application/json"
-        else:
-            body, content_type = urlencode(form or {}).encode(), "application/x-www-form-urlencoded"
+        body, content_type = encoded_body(form=form, json_body=json_body, body=body)
         [(result, _)] = post_side_by_side(
             self, [Post(url, body, content_type, headers or {})], ready=ready_now, tick=lambda: 60
         )

@@ -7,8 +7,11 @@ them back and compare.
 
 from datetime import timedelta
 
+import pytest
+from django.db import DataError, connection
 from django.utils import timezone
 
+from notifications.bulk_insert import insert_one_notification_postgresql
 from notifications.intake import notification_create
 from notifications.models import Delivery, DeliveryStatus, Notification, NotificationStatus
 from tests.factories import demo_values
@@ -89,3 +92,69 @@ def test_a_taken_reference_stores_nothing_more(app_8002):
     assert sorted(d.pk for d in again.deliveries) == sorted(d.pk for d in first.deliveries)
     assert Notification.objects.filter(reference="STORED-4").count() == 1
     assert Delivery.objects.filter(notification__reference="STORED-4").count() == 2
+
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the one-statement insert of PostgreSQL"
+)
+
+
+def _create(app, reference):
+    return notification_create(
+        client=app.client,
+        application_code="ABC",
+        reference=reference,
+        values=demo_values(email="budi@example.co.id"),
+    )
+
+
+def _prepared_inserts() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    return [s for s in statements if 'INSERT INTO "notifications_notification"' in s]
+
+
+@postgresql_only
+def test_creating_again_and_again_prepares_the_statement_once_per_connection(app_8002):
+    for number in range(12):
+        assert _create(app_8002, f"PREPARED-{number}").created
+
+    assert len(_prepared_inserts()) == 1
+    assert Notification.objects.filter(reference__startswith="PREPARED-").count() == 12
+
+
+@postgresql_only
+def test_with_prepared_statements_turned_off_nothing_is_prepared(app_8002):
+    """DATABASE_PREPARED_STATEMENTS=false, for a pooler that does not keep them."""
+    connection.ensure_connection()
+    threshold = connection.connection.prepare_threshold
+    connection.connection.prepare_threshold = None
+    try:
+        for number in range(12):
+            assert _create(app_8002, f"UNPREPARED-{number}").created
+        assert _prepared_inserts() == []
+    finally:
+        connection.connection.prepare_threshold = threshold
+
+
+@postgresql_only
+def test_a_value_longer_than_its_column_is_refused_never_cut(app_8002):
+    now = timezone.now()
+    columns = {
+        "client_id": app_8002.client_id,
+        "application_id": app_8002.pk,
+        "reference": "R" * 101,  # the column holds 100
+        "params": {},
+        "source": "api",
+        "send_at": None,
+        "expires_at": None,
+    }
+
+    with pytest.raises(DataError, match="too long"):
+        insert_one_notification_postgresql(
+            notification=columns,
+            recipients={"sms": "+6281234567890"},
+            next_attempt_at=now,
+            now=now,
+        )

@@ -133,13 +133,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-    # Statements bound on the server (the API's create) are prepared once per connection
-    # after this many uses. Django's own queries are bound on the client and never are.
-    # Behind a pooler that does not keep prepared statements (PgBouncer in transaction
-    # mode before 1.21, or with max_prepared_statements = 0): DATABASE_PREPARED_STATEMENTS=false.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "prepare_threshold", 5 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
-    )
 # django-prometheus's wrappers of the same backends count connections, queries and errors.
 _ENGINES_COUNTED = {"django.db.backends.sqlite3", "django.db.backends.postgresql"}
 if DATABASES["default"]["ENGINE"] in _ENGINES_COUNTED:
@@ -148,6 +141,11 @@ if DATABASES["default"]["ENGINE"] in _ENGINES_COUNTED:
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The API's create statement is prepared on each database connection (notifications/
+# bulk_insert.py). Off behind a pooler that does not keep prepared statements: PgBouncer in
+# transaction mode before 1.22, or with max_prepared_statements = 0.
+DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 
 REDIS_URL = env.str("REDIS_URL", default="")
 

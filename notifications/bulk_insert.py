@@ -22,13 +22,14 @@ and cannot skip a taken reference and say which.
 import functools
 import json
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
 import psycopg
-from django.db import connection
+from django.conf import settings
+from django.db import NotSupportedError, connection
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import DateTimeField, JSONField
 
 from notifications.models import Delivery, DeliveryStatus, Notification
@@ -327,12 +328,12 @@ def insert_one_notification_postgresql(
     for that transaction: once it commits, nothing is stored here and None tells
     the caller to read what the other stored.
 
-    The parameters are bound on the server, so the statement, the same text every
-    time, is prepared once per connection (after DATABASES' prepare_threshold uses):
-    the server then no longer parses and plans the two INSERTs for every
-    notification (250 µs of its CPU a create here, of 600). Bound on the client, as
-    Django's cursor does, the forty values were quoted into the text one Python call
-    each, and the text was new to the server every time.
+    The parameters are bound on the server and the statement, the same text every
+    time, is prepared on its first use on each connection (DATABASE_PREPARED_STATEMENTS):
+    the server then no longer parses and plans the two INSERTs for every notification
+    (250 µs of its CPU a create here, of 600). Bound on the client, as Django's cursor
+    does, the forty values were quoted into the text one Python call each, and the
+    text was new to the server every time.
     """
     statement = _insert_one_statement()
     delivery = {
@@ -346,26 +347,55 @@ def insert_one_notification_postgresql(
         *statement.delivery.values(delivery, now),
         json.dumps(recipients),
     ]
-    with _server_bound_cursor() as cursor:
-        cursor.execute(statement.sql, parameters)
-        rows = cursor.fetchall()
+    try:
+        rows = _run_prepared(statement.sql, parameters)
+    except NotSupportedError as error:
+        # A migration changed the type of a column it returns: the connection's prepared
+        # statement can no longer run, and would fail every create on it until it is
+        # closed. Nothing was stored (one statement); outside a transaction, close the
+        # connection, its prepared statements with it, and run it once more.
+        if connection.in_atomic_block or _STALE_PLAN not in str(error):
+            raise
+        connection.close()
+        rows = _run_prepared(statement.sql, parameters)
     if not rows:
         return None
     return rows[0][0], {medium: delivery_id for _, delivery_id, medium in rows if delivery_id}
 
 
-@contextmanager
-def _server_bound_cursor():
-    """A cursor of Django's connection that binds its parameters on the server, wrapped as
-    Django wraps its own: connection.queries and execute_wrapper() see what it runs.
+_STALE_PLAN = "cached plan must not change result type"
 
-    Django's cursor() is opened first for what it checks (the connection open and
-    healthy, used by its own thread). django-prometheus does not count its queries.
+
+def _run_prepared(sql: str, parameters: list) -> list[tuple]:
+    """Run `sql` bound on the server, prepared on the connection unless
+    DATABASE_PREPARED_STATEMENTS is off (a pooler that keeps none); return its rows.
+
+    Prepared by asking for it, this statement only: the connection's own threshold stays
+    as Django sets it (never). With a threshold psycopg would count every statement the
+    connection runs, keeping the text of the last hundred, which for Django's cursor is
+    the whole statement with its values quoted in (a group's rendered messages).
     """
-    with connection.cursor() as checked:
-        wrapper = type(checked)  # CursorWrapper, or CursorDebugWrapper when queries are logged
-        with wrapper(psycopg.Cursor(connection.connection), connection) as cursor:
-            yield cursor
+    with connection.cursor() as checked:  # Django's checks: open, healthy, its own thread
+        wrapper = _LoggedAsWritten if isinstance(checked, CursorDebugWrapper) else type(checked)
+        raw = connection.connection
+        threshold = raw.prepare_threshold
+        raw.prepare_threshold = 0 if settings.DATABASE_PREPARED_STATEMENTS else None
+        try:
+            with wrapper(psycopg.Cursor(raw), connection) as cursor:
+                cursor.execute(sql, parameters)
+                return cursor.fetchall()
+        finally:
+            raw.prepare_threshold = threshold
+
+
+class _LoggedAsWritten(CursorDebugWrapper):
+    """Django's wrapper when queries are logged (DEBUG, tests), which logs the statement as
+    written: it would ask psycopg for the text it sent, which a prepared statement has
+    none of. django-prometheus does not count these statements."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(sql, params):
+            return CursorWrapper.execute(self, sql, params)
 
 
 @dataclass(frozen=True)
@@ -380,7 +410,7 @@ class _Columns:
         constant = {
             field.attname: field.get_default()
             for field in fields
-            if not callable(field.default)
+            if not (field.has_default() and callable(field.default))
             and not getattr(field, "auto_now", False)
             and not getattr(field, "auto_now_add", False)
         }

@@ -7,8 +7,10 @@ them back and compare.
 
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.db import DataError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from notifications.bulk_insert import insert_one_notification_postgresql
@@ -122,20 +124,57 @@ def test_creating_again_and_again_prepares_the_statement_once_per_connection(app
 
     assert len(_prepared_inserts()) == 1
     assert Notification.objects.filter(reference__startswith="PREPARED-").count() == 12
+    # Only this statement is prepared: the connection itself still prepares nothing.
+    assert connection.connection.prepare_threshold is None
 
 
 @postgresql_only
-def test_with_prepared_statements_turned_off_nothing_is_prepared(app_8002):
+def test_with_prepared_statements_turned_off_nothing_is_prepared(app_8002, settings):
     """DATABASE_PREPARED_STATEMENTS=false, for a pooler that does not keep them."""
-    connection.ensure_connection()
-    threshold = connection.connection.prepare_threshold
-    connection.connection.prepare_threshold = None
+    settings.DATABASE_PREPARED_STATEMENTS = False
+
+    for number in range(12):
+        assert _create(app_8002, f"UNPREPARED-{number}").created
+
+    assert _prepared_inserts() == []
+
+
+@postgresql_only
+def test_the_prepared_statement_is_logged_as_written(app_8002):
+    _create(app_8002, "LOGGED-0")  # prepared from here on
+
+    with CaptureQueriesContext(connection) as queries:
+        _create(app_8002, "LOGGED-1")
+
+    [insert] = [q["sql"] for q in queries.captured_queries if "INSERT INTO" in (q["sql"] or "")]
+    assert insert.lstrip().startswith("WITH n AS (")
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_create_after_a_migration_changed_a_returned_column_still_stores_it(app_8002):
+    """A prepared statement cannot run once a column it returns changed type: the create
+    closes the connection and runs it again, instead of failing until the connection ages."""
+    assert _create(app_8002, "BEFORE-MIGRATION").created
+    assert len(_prepared_inserts()) == 1
+    alter = 'ALTER TABLE "notifications_delivery" ALTER COLUMN "medium" TYPE varchar({})'
+    with psycopg.connect(_dsn(), autocommit=True) as other:
+        other.execute(alter.format(32))
     try:
-        for number in range(12):
-            assert _create(app_8002, f"UNPREPARED-{number}").created
-        assert _prepared_inserts() == []
+        after = _create(app_8002, "AFTER-MIGRATION")
     finally:
-        connection.connection.prepare_threshold = threshold
+        with psycopg.connect(_dsn(), autocommit=True) as other:
+            other.execute(alter.format(16))
+
+    assert after.created
+    assert {d.medium for d in after.deliveries} == {"sms", "email"}
+    assert Delivery.objects.filter(notification__reference="AFTER-MIGRATION").count() == 2
+
+
+def _dsn() -> str:
+    parameters = connection.get_connection_params()
+    keys = ("host", "port", "user", "password", "dbname")
+    return " ".join(f"{key}={parameters[key]}" for key in keys if parameters.get(key))
 
 
 @postgresql_only

@@ -21,6 +21,7 @@ and cannot skip a taken reference and say which.
 
 import functools
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +29,7 @@ from datetime import datetime
 import orjson
 import psycopg
 from django.conf import settings
-from django.db import NotSupportedError, connection
+from django.db import NotSupportedError, ProgrammingError, connection
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import DateTimeField, JSONField
 
@@ -96,6 +97,9 @@ def insert_new_notifications(
     if connection.vendor == "postgresql":
         return _insert_new_postgresql(encoded.rows, common, now)
     return _insert_new_sqlite(orjson.loads(encoded.rows), common, now)
+
+
+logger = logging.getLogger(__name__)
 
 
 # --- PostgreSQL -----------------------------------------------------------------------
@@ -329,11 +333,12 @@ def insert_one_notification_postgresql(
     the caller to read what the other stored.
 
     The parameters are bound on the server and the statement, the same text every
-    time, is prepared on its first use on each connection (DATABASE_PREPARED_STATEMENTS):
-    the server then no longer parses and plans the two INSERTs for every notification
-    (250 µs of its CPU a create here, of 600). Bound on the client, as Django's cursor
-    does, the forty values were quoted into the text one Python call each, and the
-    text was new to the server every time.
+    time, is prepared on its first use on each connection (DATABASE_PREPARED_STATEMENTS;
+    a few times in fact: psycopg keeps one for each set of parameter types, e.g. with
+    and without a sendAt): the server then no longer parses and plans the two INSERTs
+    for every notification (250 µs of its CPU a create here, of 600). Bound on the
+    client, as Django's cursor does, the forty values were quoted into the text one
+    Python call each, and the text was new to the server every time.
     """
     statement = _insert_one_statement()
     delivery = {
@@ -349,13 +354,15 @@ def insert_one_notification_postgresql(
     ]
     try:
         rows = _run_prepared(statement.sql, parameters)
-    except NotSupportedError as error:
-        # A migration changed the type of a column it returns: the connection's prepared
-        # statement can no longer run, and would fail every create on it until it is
-        # closed. Nothing was stored (one statement); outside a transaction, close the
-        # connection, its prepared statements with it, and run it once more.
-        if connection.in_atomic_block or _STALE_PLAN not in str(error):
+    except (NotSupportedError, ProgrammingError) as error:
+        # The connection's prepared statement can no longer run: a migration changed the
+        # type of a column it returns, or the server forgot it (DISCARD ALL, a pooler).
+        # It would fail every create on this connection until it is closed. Nothing was
+        # stored (one statement); outside a transaction, close the connection, its
+        # prepared statements with it, and run it once more.
+        if not _prepared_statement_lost(error) or not _outside_any_transaction():
             raise
+        logger.warning("The prepared create statement could not run (%s); reconnecting", error)
         connection.close()
         rows = _run_prepared(statement.sql, parameters)
     if not rows:
@@ -363,7 +370,19 @@ def insert_one_notification_postgresql(
     return rows[0][0], {medium: delivery_id for _, delivery_id, medium in rows if delivery_id}
 
 
-_STALE_PLAN = "cached plan must not change result type"
+def _prepared_statement_lost(error: Exception) -> bool:
+    """Told by the server's codes, which do not depend on its language (lc_messages)."""
+    cause = error.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate == "26000":  # invalid_sql_statement_name: no such prepared statement
+        return True
+    # feature_not_supported, raised where a cached plan is checked: "cached plan must not
+    # change result type".
+    return sqlstate == "0A000" and cause.diag.source_function == "RevalidateCachedQuery"
+
+
+def _outside_any_transaction() -> bool:
+    return connection.get_autocommit() and not connection.in_atomic_block
 
 
 def _run_prepared(sql: str, parameters: list) -> list[tuple]:

@@ -177,6 +177,20 @@ def test_a_create_after_a_migration_changed_a_returned_column_still_stores_it(ap
     assert Delivery.objects.filter(notification__reference="AFTER-MIGRATION").count() == 2
 
 
+@postgresql_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_create_after_the_server_forgot_the_prepared_statement_still_stores_it(app_8002):
+    """DISCARD ALL, or a pooler handing the connection another server session."""
+    assert _create(app_8002, "BEFORE-DISCARD").created
+    assert _prepared_inserts()
+    connection.connection.execute("DEALLOCATE ALL")  # behind psycopg's back
+
+    after = _create(app_8002, "AFTER-DISCARD")
+
+    assert after.created
+    assert Delivery.objects.filter(notification__reference="AFTER-DISCARD").count() == 2
+
+
 def _dsn() -> str:
     parameters = connection.get_connection_params()
     keys = ("host", "port", "user", "password", "dbname")

@@ -387,7 +387,8 @@ def _outside_any_transaction() -> bool:
 
 def _run_prepared(sql: str, parameters: list) -> list[tuple]:
     """Run `sql` bound on the server, prepared on the connection unless
-    DATABASE_PREPARED_STATEMENTS is off (a pooler that keeps none); return its rows.
+    DATABASE_PREPARED_STATEMENTS is off (a pooler that keeps none) or connections are not
+    kept (CONN_MAX_AGE 0: preparing would only add a round trip); return its rows.
 
     Prepared by asking for it, this statement only: the connection's own threshold stays
     as Django sets it (never). With a threshold psycopg would count every statement the
@@ -398,13 +399,18 @@ def _run_prepared(sql: str, parameters: list) -> list[tuple]:
         wrapper = _LoggedAsWritten if isinstance(checked, CursorDebugWrapper) else type(checked)
         raw = connection.connection
         threshold = raw.prepare_threshold
-        raw.prepare_threshold = 0 if settings.DATABASE_PREPARED_STATEMENTS else None
+        raw.prepare_threshold = 0 if _preparing() else None
         try:
             with wrapper(psycopg.Cursor(raw), connection) as cursor:
                 cursor.execute(sql, parameters)
                 return cursor.fetchall()
         finally:
             raw.prepare_threshold = threshold
+
+
+def _preparing() -> bool:
+    kept = connection.settings_dict.get("CONN_MAX_AGE", 0) != 0
+    return settings.DATABASE_PREPARED_STATEMENTS and kept
 
 
 class _LoggedAsWritten(CursorDebugWrapper):

@@ -146,6 +146,17 @@ def test_with_prepared_statements_turned_off_nothing_is_prepared(app_8002, setti
 
 
 @postgresql_only
+def test_with_connections_not_kept_nothing_is_prepared(app_8002, monkeypatch):
+    """CONN_MAX_AGE 0: each request a new connection, where preparing only adds a round trip."""
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 0)
+
+    for number in range(3):
+        assert _create(app_8002, f"NOT-KEPT-{number}").created
+
+    assert _prepared_inserts() == []
+
+
+@postgresql_only
 def test_the_prepared_statement_is_logged_as_written(app_8002):
     _create(app_8002, "LOGGED-0")  # prepared from here on
 

@@ -34,7 +34,10 @@ Run it from the project root:
 
 With `--rounds N` the two phases run N times, alternating (bare, /notif, bare, …),
 and the figures add the rounds up: on a machine whose load changes, each side then
-gets its share of the quiet and the busy moments.
+gets its share of the quiet and the busy moments. From three rounds it also prints the
+median of each round's ratio (a /notif round against the bare round before it): on a
+machine whose speed drifts by a third within minutes, short rounds (`--rounds 16
+--requests 800`) compare the two sides under the same conditions.
 
 Without `--redis-url` the rate-limit counter lives in each worker's local
 memory; with it, in Redis as in production (one more round trip a request).
@@ -612,6 +615,7 @@ def main() -> int:
         phases = (("bare insert", bare_urls), ("/notif create", notif_urls))
         merged = {name: PhaseResult() for name, _ in phases}
         cpu = {name: Counter() for name, _ in phases}  # "workers", "machine": seconds
+        round_rates = {name: [] for name, _ in phases}  # requests/s of each round
         for number in range(arguments.rounds):
             for name, make_urls in phases:
                 if arguments.warmup and number == 0:
@@ -634,8 +638,10 @@ def main() -> int:
                 timed = run_phase(urls=urls, expected=201, **phase)
                 cpu[name]["machine"] += machine_busy_seconds() - machine
                 cpu[name]["workers"] += workers_cpu_seconds(server.pid) - workers
+                round_figures = figures_of(f"{name} #{number + 1}", timed)
+                round_rates[name].append(round_figures.per_second)
                 if arguments.rounds > 1:
-                    print_figures(figures_of(f"{name} #{number + 1}", timed), expected=201)
+                    print_figures(round_figures, expected=201)
                 _merge_into(merged[name], timed)
                 show_log = show_log or set(timed.statuses) != {"201"}
         if arguments.rounds > 1:
@@ -657,6 +663,15 @@ def main() -> int:
         bare, notif = results["bare insert"], results["/notif create"]
         print()
         print(f"throughput ratio /notif ÷ bare: {notif.per_second / bare.per_second:.2f}")
+        if arguments.rounds > 2:
+            # Each round's /notif against the bare round just before it: the machine's speed
+            # drifts by more than a change being measured, and neighbouring rounds share it.
+            pairs = zip(round_rates["bare insert"], round_rates["/notif create"], strict=True)
+            ratios = sorted(notif_rate / bare_rate for bare_rate, notif_rate in pairs)
+            print(
+                f"  each round's ratio: median {statistics.median(ratios):.2f}, "
+                f"from {ratios[0]:.2f} to {ratios[-1]:.2f}"
+            )
         print(f"p99 ratio        /notif ÷ bare: {notif.p99 / bare.p99:.2f}")
         met = notif.per_second >= TARGET_CREATES_PER_SECOND and notif.p99 < TARGET_P99_MS
         all_created = notif.statuses == Counter({"201": notif.requests})

@@ -337,7 +337,7 @@ def insert_one_notification_postgresql(
     a few times in fact: psycopg keeps one for each set of parameter types, e.g. with
     and without a sendAt): the server then no longer parses and plans the two INSERTs
     for every notification (250 µs of its CPU a create here, of 600). Bound on the
-    client, as Django's cursor does, the forty values were quoted into the text one
+    client, as Django's cursor does, the thirty values were quoted into the text one
     Python call each, and the text was new to the server every time.
     """
     statement = _insert_one_statement()

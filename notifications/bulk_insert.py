@@ -35,6 +35,8 @@ from django.db.models import DateTimeField, JSONField
 
 from notifications.models import Delivery, DeliveryStatus, Notification
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class EncodedNotifications:
@@ -97,9 +99,6 @@ def insert_new_notifications(
     if connection.vendor == "postgresql":
         return _insert_new_postgresql(encoded.rows, common, now)
     return _insert_new_sqlite(orjson.loads(encoded.rows), common, now)
-
-
-logger = logging.getLogger(__name__)
 
 
 # --- PostgreSQL -----------------------------------------------------------------------
